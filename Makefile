@@ -1,0 +1,30 @@
+# The two commands of the README: `make demo` (the main job) and `make test` (the tests).
+# Both create .venv and install what they need on first use.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+DEMO   := demo-out
+
+.PHONY: demo test install clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[test]'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+## The main job: synthesise a small matting set, then evaluate a prediction of it (see README).
+demo: $(STAMP)
+	$(BIN)/automatte synth $(DEMO)/data --n 12 --types so,stm,ns --size 512 --seed 0 --overwrite
+	$(BIN)/automatte baseline $(DEMO)/data $(DEMO)/pred --method closed-form --overwrite
+	$(BIN)/automatte eval --pred $(DEMO)/pred --data $(DEMO)/data --protocol dim --format md --output $(DEMO)/report.md
+
+## The default test run (CPU, fast; slow/gpu/browser tests are deselected).
+test: $(STAMP)
+	$(BIN)/python -m pytest -q
+
+clean:
+	rm -rf $(VENV) $(DEMO) build src/*.egg-info
