@@ -19,7 +19,7 @@ install: $(STAMP)
 ## The main job: synthesise a small matting set, then evaluate a prediction of it (see README).
 demo: $(STAMP)
 	$(BIN)/automatte synth $(DEMO)/data --n 12 --types so,stm,ns --size 512 --seed 0 --overwrite
-	$(BIN)/automatte baseline $(DEMO)/data $(DEMO)/pred --method closed-form --overwrite
+	$(BIN)/automatte baseline $(DEMO)/data $(DEMO)/pred --method cf --overwrite
 	$(BIN)/automatte eval --pred $(DEMO)/pred --data $(DEMO)/data --protocol dim --format md --output $(DEMO)/report.md
 
 ## The default test run (CPU, fast; slow/gpu/browser tests are deselected).

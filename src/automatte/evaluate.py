@@ -1,0 +1,112 @@
+"""Evaluate a folder of predicted alpha mattes against a dataset in the project's layout.
+
+This is the runner behind ``automatte eval``; the metrics themselves are the pure functions of
+:mod:`automatte.metrics`. Problems with single files (missing, extra, unreadable or mis-sized
+predictions) are recorded in the report, never raised.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Callable, Iterable
+
+from automatte.data.dataset import MattingFolder, index_by_stem
+from automatte.io import read_alpha, read_trimap
+from automatte.metrics import compute_all
+from automatte.metrics.report import Report
+
+__all__ = ["evaluate_folder", "match_predictions", "REGIONS"]
+
+REGIONS = ("whole", "unknown", "fg", "bg")
+
+
+def match_predictions(pred_dir: Path, names: Iterable[str]) -> tuple[dict[str, Path], list[Path], list[str]]:
+    """Match prediction files to dataset names by stem: ``NAME.ext`` or ``NAME_alpha.ext``.
+
+    Returns:
+        (matched, extra, problems): ``matched`` maps name -> file; ``extra`` lists prediction files that
+        match no name; ``problems`` lists ambiguous matches (both forms present; ``NAME.ext`` wins).
+    """
+    index, problems = index_by_stem(Path(pred_dir))
+    wanted = set(names)
+    matched: dict[str, Path] = {}
+    used: set[Path] = set()
+    for name in sorted(wanted):
+        plain, suffixed = index.get(name), index.get(f"{name}_alpha")
+        if plain is not None and suffixed is not None:
+            problems.append(f"{suffixed}: {plain.name} is also present for {name!r}; using {plain.name}")
+        chosen = plain or suffixed
+        if chosen is not None:
+            matched[name] = chosen
+            used.add(chosen)
+    extra = [p for p in index.values() if p not in used and not (p.stem.endswith("_alpha") and p.stem[:-6] in wanted)]
+    return matched, sorted(extra), problems
+
+
+def evaluate_folder(
+    pred_dir: str | os.PathLike,
+    data_dir: str | os.PathLike,
+    *,
+    protocol: str = "dim",
+    trimap_dir: str = "trimap",
+    regions: Iterable[str] = ("whole", "unknown"),
+    progress: Callable[[Iterable], Iterable] | None = None,
+) -> Report:
+    """Compute SAD, MSE, MAD, Grad and Conn for every prediction that matches a dataset sample.
+
+    Args:
+        pred_dir: folder of predicted alphas (``NAME.png`` or ``NAME_alpha.png``; 8- or 16-bit grey).
+        data_dir: dataset in the project's layout (:class:`automatte.data.dataset.MattingFolder`).
+        protocol: ``"dim"`` (DIM MATLAB code) or ``"aim"`` (AIM-500 / GFM code).
+        trimap_dir: folder name of the trimaps inside ``data_dir``.
+        regions: regions to report; regions other than ``whole`` are skipped (and said so) for samples
+            without a trimap.
+        progress: optional wrapper for the iteration, e.g. ``tqdm``.
+
+    Returns:
+        A :class:`automatte.metrics.report.Report` with one row per evaluated sample (keys
+        ``"{region}/{metric}"``), and the missing / extra / problem files.
+    """
+    pred_dir = Path(pred_dir)
+    if not pred_dir.is_dir():
+        raise FileNotFoundError(f"{pred_dir}: prediction folder does not exist")
+    regions = list(regions)
+    for region in regions:
+        if region not in REGIONS:
+            raise ValueError(f"unknown region {region!r}; expected one of {', '.join(REGIONS)}")
+    data = MattingFolder(Path(data_dir), trimap_dir=trimap_dir)
+    report = Report()
+    for problem in data.problems:
+        report.add_problem(str(data.root), problem)
+    matched, extra, problems = match_predictions(pred_dir, data.names)
+    for problem in problems:
+        report.add_problem(str(pred_dir), problem)
+    for path in extra:
+        report.add_problem(str(path), "extra prediction: no ground truth of that name")
+    for name in data.names:
+        if name not in matched:
+            report.add_missing(name, f"no prediction {name}.png or {name}_alpha.png in {pred_dir}")
+
+    names = [n for n in data.names if n in matched]
+    for name in progress(names) if progress else names:
+        kind, category = data.meta.get(name, (None, None))
+        try:
+            gt = read_alpha(data.alphas[name])
+            pred = read_alpha(matched[name], shape=gt.shape)
+            trimap_path = data.trimaps.get(name)
+            trimap = read_trimap(trimap_path, shape=gt.shape) if trimap_path else None
+        except (ValueError, OSError) as exc:
+            report.add_problem(name, str(exc))
+            continue
+        row: dict[str, float] = {}
+        for region in regions:
+            if region != "whole" and trimap is None:
+                continue
+            values = compute_all(pred, gt, trimap, region=region, protocol=protocol)
+            row.update({f"{region}/{metric}": float(v) for metric, v in values.items()})
+        report.add(name, row, type=kind, category=category)
+    if not any(data.trimaps.get(n) for n in names) and any(r != "whole" for r in regions):
+        report.add_problem(str(data.root / trimap_dir), "no trimaps: only whole-image metrics were computed")
+    return report
+
