@@ -11,12 +11,14 @@ import os
 from pathlib import Path
 from typing import Callable, Iterable
 
+import numpy as np
+
 from automatte.data.dataset import MattingFolder, index_by_stem
 from automatte.io import read_alpha, read_trimap
 from automatte.metrics import compute_all
 from automatte.metrics.report import Report
 
-__all__ = ["evaluate_folder", "match_predictions", "REGIONS"]
+__all__ = ["evaluate_folder", "match_predictions", "exact_levels", "REGIONS"]
 
 REGIONS = ("whole", "unknown", "fg", "bg")
 
@@ -42,6 +44,25 @@ def match_predictions(pred_dir: Path, names: Iterable[str]) -> tuple[dict[str, P
             used.add(chosen)
     extra = [p for p in index.values() if p not in used and not (p.stem.endswith("_alpha") and p.stem[:-6] in wanted)]
     return matched, sorted(extra), problems
+
+
+def exact_levels(alpha: np.ndarray) -> np.ndarray:
+    """Float64 copy of a matte read as float32, restored to the file's exact levels k/255 (or k/65535).
+
+    The protocols compare alpha with thresholds such as 0.6 exactly (DIM: 153/255 passes t = 0.6); a float32
+    153/255 is not the float64 153/255 that MATLAB's im2double and the AIM code's /255 produce.
+
+    Example:
+        >>> a = np.array([[153 / 255]], dtype=np.float32)
+        >>> float(exact_levels(a)[0, 0]) == 153 / 255
+        True
+    """
+    alpha = np.asarray(alpha, dtype=np.float64)
+    for top in (255.0, 65535.0):
+        k = np.round(alpha * top)
+        if np.all(np.abs(k / top - alpha) < 0.25 / top):
+            return k / top
+    return alpha
 
 
 def evaluate_folder(
@@ -92,8 +113,8 @@ def evaluate_folder(
     for name in progress(names) if progress else names:
         kind, category = data.meta.get(name, (None, None))
         try:
-            gt = read_alpha(data.alphas[name])
-            pred = read_alpha(matched[name], shape=gt.shape)
+            gt = exact_levels(read_alpha(data.alphas[name]))
+            pred = exact_levels(read_alpha(matched[name], shape=gt.shape))
             trimap_path = data.trimaps.get(name)
             trimap = read_trimap(trimap_path, shape=gt.shape) if trimap_path else None
         except (ValueError, OSError) as exc:

@@ -37,7 +37,7 @@ def index_by_stem(folder: Path) -> tuple[dict[str, Path], list[str]]:
     if not folder.is_dir():
         return index, problems
     for path in sorted(folder.iterdir()):
-        if not path.is_file() or path.suffix.lower().lstrip(".") not in IMAGE_EXTENSIONS:
+        if not path.is_file() or path.suffix.lower() not in IMAGE_EXTENSIONS:
             continue
         if path.stem in index:
             problems.append(f"{path}: duplicate of {index[path.stem].name} (same name, other extension); ignored")
