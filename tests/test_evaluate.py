@@ -92,3 +92,12 @@ def test_missing_dataset_is_a_clear_error(tmp_path):
     with pytest.raises(ValueError, match="region"):
         _make_dataset(tmp_path / "data", n=1)
         evaluate_folder(tmp_path / "pred", tmp_path / "data", regions=["middle"])
+
+
+def test_exact_levels_restores_8_and_16_bit_values():
+    from automatte.evaluate import exact_levels
+
+    eight = (np.arange(256) / 255).astype(np.float32)
+    assert np.array_equal(exact_levels(eight), np.arange(256) / 255.0)
+    sixteen = (np.array([1, 1000, 257 * 3 + 1, 65535]) / 65535).astype(np.float32)
+    assert np.array_equal(exact_levels(sixteen), np.array([1, 1000, 257 * 3 + 1, 65535]) / 65535.0)
