@@ -60,7 +60,7 @@ def exact_levels(alpha: np.ndarray) -> np.ndarray:
     alpha = np.asarray(alpha, dtype=np.float64)
     for top in (255.0, 65535.0):
         k = np.round(alpha * top)
-        if np.all(np.abs(k / top - alpha) < 1e-6)  # float32 rounding is < 6e-8:
+        if np.all(np.abs(k / top - alpha) < 1e-6):  # float32 rounding is < 6e-8
             return k / top
     return alpha
 
