@@ -2,8 +2,27 @@
 
 Photo in, alpha matte, foreground colours and cutout out; plus the models, losses, training paradigms,
 data synthesis and evaluation of five matting papers (see README).
+
+Example:
+    >>> import numpy as np, automatte
+    >>> gt = np.zeros((8, 8)); gt[2:6, 2:6] = 1
+    >>> automatte.metrics.sad(gt, gt)
+    0.0
 """
 
 __version__ = "0.1.0"
 
-__all__ = ["__version__"]
+from automatte import io, metrics, ops  # noqa: E402  (the public sub-packages)
+from automatte.io import read_alpha, read_image, read_trimap, write_alpha, write_image  # noqa: E402
+
+__all__ = [
+    "__version__",
+    "io",
+    "metrics",
+    "ops",
+    "read_image",
+    "read_alpha",
+    "read_trimap",
+    "write_image",
+    "write_alpha",
+]

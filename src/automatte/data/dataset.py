@@ -19,10 +19,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from automatte.io import IMAGE_EXTENSIONS
+from automatte.ops.semantics import IMAGE_TYPES
 
 __all__ = ["MattingFolder", "index_by_stem", "IMAGE_TYPES"]
-
-IMAGE_TYPES = ("SO", "STM", "NS")
 
 
 def index_by_stem(folder: Path) -> tuple[dict[str, Path], list[str]]:
