@@ -31,16 +31,25 @@ def _cmd_synth(args: argparse.Namespace) -> int:
     from automatte.data.synth import synthesize_dataset
 
     types = tuple(t.strip().lower() for t in args.types.split(",") if t.strip())
-    rows = synthesize_dataset(
-        args.out,
-        n=args.n,
-        types=types,
-        size=args.size,
-        seed=args.seed,
-        backgrounds=args.backgrounds,
-        overwrite=args.overwrite,
-        progress=(lambda it, total=None: _progress(it, total, "synth", not args.quiet)),
-    )
+    bar = None
+    if not args.quiet:
+        from tqdm import tqdm
+
+        bar = tqdm(total=args.n, desc="synth", unit="img", file=sys.stderr, leave=False)
+    try:
+        rows = synthesize_dataset(
+            args.out,
+            n=args.n,
+            types=types,
+            size=args.size,
+            seed=args.seed,
+            backgrounds=args.backgrounds,
+            overwrite=args.overwrite,
+            progress=(lambda done, total: bar.update(done - bar.n)) if bar else None,
+        )
+    finally:
+        if bar is not None:
+            bar.close()
     print(f"wrote {len(rows)} samples to {args.out} (image/, alpha/, fg/, bg/, trimap/, meta.csv, contact.png)")
     return 0
 
