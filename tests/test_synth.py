@@ -21,7 +21,6 @@ from automatte.data.synth import (
 from automatte.io import read_alpha, read_image, read_trimap
 from automatte.ops.composition import composite
 
-SHARED_BACKGROUNDS = Path(__file__).resolve().parents[2] / "shared" / "data" / "backgrounds" / "bsds200"
 ALL_CATEGORIES = [(kind, cat) for kind in IMAGE_TYPES for cat in CATEGORIES[kind]]
 FOLDERS = ("image", "alpha", "fg", "bg", "trimap")
 
@@ -251,10 +250,8 @@ def test_contact_sheet_inputs(tmp_path):
 
 
 @pytest.mark.data
-def test_real_backgrounds(tmp_path):
-    if not SHARED_BACKGROUNDS.is_dir():
-        pytest.skip(f"{SHARED_BACKGROUNDS} not present")
-    rows = synthesize_dataset(tmp_path / "real", 3, size=128, seed=0, backgrounds=SHARED_BACKGROUNDS)
+def test_real_backgrounds(tmp_path, shared_data):
+    rows = synthesize_dataset(tmp_path / "real", 3, size=128, seed=0, backgrounds=shared_data / "backgrounds" / "bsds200")
     for r in rows:
         image, alpha = read_image(r["image"]), read_alpha(r["alpha"])[..., None]
         fg, bg = read_image(r["fg"]), read_image(r["bg"])
