@@ -1,6 +1,9 @@
 # The two commands of the README: `make demo` (the main job) and `make test` (the tests).
 # Both create .venv and install what they need on first use.
 PYTHON ?= python3
+# This machine's local CPU build; any other spec pulls several GB of CUDA wheels. On a CUDA machine set
+# TORCH_SPEC to the build you want (e.g. make test TORCH_SPEC=torch).
+TORCH_SPEC ?= torch==2.13.0
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
@@ -11,6 +14,7 @@ DEMO   := demo-out
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet '$(TORCH_SPEC)'
 	$(BIN)/pip install --quiet -e '.[test]'
 	touch $(STAMP)
 
