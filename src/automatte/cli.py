@@ -1,7 +1,8 @@
 """The ``automatte`` command.
 
 Sub-commands: ``synth`` (procedural matting data), ``baseline`` (classical trimap-based mattes of a
-dataset), ``eval`` (metrics of predicted mattes against a dataset). User errors print one line to stderr
+dataset), ``eval`` (metrics of predicted mattes against a dataset), ``models`` (the registry, parameter
+counts), ``convert-tflite`` (TFLite weights to safetensors). User errors print one line to stderr
 and exit with status 2; a run where some inputs failed exits with status 1 after doing the rest.
 """
 
@@ -106,6 +107,56 @@ def _cmd_eval(args: argparse.Namespace) -> int:
     return 0
 
 
+# -------------------------------------------------------------------------------------------- models
+def _cmd_models(args: argparse.Namespace) -> int:
+    from automatte.registry import list_models, model_info
+
+    names = list_models(args.pattern, include_test=args.all or None)
+    if not names:
+        raise ValueError(f"no registered model matches {args.pattern!r}")
+    rows = []
+    for name in names:
+        info = model_info(name)
+        row = {"name": name, "family": info.family, "inputs": "+".join(info.inputs)}
+        if args.params:
+            ours = _count_parameters(name) / 1e6
+            row["params (M)"] = f"{ours:.2f}"
+            if info.paper_params:
+                row["paper (M)"] = f"{info.paper_params:.2f}"
+                row["diff"] = f"{100 * (ours - info.paper_params) / info.paper_params:+.1f}%"
+                row["source"] = info.paper_source or ""
+        row["description"] = info.description
+        rows.append(row)
+    columns = list(dict.fromkeys(k for row in rows for k in row))
+    widths = {c: max(len(c), *(len(str(r.get(c, ""))) for r in rows)) for c in columns}
+    print("  ".join(c.ljust(widths[c]) for c in columns).rstrip())
+    print("  ".join("-" * widths[c] for c in columns))
+    for row in rows:
+        print("  ".join(str(row.get(c, "")).ljust(widths[c]) for c in columns).rstrip())
+    return 0
+
+
+def _count_parameters(name: str) -> int:
+    """Parameters of a registered model, built on the meta device (no memory, no weights read)."""
+    import torch
+
+    from automatte.registry import create_model
+
+    with torch.device("meta"):
+        model = create_model(name)
+    return sum(p.numel() for p in model.parameters())
+
+
+def _cmd_convert_tflite(args: argparse.Namespace) -> int:
+    from automatte.models.backbones.tflite_convert import convert_tflite
+
+    if not Path(args.input).is_file():
+        raise FileNotFoundError(f"{args.input}: no such file")
+    report = convert_tflite(args.input, args.output, args.arch)
+    print(f"wrote {args.output} ({args.arch}): " + ", ".join(f"{k}={v}" for k, v in report.items() if not isinstance(v, (list, dict))))
+    return 0
+
+
 def _summarise_failures(failures: list[str]) -> int:
     if not failures:
         return 0
@@ -151,6 +202,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-o", "--output", default=None, help="write the report here (format from --format)")
     p.add_argument("-q", "--quiet", action="store_true")
     p.set_defaults(func=_cmd_eval)
+
+    p = sub.add_parser("models", help="list the registered models (and their parameter counts)")
+    p.add_argument("pattern", nargs="?", default="*", help="glob on the name (default: all)")
+    p.add_argument("--params", action="store_true", help="count parameters of each variant beside the paper's")
+    p.add_argument("--all", action="store_true", help="include the tiny *_test variants")
+    p.set_defaults(func=_cmd_models)
+
+    p = sub.add_parser("convert-tflite", help="convert a TFLite model of ../shared/data/weights to safetensors")
+    p.add_argument("input", help="the .tflite file")
+    p.add_argument("output", help="the .safetensors file to write")
+    p.add_argument("--arch", required=True, choices=["mobilenet_v2", "deeplabv3_mnv2_voc"])
+    p.set_defaults(func=_cmd_convert_tflite)
     return parser
 
 
