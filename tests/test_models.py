@@ -54,20 +54,25 @@ def test_forward_backward(name, size):
     assert not bad, f"{name}: non-finite gradients in {bad[:8]}"
 
 
-@pytest.mark.parametrize("name", TEST_MODELS)
-def test_onnx_export_matches_pytorch(name, tmp_path):
+def _check_onnx(name, tmp_path, sizes):
+    """Export ``name`` (eval mode) and compare ONNX Runtime with PyTorch at each size, to 1e-4."""
     ort = pytest.importorskip("onnxruntime")
     torch.manual_seed(0)
     model = create_model(name).eval()
     path = export_onnx(model, tmp_path / f"{name}.onnx")
     session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
-    for size in [(64, 64), (96, 128)]:
+    for size in sizes:
         inputs = example_inputs(model.model_inputs, *size, batch=1, seed=3)
         with torch.no_grad():
             expected = model(**dict(zip(model.model_inputs, inputs))).alpha.numpy()
         got = session.run(["alpha"], {k: v.numpy() for k, v in zip(model.model_inputs, inputs)})[0]
         assert got.shape == expected.shape
         np.testing.assert_allclose(got, expected, atol=1e-4, rtol=0, err_msg=f"{name} at {size}")
+
+
+@pytest.mark.parametrize("name", TEST_MODELS)
+def test_onnx_export_matches_pytorch(name, tmp_path):
+    _check_onnx(name, tmp_path, [(64, 64), (96, 128)])
 
 
 def count_parameters(name: str) -> int:
@@ -86,13 +91,4 @@ def test_full_size_parameter_counts_near_the_papers(name):
 @pytest.mark.slow
 @pytest.mark.parametrize("name", FULL_MODELS)
 def test_full_size_onnx_export_matches_pytorch(name, tmp_path):
-    ort = pytest.importorskip("onnxruntime")
-    torch.manual_seed(0)
-    model = create_model(name).eval()
-    path = export_onnx(model, tmp_path / f"{name}.onnx")
-    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
-    inputs = example_inputs(model.model_inputs, 128, 160, batch=1, seed=3)
-    with torch.no_grad():
-        expected = model(**dict(zip(model.model_inputs, inputs))).alpha.numpy()
-    got = session.run(["alpha"], {k: v.numpy() for k, v in zip(model.model_inputs, inputs)})[0]
-    np.testing.assert_allclose(got, expected, atol=1e-4, rtol=0, err_msg=name)
+    _check_onnx(name, tmp_path, [(128, 160)])
