@@ -1,0 +1,422 @@
+"""Per-paper loss recipes: ``recipe(output, batch, **hyper_parameters) -> {"total": ..., part: ...}``.
+
+``output`` is the model's :class:`~automatte.models.output.MattingOutput`; ``batch`` a dict of tensors:
+
+* ``"image"`` (B, 3, H, W) in [0, 1]; ``"alpha"`` (B, 1, H, W) ground truth in [0, 1];
+  ``"trimap"`` (B, 1, H, W) in {0, 0.5, 1} (from the ground-truth alpha, or the label itself for DDC);
+* ``"fg"``, ``"bg"`` (B, 3, H, W) ground-truth layers, for the composition losses;
+* ``"type"``: 'SO' / 'STM' / 'NS', one string or one per sample (AIM-Net);
+* ``"pseudo_alpha"``, ``"pseudo_trimap"``: the labels of TGN's real-data adaptation.
+
+Every value of the returned dict is a scalar tensor; ``"total"`` is the one to back-propagate, the other
+entries are its (unweighted) parts for logging. Sizes come from the tensors: a 3-class ``trimap_logits``
+map smaller than the image is upsampled bilinearly to the label size before the cross-entropy.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+
+import torch.nn.functional as F
+from torch import Tensor
+
+from automatte.losses.adversarial import lsgan_generator_loss
+from automatte.losses.distill import ald_loss, clsd_loss
+from automatte.losses.functional import (
+    affinity_loss,
+    charbonnier_loss,
+    composition_loss,
+    dc_loss,
+    ddc_loss,
+    gradient_loss,
+    hard_mining_loss,
+    known_loss,
+    l1_loss,
+    laplacian_loss,
+    regional_scaling_parts,
+    trimap_ce_loss,
+    trimap_class_targets,
+    unified_class_targets,
+)
+from automatte.models.output import MattingOutput
+
+__all__ = [
+    "aimnet_losses",
+    "ppmatting_losses",
+    "spamattnet_losses",
+    "dim_losses",
+    "ppid_losses",
+    "ddc_losses",
+    "adaptation_generator_losses",
+    "RECIPES",
+]
+
+
+def _get(batch: Mapping, key: str, recipe: str):
+    if key not in batch or batch[key] is None:
+        raise ValueError(f"{recipe}: the batch has no {key!r} (keys: {sorted(batch)})")
+    return batch[key]
+
+
+def _field(output: MattingOutput, name: str, recipe: str) -> Tensor:
+    value = getattr(output, name)
+    if value is None:
+        raise ValueError(f"{recipe}: the model output has no {name!r}, which this recipe supervises")
+    return value
+
+
+def _at_label_size(logits: Tensor, label: Tensor) -> Tensor:
+    """3-class logits (B, 3, h, w) bilinearly resized to a (B, ·, H, W) label's size (unchanged if equal)."""
+    if logits.shape[-2:] == label.shape[-2:]:
+        return logits
+    return F.interpolate(logits, size=label.shape[-2:], mode="bilinear", align_corners=False)
+
+
+def _composition(output_alpha: Tensor, batch: Mapping, recipe: str, eps: float, weight: Tensor | None = None) -> Tensor:
+    fg, bg, image = (_get(batch, k, recipe) for k in ("fg", "bg", "image"))
+    return composition_loss(output_alpha, fg, bg, image, weight=weight, eps=eps)
+
+
+def aimnet_losses(
+    output: MattingOutput,
+    batch: Mapping,
+    *,
+    semantic_weight: float = 1.0,
+    detail_weight: float = 1.0,
+    fused_weight: float = 1.0,
+    composition_weight: float = 1.0,
+    detail_region: str = "transition",
+    levels: int = 5,
+    eps: float = 1e-6,
+) -> dict[str, Tensor]:
+    """AIM-Net (Li, Zhang, Tao 2021, sec. 3.2-3.3).
+
+    * ``semantic``: cross-entropy of ``output.trimap_logits`` against the unified representation of
+      ``batch["trimap"]`` for ``batch["type"]`` (trimap / duomap / unimap, eq. 1);
+    * ``detail_alpha`` + ``detail_laplacian``: DIM alpha loss (Charbonnier) and Laplacian loss on the
+      matting decoder's ``M`` (``output.detail``). ``detail_region="transition"`` (default) restricts them to
+      the transition class of the unified representation, the only place where eq. 2 uses ``M`` (its
+      weight ``1 - 2|U - 0.5|`` is 0 elsewhere; GFM / AIM code does the same); ``"all"``: the whole image;
+    * ``fused_alpha`` + ``fused_laplacian``: the same on the fused ``output.alpha`` (eq. 2), whole image;
+    * ``composition``: DIM composition loss on ``output.alpha`` (needs ``fg``, ``bg``; skipped when
+      ``composition_weight == 0``).
+
+    ``total = semantic_weight * semantic + detail_weight * (detail_alpha + detail_laplacian)
+    + fused_weight * (fused_alpha + fused_laplacian) + composition_weight * composition``.
+
+    Example:
+        >>> import torch
+        >>> batch = {"image": torch.rand(1, 3, 8, 8), "alpha": torch.rand(1, 1, 8, 8), "fg": torch.rand(1, 3, 8, 8),
+        ...          "bg": torch.rand(1, 3, 8, 8), "trimap": torch.full((1, 1, 8, 8), 0.5), "type": "STM"}
+        >>> out = MattingOutput(alpha=torch.rand(1, 1, 8, 8), trimap_logits=torch.zeros(1, 3, 4, 4),
+        ...                     detail=torch.rand(1, 1, 8, 8))
+        >>> losses = aimnet_losses(out, batch)
+        >>> sorted(losses)[:3], bool(losses["total"] > 0)
+        (['composition', 'detail_alpha', 'detail_laplacian'], True)
+    """
+    name = "aimnet_losses"
+    alpha_gt, trimap = _get(batch, "alpha", name), _get(batch, "trimap", name)
+    classes = unified_class_targets(trimap, _get(batch, "type", name))
+    logits = _at_label_size(_field(output, "trimap_logits", name), trimap)
+    detail = _field(output, "detail", name)
+    if detail_region == "transition":
+        region = (classes == 1).unsqueeze(1)
+    elif detail_region == "all":
+        region = None
+    else:
+        raise ValueError(f"{name}: detail_region must be 'transition' or 'all', got {detail_region!r}")
+    parts = {
+        "semantic": trimap_ce_loss(logits, classes),
+        "detail_alpha": charbonnier_loss(detail, alpha_gt, region, eps),
+        "detail_laplacian": laplacian_loss(detail, alpha_gt, region, levels),
+        "fused_alpha": charbonnier_loss(output.alpha, alpha_gt, None, eps),
+        "fused_laplacian": laplacian_loss(output.alpha, alpha_gt, None, levels),
+    }
+    total = (
+        semantic_weight * parts["semantic"]
+        + detail_weight * (parts["detail_alpha"] + parts["detail_laplacian"])
+        + fused_weight * (parts["fused_alpha"] + parts["fused_laplacian"])
+    )
+    if composition_weight:
+        parts["composition"] = _composition(output.alpha, batch, name, eps)
+        total = total + composition_weight * parts["composition"]
+    return {"total": total, **parts}
+
+
+def ppmatting_losses(
+    output: MattingOutput,
+    batch: Mapping,
+    *,
+    lambda_s: float = 1.0,
+    lambda_d: float = 1.0,
+    lambda_f: float = 1.0,
+    eps: float = 1e-6,
+    gradient_operator: str = "sobel",
+) -> dict[str, Tensor]:
+    """PP-Matting (Chen et al. 2022, eq. 4-12): ``total = λ1 L_s + λ2 L_d + λ3 L_f`` (all λ = 1 in the paper).
+
+    * ``semantic`` L_s (eq. 4): 3-class CE of ``output.trimap_logits`` against ``batch["trimap"]``;
+    * ``detail`` L_d (eq. 6-8): Charbonnier + gradient-magnitude loss of ``output.detail``, mean over the
+      transition pixels of the trimap (eq. 6's sum over Ω^t, normalised);
+    * ``fusion`` L_f (eq. 9-11): Charbonnier + gradient + composition loss of ``output.alpha`` over the
+      image (needs ``fg``, ``bg``).
+
+    The sub-terms are returned too (``detail_alpha``, ``detail_grad``, ``fusion_alpha``, ``fusion_grad``,
+    ``fusion_comp``).
+
+    Example:
+        >>> import torch
+        >>> batch = {"image": torch.rand(1, 3, 8, 8), "alpha": torch.rand(1, 1, 8, 8), "fg": torch.rand(1, 3, 8, 8),
+        ...          "bg": torch.rand(1, 3, 8, 8), "trimap": torch.full((1, 1, 8, 8), 0.5)}
+        >>> out = MattingOutput(alpha=torch.rand(1, 1, 8, 8), trimap_logits=torch.zeros(1, 3, 8, 8),
+        ...                     detail=torch.rand(1, 1, 8, 8))
+        >>> round(ppmatting_losses(out, batch)["semantic"].item(), 4)  # uniform logits: log 3
+        1.0986
+    """
+    name = "ppmatting_losses"
+    alpha_gt, trimap = _get(batch, "alpha", name), _get(batch, "trimap", name)
+    classes = trimap_class_targets(trimap)
+    transition = (classes == 1).unsqueeze(1)
+    detail = _field(output, "detail", name)
+    sub = {
+        "detail_alpha": charbonnier_loss(detail, alpha_gt, transition, eps),  # eq. 7
+        "detail_grad": gradient_loss(detail, alpha_gt, transition, gradient_operator, eps=eps),  # eq. 8
+        "fusion_alpha": charbonnier_loss(output.alpha, alpha_gt, None, eps),
+        "fusion_grad": gradient_loss(output.alpha, alpha_gt, None, gradient_operator, eps=eps),
+        "fusion_comp": _composition(output.alpha, batch, name, eps),  # eq. 10-11
+    }
+    semantic = trimap_ce_loss(_at_label_size(_field(output, "trimap_logits", name), trimap), classes)  # eq. 4
+    detail_loss = sub["detail_alpha"] + sub["detail_grad"]  # eq. 6
+    fusion = sub["fusion_alpha"] + sub["fusion_grad"] + sub["fusion_comp"]  # eq. 9
+    total = lambda_s * semantic + lambda_d * detail_loss + lambda_f * fusion  # eq. 12
+    return {"total": total, "semantic": semantic, "detail": detail_loss, "fusion": fusion, **sub}
+
+
+def _spamattnet_alpha(pred: Tensor, target: Tensor, mask: Tensor | None, percent: float, hard_weight: float) -> Tensor:
+    return l1_loss(pred, target, mask) + hard_weight * hard_mining_loss(pred, target, mask, percent)  # eq. 11 + 12
+
+
+def spamattnet_losses(
+    output: MattingOutput,
+    batch: Mapping,
+    *,
+    percent: float = 50.0,
+    region: str = "unknown",
+    hard_weight: float = 1.0,
+) -> dict[str, Tensor]:
+    """SPAMattNet (Zhou et al. 2023, eq. 10-12): ``L_α = L_coarse + L_refined``.
+
+    Each term is ``L_alpha + hard_weight * L_hard`` on its prediction: the L1 of eq. 11 and the hard-mining
+    L1 of eq. 12 over the top ``percent`` % (p = 50) errors, both over M = the unknown region of
+    ``batch["trimap"]`` (``region="unknown"``) or over the whole image (``"all"``: the P3M / adaptation
+    setting). ``output.coarse_alpha`` is α_coarse and ``output.alpha`` is α_refined; a model without the
+    refinement module (no ``coarse_alpha``) gets only the ``refined`` term on ``output.alpha``.
+
+    Example:
+        >>> import torch
+        >>> batch = {"alpha": torch.zeros(1, 1, 2, 2), "trimap": torch.full((1, 1, 2, 2), 0.5)}
+        >>> out = MattingOutput(alpha=torch.tensor([[[[0.1, 0.2], [0.3, 0.4]]]]), coarse_alpha=torch.zeros(1, 1, 2, 2))
+        >>> round(spamattnet_losses(out, batch)["refined"].item(), 6)  # L1 0.25 + hard-mining 0.35
+        0.6
+    """
+    name = "spamattnet_losses"
+    alpha_gt = _get(batch, "alpha", name)
+    if region == "unknown":
+        mask = (trimap_class_targets(_get(batch, "trimap", name)) == 1).unsqueeze(1)
+    elif region == "all":
+        mask = None
+    else:
+        raise ValueError(f"{name}: region must be 'unknown' or 'all', got {region!r}")
+    parts = {"refined": _spamattnet_alpha(output.alpha, alpha_gt, mask, percent, hard_weight)}
+    if output.coarse_alpha is not None:
+        parts["coarse"] = _spamattnet_alpha(output.coarse_alpha, alpha_gt, mask, percent, hard_weight)
+    return {"total": sum(parts.values()), **parts}  # eq. 10
+
+
+def dim_losses(
+    output: MattingOutput,
+    batch: Mapping,
+    *,
+    alpha_weight: float = 0.5,
+    composition_weight: float = 0.5,
+    refine_weight: float = 1.0,
+    region: str = "unknown",
+    eps: float = 1e-6,
+) -> dict[str, Tensor]:
+    """Deep Image Matting (Xu et al. 2017): ``w_l L_alpha + (1 - w_l) L_comp`` (w_l = 0.5) on the
+    encoder-decoder stage, plus the alpha loss of the refinement stage.
+
+    Both stage-1 terms are Charbonnier losses (``alpha``: the alpha; ``composition``: the composite
+    ``alpha F + (1 - alpha) B`` against the image) on ``output.coarse_alpha`` (``output.alpha`` when there is
+    none). When the model has a refinement stage (``output.alpha`` is another tensor than
+    ``output.coarse_alpha``), ``refined`` is the Charbonnier alpha loss of ``output.alpha``, weighted by
+    ``refine_weight`` (DIM trains the refinement with the alpha loss only; set the weights to 0 to train the
+    stages separately). All over the unknown region of ``batch["trimap"]`` (DIM's choice) or, with
+    ``region="all"``, the whole image.
+
+    Example:
+        >>> import torch
+        >>> batch = {"alpha": torch.ones(1, 1, 2, 2), "trimap": torch.full((1, 1, 2, 2), 0.5),
+        ...          "image": torch.ones(1, 3, 2, 2), "fg": torch.ones(1, 3, 2, 2), "bg": torch.zeros(1, 3, 2, 2)}
+        >>> round(dim_losses(MattingOutput(alpha=torch.full((1, 1, 2, 2), 0.5)), batch)["total"].item(), 5)
+        0.5
+    """
+    name = "dim_losses"
+    alpha_gt = _get(batch, "alpha", name)
+    if region == "unknown":
+        mask = (trimap_class_targets(_get(batch, "trimap", name)) == 1).unsqueeze(1)
+    elif region == "all":
+        mask = None
+    else:
+        raise ValueError(f"{name}: region must be 'unknown' or 'all', got {region!r}")
+    stage1 = output.alpha if output.coarse_alpha is None else output.coarse_alpha
+    parts = {"alpha": charbonnier_loss(stage1, alpha_gt, mask, eps)}
+    total = alpha_weight * parts["alpha"]
+    if composition_weight:
+        parts["composition"] = _composition(stage1, batch, name, eps, mask)
+        total = total + composition_weight * parts["composition"]
+    if output.coarse_alpha is not None and output.alpha is not output.coarse_alpha:
+        parts["refined"] = charbonnier_loss(output.alpha, alpha_gt, mask, eps)
+        total = total + refine_weight * parts["refined"]
+    return {"total": total, **parts}
+
+
+def ppid_losses(
+    output: MattingOutput,
+    batch: Mapping,
+    teacher: MattingOutput | None = None,
+    *,
+    gamma: float = 1.0,
+    lambda1: float = 0.2,
+    lambda2: float = 1.0,
+    ald_alpha: float = 0.02,
+    ald_beta: float = 0.002,
+    l1_weights: tuple[float, float] = (1.0, 2.0),
+    ce_weights: tuple[float, float] = (1.0, 0.5),
+    clsd_reduction: str = "mean",
+    attention_reduction: str = "sum",
+    eps: float = 1e-6,
+) -> dict[str, Tensor]:
+    """PPID (eq. 18): ``total = L_alpha + γ (L_CLSD + L_ALD)``; defaults are table 5's DIM pair.
+
+    * ``alpha`` (eq. 11-17): :func:`~automatte.losses.functional.regional_scaling_loss` of ``output.alpha``
+      with the regions of ``batch["trimap"]``; its parts ``alpha_l1``, ``alpha_ce``, ``alpha_grad``;
+    * ``clsd`` (eq. 3-4) and ``ald`` (eq. 5-9) from the student's output of
+      :class:`automatte.models.ppid.PPIDStudent` and ``teacher`` = ``PPIDStudent.teacher_features(...)``:
+      ``features`` (``Gc(F^n)``), ``extras["clsd_cross_i"]``, ``extras["ald_feature"]`` and
+      ``extras["attention"]`` (see that class).
+
+    ``teacher`` may be omitted only with ``gamma=0`` (the trimap-free baseline).
+
+    Example:
+        >>> import torch
+        >>> batch = {"alpha": torch.ones(1, 1, 2, 2), "trimap": torch.ones(1, 1, 2, 2)}
+        >>> out = MattingOutput(alpha=torch.full((1, 1, 2, 2), 0.75))
+        >>> round(ppid_losses(out, batch, gamma=0)["alpha_l1"].item(), 6)
+        0.25
+    """
+    name = "ppid_losses"
+    alpha_gt, trimap = _get(batch, "alpha", name), _get(batch, "trimap", name)
+    sub = regional_scaling_parts(output.alpha, alpha_gt, trimap, l1_weights, ce_weights, eps)
+    parts = {"alpha": sub["l1"] + sub["ce"] + sub["grad"]}
+    parts.update({f"alpha_{k}": v for k, v in sub.items()})
+    if not gamma:
+        return {"total": parts["alpha"], **parts}
+    if teacher is None:
+        raise ValueError(f"{name}: gamma={gamma} needs the teacher's distillation tensors (teacher=...)")
+    k = len(output.features)
+    try:
+        cross = [output.extras[f"clsd_cross_{i}"] for i in range(1, k)]
+        s_feat, s_att = output.extras["ald_feature"], output.extras["attention"]
+        t_feat, t_att = teacher.extras["ald_feature"], teacher.extras["attention"]
+    except KeyError as err:
+        missing = err.args[0]
+        raise ValueError(f"{name}: missing distillation tensor extras[{missing!r}] (see models.ppid.PPIDStudent)") from None
+    parts["clsd"] = clsd_loss(teacher.features, output.features, cross, lambda1, lambda2, clsd_reduction)  # eq. 3
+    parts["ald"] = ald_loss(t_feat, s_feat, t_att, s_att, trimap, ald_alpha, ald_beta, attention_reduction)  # eq. 9
+    total = parts["alpha"] + gamma * (parts["clsd"] + parts["ald"])  # eq. 18 (eq. 10: L_distn = CLSD + ALD)
+    return {"total": total, **parts}
+
+
+def ddc_losses(
+    output: MattingOutput,
+    batch: Mapping,
+    *,
+    weight: float = 10.0,
+    kernel_size: int = 11,
+    consistency: str | None = "ddc",
+    neighbour_reduction: str = "mean",
+    chunk_rows: int | None = None,
+) -> dict[str, Tensor]:
+    """Trimap-only training (DDC paper eq. 11): ``total = L_known + λ L_consistency`` (λ = 10, K = 11).
+
+    ``consistency``: ``"ddc"`` (eq. 9, Listing 1), or the baselines of table 4: ``"dc"`` (eq. 8),
+    ``"affinity"`` (eq. 3-4; ``neighbour_reduction`` does not apply), ``None`` (known loss only). The
+    consistency term covers the whole alpha matte; ``L_known`` is the N / N_known-scaled L1 on the known
+    pixels of ``batch["trimap"]`` (the only label). Needs ``batch["image"]`` and ``batch["trimap"]``.
+
+    Example:
+        >>> import torch
+        >>> batch = {"image": torch.full((1, 3, 6, 6), 0.5), "trimap": torch.full((1, 1, 6, 6), 0.5)}
+        >>> ddc_losses(MattingOutput(alpha=torch.full((1, 1, 6, 6), 0.5)), batch, kernel_size=3)["total"].item()
+        0.0
+    """
+    name = "ddc_losses"
+    image, trimap = _get(batch, "image", name), _get(batch, "trimap", name)
+    parts = {"known": known_loss(output.alpha, trimap)}
+    if consistency == "ddc":
+        parts["ddc"] = ddc_loss(image, output.alpha, kernel_size, neighbour_reduction, chunk_rows)
+    elif consistency == "dc":
+        parts["dc"] = dc_loss(image, output.alpha, kernel_size, neighbour_reduction, chunk_rows)
+    elif consistency == "affinity":
+        parts["affinity"] = affinity_loss(image, output.alpha, kernel_size, chunk_rows=chunk_rows)
+    elif consistency is not None:
+        raise ValueError(f"{name}: consistency must be 'ddc', 'dc', 'affinity' or None, got {consistency!r}")
+    total = parts["known"] + sum(weight * v for k, v in parts.items() if k != "known")
+    return {"total": total, **parts}
+
+
+def adaptation_generator_losses(
+    output: MattingOutput,
+    batch: Mapping,
+    d_fake: Tensor,
+    *,
+    lam: float = 0.5,
+    percent: float = 50.0,
+) -> dict[str, Tensor]:
+    """TGN + SPAMattNet real-data adaptation, generator side (eq. 16).
+
+    ``total = E[(D(α̂ I + (1 - α̂) B̄) - 1)^2] + λ [L_ce(T̃, T̂) + L_α(α̃, α̂)]`` with ``d_fake`` = D's output on
+    :func:`~automatte.losses.adversarial.recomposite` of ``output.alpha``, T̂ = ``output.trimap_logits``
+    against the pseudo trimap T̃ = ``batch["pseudo_trimap"]``, and L_α the SPAMattNet loss against the
+    pseudo alpha α̃ = ``batch["pseudo_alpha"]`` over the whole image (as the paper notes). Use
+    :func:`~automatte.losses.adversarial.adaptation_lambda` for λ's schedule.
+
+    Example:
+        >>> import torch
+        >>> batch = {"pseudo_alpha": torch.rand(1, 1, 4, 4), "pseudo_trimap": torch.full((1, 1, 4, 4), 0.5)}
+        >>> out = MattingOutput(alpha=torch.rand(1, 1, 4, 4), trimap_logits=torch.zeros(1, 3, 4, 4))
+        >>> sorted(adaptation_generator_losses(out, batch, torch.ones(1, 1), lam=0.25))
+        ['adversarial', 'alpha', 'ce', 'total']
+    """
+    name = "adaptation_generator_losses"
+    pseudo_trimap = _get(batch, "pseudo_trimap", name)
+    pseudo = {"alpha": _get(batch, "pseudo_alpha", name), "trimap": pseudo_trimap}
+    logits = _at_label_size(_field(output, "trimap_logits", name), pseudo_trimap)
+    parts = {
+        "adversarial": lsgan_generator_loss(d_fake),
+        "ce": trimap_ce_loss(logits, trimap_class_targets(pseudo_trimap)),
+        "alpha": spamattnet_losses(output, pseudo, percent=percent, region="all")["total"],
+    }
+    total = parts["adversarial"] + lam * (parts["ce"] + parts["alpha"])  # eq. 16
+    return {"total": total, **parts}
+
+
+RECIPES: dict[str, Callable[..., dict[str, Tensor]]] = {
+    "aimnet": aimnet_losses,
+    "ppmatting": ppmatting_losses,
+    "spamattnet": spamattnet_losses,
+    "dim": dim_losses,
+    "ppid": ppid_losses,
+    "ddc": ddc_losses,
+}

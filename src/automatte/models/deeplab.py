@@ -1,0 +1,112 @@
+"""DeepLabv3 with a MobileNetV2 backbone (Chen et al. 2017; the TF model zoo's ``mobilenetv2_coco_voc_trainaug``),
+the off-the-shelf PASCAL VOC segmenter behind ``../shared/data/weights/deeplabv3_mnv2_pascal_quant.tflite``.
+
+The architecture is read from that TFLite graph (74 operators): MobileNetV2 without its 1280-channel conv at
+output stride 16 (the last four blocks at dilation 2, see :mod:`automatte.models.backbones.mobilenetv2`),
+then the light ASPP of DeepLab's MobileNet configuration (:class:`ASPPLite`): an image-pooling branch (global
+average pool, 1x1 conv 320->256, BN, ReLU, broadcast back) and a 1x1 branch (320->256, BN, ReLU),
+concatenated in that order (pool first), a 1x1 projection (512->256, BN, ReLU), the 1x1 ``logits`` conv to
+21 classes (with bias) and a bilinear up-sampling with ``align_corners=True`` to the input size. No atrous
+branches and no decoder: that is the "ASPP-lite" of the mobile configuration. TFLite folds every BN into its
+conv; ``folded=True`` builds the same (conv-with-bias, no BN) to take the converted weights.
+
+The TFLite graph has a fixed 513x513 input (odd: its stride-2 TF 'SAME' pads are symmetric). This module
+runs at any size; with ``tf_same_padding=True`` (default) its pads equal TF's at every size, so at 513x513
+it computes the TFLite model's float function. The image is normalised inside as the TFLite input
+quantisation says (uint8 with scale 1/128, zero point 128: ``(255 x - 128) / 128``); a converted file
+carries that affine map and overrides the default ``2x - 1``.
+
+Output: :class:`MattingOutput` with ``alpha = 1 - softmax(logits)[background]``, the probability of "any
+VOC object" (person, animals, vehicles, furniture, plants...), a coarse foreground mask for the two-stage
+pipeline; ``extras["logits"]`` the (B, 21, H, W) class logits; ``features`` the backbone's stage features.
+
+Example:
+    >>> import torch
+    >>> net = DeepLabV3(width_mult=0.25, head_channels=16).eval()
+    >>> out = net(image=torch.rand(1, 3, 64, 64))
+    >>> tuple(out.alpha.shape), tuple(out.extras["logits"].shape)
+    ((1, 1, 64, 64), (1, 21, 64, 64))
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from automatte.models.backbones.mobilenetv2 import MobileNetV2, load_mobilenetv2_state, read_state_dict
+from automatte.models.output import MattingOutput
+from automatte.registry import register_model
+
+__all__ = ["DeepLabV3", "ASPPLite", "VOC_CLASSES"]
+
+VOC_CLASSES = ("background", "aeroplane", "bicycle", "bird", "boat", "bottle", "bus", "car", "cat", "chair", "cow",
+               "diningtable", "dog", "horse", "motorbike", "person", "pottedplant", "sheep", "sofa", "train", "tvmonitor")
+
+
+def _conv_norm_relu(cin: int, cout: int, folded: bool) -> nn.Sequential:
+    """1x1 conv, BN (Identity when folded), ReLU: TF DeepLab's ``conv2d + batch_norm + relu`` of the head."""
+    return nn.Sequential(nn.Conv2d(cin, cout, 1, bias=folded), nn.Identity() if folded else nn.BatchNorm2d(cout),
+                         nn.ReLU(inplace=True))
+
+
+class ASPPLite(nn.Module):
+    """DeepLabv3's ASPP of the MobileNet configuration (sec. 3.3 of Chen et al. 2017, no atrous branches):
+    ``projection(concat[broadcast(image_pooling(mean(x))), aspp0(x)])``."""
+
+    def __init__(self, cin: int, channels: int = 256, folded: bool = False):
+        super().__init__()
+        self.image_pooling = _conv_norm_relu(cin, channels, folded)
+        self.aspp0 = _conv_norm_relu(cin, channels, folded)
+        self.concat_projection = _conv_norm_relu(2 * channels, channels, folded)
+
+    def forward(self, x: Tensor) -> Tensor:
+        branch = self.aspp0(x)
+        pooled = self.image_pooling(x.mean(dim=(2, 3), keepdim=True)).expand_as(branch)  # image-level feature
+        return self.concat_projection(torch.cat([pooled, branch], dim=1))
+
+
+class DeepLabV3(nn.Module):
+    """DeepLabv3-MobileNetV2 semantic segmenter (see the module docstring).
+
+    Args:
+        num_classes: 21 for PASCAL VOC.
+        width_mult: backbone channel multiplier.
+        output_stride: 16 as the TFLite file (8 or 32 possible).
+        head_channels: ASPP channels (256).
+        folded: conv-with-bias and no BN (converted TFLite weights).
+        tf_same_padding: TF 'SAME' padding at stride 2 (outputs equal TFLite's).
+        pretrained: a ``.safetensors`` written by ``automatte convert-tflite ... --arch deeplabv3_mnv2_voc``
+            (folded; loads into a BN build too, BN set to identity) or a state dict of this module.
+    """
+
+    def __init__(self, num_classes: int = 21, width_mult: float = 1.0, output_stride: int = 16, head_channels: int = 256,
+                 *, folded: bool = False, tf_same_padding: bool = True, pretrained: str | Path | None = None):
+        super().__init__()
+        self.backbone = MobileNetV2(3, width_mult, output_stride, tf_same_padding=tf_same_padding, folded=folded)
+        self.aspp = ASPPLite(self.backbone.channels[-1], head_channels, folded)
+        self.classifier = nn.Conv2d(head_channels, num_classes, 1)  # "logits/semantic" (with bias)
+        if pretrained is not None:
+            load_mobilenetv2_state(self, read_state_dict(pretrained))
+
+    def forward(self, image: Tensor) -> MattingOutput:
+        feats = self.backbone(image)
+        logits = self.classifier(self.aspp(feats[-1]))
+        logits = F.interpolate(logits, size=image.shape[-2:], mode="bilinear", align_corners=True)  # as TF1 ResizeBilinear
+        alpha = 1 - torch.softmax(logits, dim=1)[:, :1]  # P(not background)
+        return MattingOutput(alpha=alpha, features=tuple(feats), extras={"logits": logits})
+
+
+@register_model("deeplabv3_mnv2_voc", family="deeplab", inputs=("image",),
+                description="DeepLabv3-MobileNetV2 PASCAL VOC segmenter (TFLite layout); alpha = P(not background)")
+def deeplabv3_mnv2_voc(**kw) -> DeepLabV3:
+    """DeepLabv3-MobileNetV2 PASCAL VOC segmenter (TFLite layout); alpha = P(not background)."""
+    return DeepLabV3(**{"folded": True, "tf_same_padding": True, "output_stride": 16, **kw})
+
+
+@register_model("deeplabv3_mnv2_test", family="deeplab", inputs=("image",), description="tiny DeepLabv3-MobileNetV2 for tests")
+def deeplabv3_mnv2_test(**kw) -> DeepLabV3:
+    """Tiny DeepLabv3-MobileNetV2 (width 0.25, 32 head channels, BN) for tests."""
+    return DeepLabV3(**{"width_mult": 0.25, "head_channels": 32, "folded": False, **kw})

@@ -1,0 +1,301 @@
+"""PP-Matting (Chen et al. 2022, "PP-Matting: High-Accuracy Natural Image Matting"), trimap-free.
+
+Boxes of the paper's Fig. 2 (section 3.1), all at the sizes below for an H x W input:
+
+* shared encoder: HRNet (W48 in the paper, W18 in the authors' human-matting release), see
+  :mod:`automatte.models.backbones.hrnet`; features ``[stem 1/2, 1/4, 1/8, 1/16, 1/32]``.
+* :class:`SemanticContextBranch` (SCB): a pyramid pooling module (PPM, bins 1/3/5) on the 1/32 feature, then
+  five :class:`SCBBlock` (three ConvBNReLU and a bilinear x2 upsample each: 1/16 ... 1/1), then a head
+  (two ConvBNReLU and a 3x3 conv) giving the 3-class ``trimap_logits`` (B, 3, H, W), channel order
+  background / transition / foreground (the :class:`MattingOutput` convention).
+* :class:`HighResDetailBranch` (HRDB): its input concatenates the stem (1/2) and first-branch (1/4) encoder
+  features, both bilinearly upsampled to H x W ("two intermediate features with corresponding up-sampling
+  scales"; the image itself is not an input). Three residual blocks (64, 32, 16 channels) each followed by
+  a 1x1 conv halving the channels and a :class:`GatedConvLayer` guided by SCB blocks 1, 3 and 5 (the
+  "guidance flow"), then a 1x1 conv to one channel; ``detail = sigmoid(.)``.
+* fusion (:func:`replacement_fusion`, "Rep FM" of section 4.4): ``c = argmax(trimap_logits)``;
+  ``alpha = detail`` where ``c`` is transition, ``1`` where foreground, ``0`` where background.
+
+Choices where the text is silent (taken from the authors' released PaddleSeg code, re-implemented here):
+PPM branches keep the input width and a 3x3 conv fuses them to 512 channels; the PPM output is also fed,
+through a 3x3 ConvBNReLU and an upsample, into SCB blocks 2-5 (concatenated with the previous block's
+output); SCB block 1 uses dilation 2 in its last two convolutions; widths SCB ``512/256/128/128/64``
+(middle) and ``256/128/64/64/64`` (out). The GCL gate follows Gated-SCNN [36], which the paper cites for
+eq. 2: the SCB feature is first projected to one channel by a 1x1 conv and resized, ``C_1x1`` ("normalized
+1x1 convolutional layer") is BN -> 1x1 conv -> ReLU -> 1x1 conv to one channel -> BN.
+
+Parameter counts (measured): ``ppmatting_hrnet48`` 86.2 M, ``ppmatting_hrnet18`` 24.5 M. The paper gives
+none; the authors' PaddleSeg Matting README lists 24.5 M for PP-Matting with HRNet-W18, which we match.
+The image is normalised with the ImageNet mean / std inside the model (the contract), where PaddleSeg uses
+mean = std = 0.5.
+
+Example:
+    >>> import torch
+    >>> from automatte.registry import create_model
+    >>> net = create_model("ppmatting_test").eval()
+    >>> out = net(image=torch.rand(1, 3, 64, 64))
+    >>> tuple(out.alpha.shape), tuple(out.trimap_logits.shape), tuple(out.detail.shape)
+    ((1, 1, 64, 64), (1, 3, 64, 64), (1, 1, 64, 64))
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+from torch import Tensor, nn
+
+from automatte.models.backbones.hrnet import BasicBlock, HRNet, _read_state_dict, load_hrnet_state_dict
+from automatte.models.layers import ConvBNAct, PyramidPooling, resize_to
+from automatte.models.output import MattingOutput
+from automatte.registry import register_model
+
+__all__ = [
+    "PPMatting",
+    "SemanticContextBranch",
+    "SCBBlock",
+    "HighResDetailBranch",
+    "GatedConvLayer",
+    "replacement_fusion",
+]
+
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+BACKGROUND, TRANSITION, FOREGROUND = 0, 1, 2  # trimap_logits channels
+
+
+def replacement_fusion(trimap_logits: Tensor, detail: Tensor) -> Tensor:
+    """Rep FM (sec. 4.4): the transition region of the semantic map is replaced by the detail map.
+
+    Args:
+        trimap_logits: (B, 3, H, W) background / transition / foreground logits (or probabilities).
+        detail: (B, 1, H, W) detail alpha in [0, 1].
+
+    Returns:
+        (B, 1, H, W) alpha: ``detail`` where argmax is transition, 1 where foreground, 0 where background
+        (ties go to the lower class index, as ``argmax``). Gradients reach ``detail`` in the transition only.
+
+    Example:
+        >>> logits = torch.tensor([[[[5., 0.]], [[0., 5.]], [[0., 0.]]]])  # bg | transition
+        >>> replacement_fusion(logits, torch.full((1, 1, 1, 2), 0.3)).flatten().tolist()
+        [0.0, 0.30000001192092896]
+    """
+    cls = trimap_logits.argmax(dim=1, keepdim=True)
+    return torch.where(cls == TRANSITION, detail, (cls == FOREGROUND).to(detail.dtype))
+
+
+class GatedConvLayer(nn.Module):
+    """Gated convolutional layer of the guidance flow (sec. 3.1, Fig. 3, eq. 2-3).
+
+    ``s`` (an SCB block output, any size) is projected to one channel by a 1x1 conv and resized to the detail
+    feature ``d``; ``g = sigmoid(C_1x1(s || d))`` (B, 1, H, W) and ``d_hat = w^T (d * g + d)``, with ``w`` a
+    1x1 conv without bias (the channel-wise weighting kernel). ``C_1x1`` is BN -> 1x1 conv -> ReLU -> 1x1 conv
+    -> BN (Gated-SCNN's gate).
+    """
+
+    def __init__(self, channels: int, semantic_channels: int):
+        super().__init__()
+        self.project = nn.Conv2d(semantic_channels, 1, 1)
+        c = channels + 1
+        self.gate = nn.Sequential(
+            nn.BatchNorm2d(c), nn.Conv2d(c, c, 1), nn.ReLU(inplace=True), nn.Conv2d(c, 1, 1), nn.BatchNorm2d(1)
+        )
+        self.weight = nn.Conv2d(channels, channels, 1, bias=False)
+
+    def guidance(self, d: Tensor, s: Tensor) -> Tensor:
+        """The guidance map g (B, 1, H, W) in (0, 1)."""
+        s = resize_to(self.project(s), d)
+        return torch.sigmoid(self.gate(torch.cat([s, d], dim=1)))  # eq. 2: g = sigma(C_1x1(s || d))
+
+    def forward(self, d: Tensor, s: Tensor) -> Tensor:
+        g = self.guidance(d, s)
+        return self.weight(d * g + d)  # eq. 3: d_hat = (d . g + d)^T w
+
+
+class SCBBlock(nn.Module):
+    """One SCB block: three ConvBNReLU (3x3) and a bilinear upsample to ``size`` (x2)."""
+
+    def __init__(self, in_ch: int, mid_ch: int, out_ch: int, dilation: int = 1):
+        super().__init__()
+        self.convs = nn.Sequential(
+            ConvBNAct(in_ch, mid_ch, 3),
+            ConvBNAct(mid_ch, mid_ch, 3, dilation=dilation),
+            ConvBNAct(mid_ch, out_ch, 3, dilation=dilation),
+        )
+
+    def forward(self, x: Tensor, size: tuple[int, int]) -> Tensor:
+        return resize_to(self.convs(x), size)
+
+
+class SemanticContextBranch(nn.Module):
+    """PPM + five SCB blocks + 3-class head; ``forward(x, sizes) -> (logits, [block outputs])``.
+
+    Args:
+        in_ch: channels of the 1/32 encoder feature.
+        ppm_channels: PPM output width (512).
+        mid_channels, out_channels: the five blocks' middle / output widths.
+        head_channels: width of the head's two ConvBNReLU.
+        bins: PPM pooling sizes.
+    """
+
+    def __init__(
+        self,
+        in_ch: int,
+        ppm_channels: int = 512,
+        mid_channels: tuple[int, ...] = (512, 256, 128, 128, 64),
+        out_channels: tuple[int, ...] = (256, 128, 64, 64, 64),
+        head_channels: int = 64,
+        bins: tuple[int, ...] = (1, 3, 5),
+    ):
+        super().__init__()
+        if len(mid_channels) != 5 or len(out_channels) != 5:
+            raise ValueError(f"SCB has five blocks; got mid {mid_channels}, out {out_channels}")
+        self.ppm = PyramidPooling(in_ch, in_ch, bins, out_ch=ppm_channels)
+        # PPM context for blocks 2-5, at the width of the block output it is concatenated with
+        self.ppm_guides = nn.ModuleList(ConvBNAct(ppm_channels, c, 3) for c in out_channels[:4])
+        ins = [ppm_channels + in_ch] + [2 * c for c in out_channels[:4]]
+        self.blocks = nn.ModuleList(
+            SCBBlock(ins[k], mid_channels[k], out_channels[k], dilation=2 if k == 0 else 1) for k in range(5)
+        )
+        self.head = nn.Sequential(
+            ConvBNAct(out_channels[4], head_channels, 3),
+            ConvBNAct(head_channels, head_channels, 3),
+            nn.Conv2d(head_channels, 3, 3, padding=1),
+        )
+        self.out_channels = tuple(out_channels)
+
+    def forward(self, x: Tensor, sizes: list[tuple[int, int]]) -> tuple[Tensor, list[Tensor]]:
+        p = self.ppm(x)
+        y = self.blocks[0](torch.cat([p, x], dim=1), sizes[0])
+        feats = [y]
+        for guide, block, size in zip(self.ppm_guides, self.blocks[1:], sizes[1:]):
+            y = block(torch.cat([resize_to(guide(p), y), y], dim=1), size)
+            feats.append(y)
+        return self.head(y), feats
+
+
+class HighResDetailBranch(nn.Module):
+    """HRDB: three residual blocks, each followed by a 1x1 conv and a GCL, then a 1x1 conv to the detail logit.
+
+    Args:
+        in_ch: channels of the full-resolution input (stem + first HRNet branch).
+        guide_channels: channels of the three SCB block outputs guiding the GCLs (blocks 1, 3, 5).
+        channels: widths ``(c0, c1, c2, c3)``: block k works at ``c_k`` (the first block maps ``in_ch`` to
+            ``c0``), the 1x1 conv after it to ``c_{k+1}``.
+    """
+
+    def __init__(self, in_ch: int, guide_channels: tuple[int, int, int], channels: tuple[int, ...] = (64, 32, 16, 8)):
+        super().__init__()
+        c = channels
+        self.blocks = nn.ModuleList([BasicBlock(in_ch, c[0]), BasicBlock(c[1], c[1]), BasicBlock(c[2], c[2])])
+        self.convs = nn.ModuleList(nn.Conv2d(c[k], c[k + 1], 1) for k in range(3))
+        self.gates = nn.ModuleList(GatedConvLayer(c[k + 1], guide_channels[k]) for k in range(3))
+        self.detail_conv = nn.Conv2d(c[3], 1, 1)
+
+    def forward(self, x: Tensor, guides: list[Tensor]) -> Tensor:
+        for block, conv, gate, s in zip(self.blocks, self.convs, self.gates, guides):
+            x = gate(conv(block(x)), s)
+        return self.detail_conv(x)
+
+
+class PPMatting(nn.Module):
+    """PP-Matting: ``forward(image) -> MattingOutput(alpha, trimap_logits, detail, features)``.
+
+    Args:
+        hrnet_width: the encoder's ``C`` (48 in the paper).
+        hrnet_kwargs: other :class:`HRNet` keywords (tiny test encoders).
+        ppm_channels, scb_mid, scb_out, head_channels: :class:`SemanticContextBranch` widths.
+        detail_channels: :class:`HighResDetailBranch` widths.
+        guide_blocks: which SCB blocks (0-based) guide the three GCLs; (0, 2, 4) is the paper's 1, 3, 5.
+        pretrained: a PP-Matting state dict in this module's names (keys ``encoder.*``, ``scb.*``, ``hrdb.*``),
+            or an HRNet ImageNet checkpoint in the official names (no ``scb.`` / ``hrdb.`` keys), which is
+            loaded into the encoder only.
+
+    ``features`` are the five encoder features (shallow to deep); H and W must be multiples of 32.
+    """
+
+    def __init__(
+        self,
+        hrnet_width: int = 48,
+        *,
+        hrnet_kwargs: dict | None = None,
+        ppm_channels: int = 512,
+        scb_mid: tuple[int, ...] = (512, 256, 128, 128, 64),
+        scb_out: tuple[int, ...] = (256, 128, 64, 64, 64),
+        head_channels: int = 64,
+        detail_channels: tuple[int, ...] = (64, 32, 16, 8),
+        guide_blocks: tuple[int, int, int] = (0, 2, 4),
+        pretrained: str | Path | None = None,
+    ):
+        super().__init__()
+        self.register_buffer("mean", torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1), persistent=False)
+        self.register_buffer("std", torch.tensor(IMAGENET_STD).view(1, 3, 1, 1), persistent=False)
+        self.encoder = HRNet(hrnet_width, **(hrnet_kwargs or {}))
+        ch = self.encoder.channels
+        self.scb = SemanticContextBranch(ch[-1], ppm_channels, scb_mid, scb_out, head_channels)
+        self.guide_blocks = tuple(guide_blocks)
+        guides = tuple(scb_out[k] for k in self.guide_blocks)
+        self.hrdb = HighResDetailBranch(ch[0] + ch[1], guides, detail_channels)
+        if pretrained is not None:
+            self.load_pretrained(pretrained)
+
+    def load_pretrained(self, path: str | Path) -> None:
+        """Load a PP-Matting state dict (strict) or, when it has no decoder keys, HRNet encoder weights."""
+        state = {k.removeprefix("module."): v for k, v in _read_state_dict(path).items()}
+        if any(k.startswith(("scb.", "hrdb.")) for k in state):
+            self.load_state_dict(state, strict=True)
+        else:
+            load_hrnet_state_dict(self.encoder, state)
+
+    def forward(self, image: Tensor) -> MattingOutput:
+        h, w = image.shape[-2:]
+        if image.shape[1] != 3 or h % 32 != 0 or w % 32 != 0:
+            raise ValueError(
+                f"PPMatting expects a (B, 3, H, W) image with H, W multiples of 32, got {tuple(image.shape)}"
+            )
+        feats = self.encoder((image - self.mean) / self.std)
+        sizes = [f.shape[-2:] for f in (feats[3], feats[2], feats[1], feats[0], image)]  # 1/16 ... 1/1
+        trimap_logits, scb_feats = self.scb(feats[-1], sizes)
+        hr_input = torch.cat([resize_to(feats[0], image), resize_to(feats[1], image)], dim=1)
+        detail = torch.sigmoid(self.hrdb(hr_input, [scb_feats[k] for k in self.guide_blocks]))
+        alpha = replacement_fusion(trimap_logits, detail)
+        return MattingOutput(alpha=alpha, trimap_logits=trimap_logits, detail=detail, features=tuple(feats))
+
+
+_TINY_HRNET = dict(stem_channels=16, stage1_planes=8, num_modules=(1, 1, 1, 1), num_blocks=(1, 1, 1, 1))
+
+
+@register_model(
+    "ppmatting_hrnet48",
+    family="ppmatting",
+    description="PP-Matting with the paper's HRNet-W48 encoder (86.2 M; the paper gives no count)",
+)
+def ppmatting_hrnet48(**kw) -> PPMatting:
+    """PP-Matting, HRNet-W48 shared encoder (the paper's configuration)."""
+    return PPMatting(kw.pop("hrnet_width", 48), **kw)
+
+
+@register_model(
+    "ppmatting_hrnet18",
+    family="ppmatting",
+    description="PP-Matting with HRNet-W18 (24.5 M, as the authors' PaddleSeg README; not in the paper)",
+)
+def ppmatting_hrnet18(**kw) -> PPMatting:
+    """PP-Matting, HRNet-W18 shared encoder (the authors' PP-Matting-512/1024 human models)."""
+    return PPMatting(kw.pop("hrnet_width", 18), **kw)
+
+
+@register_model(
+    "ppmatting_test", family="ppmatting", description="tiny PP-Matting for tests (HRNet C=8, one module per stage)"
+)
+def ppmatting_test(**kw) -> PPMatting:
+    """Tiny PP-Matting: HRNet C=8 with one module per stage and one block per branch, narrow SCB / HRDB."""
+    defaults = dict(
+        hrnet_kwargs=_TINY_HRNET,
+        ppm_channels=32,
+        scb_mid=(32, 16, 16, 8, 8),
+        scb_out=(16, 16, 8, 8, 8),
+        head_channels=8,
+        detail_channels=(16, 8, 8, 4),
+    )
+    return PPMatting(kw.pop("hrnet_width", 8), **{**defaults, **kw})
