@@ -261,6 +261,8 @@ def test_hard_mining_reference_values():
     assert LF.hard_mining_loss(p, z, percent=25).item() == pytest.approx(0.4)
     assert LF.hard_mining_loss(p, z, percent=60).item() == pytest.approx(0.3)  # ceil(2.4) = 3: (0.4+0.3+0.2)/3
     assert LF.hard_mining_loss(p, z, percent=100).item() == pytest.approx(0.25)
+    ten = torch.arange(1.0, 11.0).view(1, 1, 2, 5)  # 30 % of 10 is exactly 3 pixels (not ceil(3.0000000000000004))
+    assert LF.hard_mining_loss(ten, torch.zeros_like(ten), percent=30).item() == pytest.approx(9.0)
     mask = t4([[1.0, 1.0], [1.0, 0.0]])  # 0.4 excluded: top ceil(1.5) = 2 of (0.1, 0.2, 0.3)
     assert LF.hard_mining_loss(p, z, mask).item() == pytest.approx(0.25)
 
