@@ -209,7 +209,8 @@ class PPMatting(nn.Module):
         guide_blocks: which SCB blocks (0-based) guide the three GCLs; (0, 2, 4) is the paper's 1, 3, 5.
         pretrained: a PP-Matting state dict in this module's names (keys ``encoder.*``, ``scb.*``, ``hrdb.*``),
             or an HRNet ImageNet checkpoint in the official names (no ``scb.`` / ``hrdb.`` keys), which is
-            loaded into the encoder only.
+            loaded into the encoder only. PaddleSeg's ``.pdparams`` are not read (different names and
+            class order; convert them first).
 
     ``features`` are the five encoder features (shallow to deep); H and W must be multiples of 32.
     """
@@ -233,6 +234,8 @@ class PPMatting(nn.Module):
         self.encoder = HRNet(hrnet_width, **(hrnet_kwargs or {}))
         ch = self.encoder.channels
         self.scb = SemanticContextBranch(ch[-1], ppm_channels, scb_mid, scb_out, head_channels)
+        if len(guide_blocks) != 3 or not all(0 <= k < 5 for k in guide_blocks):
+            raise ValueError(f"guide_blocks: three SCB block indices in 0..4 (one per GCL), got {guide_blocks}")
         self.guide_blocks = tuple(guide_blocks)
         guides = tuple(scb_out[k] for k in self.guide_blocks)
         self.hrdb = HighResDetailBranch(ch[0] + ch[1], guides, detail_channels)
