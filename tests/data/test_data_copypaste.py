@@ -1,0 +1,71 @@
+"""Tests of automatte.data.copypaste: object placement, feathered alpha, flagged coarse items."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from automatte.data.augment import Augment
+from automatte.data.copypaste import CopyPasteDataset, paste_object
+
+
+def test_paste_object_keeps_the_object_inside_and_feathers_the_edge():
+    mask = np.zeros((60, 80), np.float32)
+    mask[20:40, 30:50] = 1
+    photo = np.zeros((60, 80, 3), np.float32)
+    photo[mask > 0] = [1, 0, 0]
+    for seed in range(10):
+        fg, alpha = paste_object(photo, mask, 48, np.random.default_rng(seed), object_scale=(0.3, 0.6), feather=0.7)
+        assert fg.shape == (48, 48, 3) and alpha.shape == (48, 48)
+        assert alpha.max() > 0.99 and ((alpha > 0.05) & (alpha < 0.95)).any()
+        ys, xs = np.nonzero(alpha > 0.5)
+        h, w = ys.max() - ys.min() + 1, xs.max() - xs.min() + 1
+        assert abs(h - w) <= 1 and abs(h * w - len(ys)) <= 2 * h  # a whole square, not cut by the canvas
+        assert 0.3 * 48 - 2 <= h <= 0.6 * 48 + 2
+        inside = alpha > 0.99
+        np.testing.assert_allclose(fg[inside], np.broadcast_to([1, 0, 0], fg[inside].shape), atol=0.02)
+
+
+def test_paste_object_keeps_a_border_cut_on_the_canvas_border():
+    mask = np.zeros((60, 80), np.float32)
+    mask[30:60, 20:60] = 1  # touches the bottom of the photo
+    for seed in range(5):
+        _, alpha = paste_object(np.ones((60, 80, 3), np.float32), mask, 40, np.random.default_rng(seed), feather=0)
+        assert alpha[-1].max() > 0.99  # the cut stays on the canvas's bottom edge
+        assert alpha[0].max() == 0
+
+
+def test_paste_object_empty_mask_gives_zero_alpha():
+    _, alpha = paste_object(np.ones((20, 30, 3), np.float32), np.zeros((20, 30), np.float32), 16,
+                            np.random.default_rng(0))  # fmt: skip
+    assert alpha.max() == 0
+
+
+def test_copypaste_items_are_flagged_coarse_and_composited(object_root, bg_dir):
+    ds = CopyPasteDataset(object_root, bg_dir, Augment.none(size=40))
+    assert len(ds) == 3 and ds.source == "copypaste-objects"
+    for i in range(len(ds)):
+        item = ds[i]
+        assert not bool(item["has_alpha"]) and bool(item["coarse"])
+        for key, c in (("image", 3), ("alpha", 1), ("fg", 3), ("bg", 3), ("trimap", 1)):
+            assert item[key].shape == (c, 40, 40) and item[key].dtype == torch.float32
+        a, f, b = item["alpha"], item["fg"], item["bg"]
+        torch.testing.assert_close(item["image"], a * f + (1 - a) * b, atol=1e-6, rtol=0)
+        assert torch.all(item["trimap"][(a > 0.01) & (a < 0.99)] == 0.5)
+        assert item["classes"].dtype == torch.int64 and item["type"] == "SO"
+
+
+def test_copypaste_determinism_new_backgrounds_and_options(object_root, bg_dir):
+    cfg = Augment(size=32)
+    a = CopyPasteDataset(object_root, bg_dir, cfg, seed=2, coarse_mask=True)
+    b = CopyPasteDataset(object_root, bg_dir, cfg, seed=2, coarse_mask=True)
+    x, y = a[1, 4], b[1, 4]
+    assert all(torch.equal(x[k], y[k]) for k in x if isinstance(x[k], torch.Tensor))
+    assert x["mask"].shape == (1, 32, 32)
+    assert not torch.equal(a[1, 4]["bg"], a[1, 5]["bg"])
+    val = CopyPasteDataset(object_root, bg_dir, cfg, split="val", val_fraction=0.5)
+    train = CopyPasteDataset(object_root, bg_dir, cfg, split="train", val_fraction=0.5)
+    assert sorted(val.names + train.names) == ["o0", "o1", "o2"]
+    with pytest.raises(ValueError, match="object_scale"):
+        CopyPasteDataset(object_root, bg_dir, object_scale=(0.0, 0.5))
