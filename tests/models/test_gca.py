@@ -75,7 +75,8 @@ def test_models_inputs_and_features():
     net = create_model("gca_test").eval()
     assert net.model_inputs == ("image", "trimap") and net.stem[0].in_channels == 6
     image, trimap = torch.rand(2, 3, 64, 96), torch.full((2, 1, 64, 96), 0.5)
-    out = net(image=image, trimap=trimap)
+    with torch.no_grad():
+        out = net(image=image, trimap=trimap)
     assert out.alpha.shape == (2, 1, 64, 96) and float(out.alpha.min()) >= 0 and float(out.alpha.max()) <= 1
     assert [f.shape[1:] for f in out.features] == [
         (c, 64 // s, 96 // s) for c, s in zip(net.feature_channels, (2, 4, 8, 16, 32))
@@ -84,7 +85,8 @@ def test_models_inputs_and_features():
         net(image=image)
     free = create_model("gca_free_test").eval()
     assert free.model_inputs == ("image",) and free.stem[0].in_channels == 3
-    assert free(image=image).alpha.shape == (2, 1, 64, 96)
+    with torch.no_grad():
+        assert free(image=image).alpha.shape == (2, 1, 64, 96)
 
 
 def _to_official(state):
@@ -101,9 +103,10 @@ def _to_official(state):
         new = next(n + key[len(o):] for o, n in pairs if key.startswith(o))
         if value.dim() == 4 and "gca" not in new and "conv2.weight" != new[len("decoder."):]:
             base = new[: -len("weight")] + "module."
-            u, v = F.normalize(torch.randn(value.shape[0]), dim=0), F.normalize(torch.randn(value[0].numel()), dim=0)
-            sigma = torch.dot(u, value.reshape(value.shape[0], -1) @ v)
-            out.update({base + "weight_bar": value * sigma, base + "weight_u": u, base + "weight_v": v})
+            v = F.normalize(torch.randn(value[0].numel()), dim=0)
+            wv = value.reshape(value.shape[0], -1) @ v
+            u = wv / wv.dot(wv)  # u . (W v) = 1: the stored W_bar = 3 W has sigma 3
+            out.update({base + "weight_bar": 3 * value, base + "weight_u": u, base + "weight_v": v})
         else:
             out[new] = value
     return out
@@ -116,7 +119,8 @@ def test_official_checkpoint_round_trip(tmp_path):
         for p in src.parameters():
             p.normal_()
     official = _to_official(src.state_dict())
-    assert "encoder.layer1.0.conv1.module.weight_bar" in official and "decoder.layer2.0.upsample.1.module.weight_u" in official
+    assert "encoder.layer1.0.conv1.module.weight_bar" in official
+    assert "decoder.layer2.0.upsample.1.module.weight_u" in official
     torch.save({"state_dict": official}, tmp_path / "gca.pth")
     dst = create_model("gca_test", pretrained=tmp_path / "gca.pth")
     for k, v in src.state_dict().items():

@@ -77,8 +77,8 @@ def _patches(x: Tensor, kernel: int, stride: int) -> Tensor:
 
 def guided_attention(guidance: Tensor, alpha: Tensor, unknown: Tensor | None = None, rate: int = 2,
                      ksize: int = 3) -> Tensor:
-    """Guided contextual attention (GCA paper section 3.2): propagate ``alpha`` features between patches by
-    the similarity of ``guidance`` (image) feature patches, from known to unknown regions.
+    """Guided contextual attention (GCA paper, "Guided Contextual Attention" section): propagate ``alpha``
+    features between patches by the similarity of ``guidance`` (image) feature patches, from known to unknown regions.
 
     Args:
         guidance: (B, Cg, H, W) image features at the resolution of ``alpha``.
@@ -107,7 +107,8 @@ def guided_attention(guidance: Tensor, alpha: Tensor, unknown: Tensor | None = N
         k_scale = (k_mean / u_mean.clamp_min(1e-8)).sqrt().clamp_min(0.1).clamp_max(10.0)
         src_unknown = (_patches(u, ksize, 1).mean(1) > 0).to(alpha.dtype)  # (B, Ls): patch touches unknown
         scale = src_unknown * u_scale + (1 - src_unknown) * k_scale
-        scores = scores * scale[:, None, :] - 1e4 * eye * src_unknown[:, None, :]  # GCA eq. (weights, self-mask)
+        # scaled scores; an unknown source patch is masked for itself
+        scores = scores * scale[:, None, :] - 1e4 * eye * src_unknown[:, None, :]
     attn = scores.softmax(-1)
     values = _patches(alpha, 2 * rate, rate)  # (B, Ca*4r^2, Ls)
     out = values @ attn.transpose(1, 2)  # (B, Ca*4r^2, Lq)
@@ -191,7 +192,9 @@ class GCAMatting(nn.Module):
             for a, c in zip((cin, w // 2, w, 2 * w, 4 * w), (w // 2, w // 2, w, 2 * w, 4 * w))
         )
         self.guidance_head = nn.Sequential(
-            *_conv_relu_bn(3, w // 4, 2, True), *_conv_relu_bn(w // 4, w // 2, 2, True), *_conv_relu_bn(w // 2, 2 * w, 2, True)
+            *_conv_relu_bn(3, w // 4, 2, True),
+            *_conv_relu_bn(w // 4, w // 2, 2, True),
+            *_conv_relu_bn(w // 2, 2 * w, 2, True),
         )
         self.enc_gca = GuidedContextualAttention(2 * w, 2 * w)
         # decoder
