@@ -174,10 +174,11 @@ def _registered(name: str) -> bool:
     return name in list_models("*", include_test=True)
 
 
-def test_ppid_test_variant():
-    if not _registered("indexnet_free_test"):
-        pytest.skip("indexnet_free_test not registered yet")
-    net = create_model("ppid_test").train()
+@pytest.mark.parametrize("base", ["dim_test", "indexnet_test", "gca_test"])
+def test_ppid_test_variant(base):
+    if not _registered(base.replace("_test", "_free_test")):
+        pytest.skip(f"{base} not registered yet")
+    net = create_model("ppid_test", base=base).train()
     assert sum(p.numel() for p in net.parameters()) < 500_000
     out = net(image=torch.rand(2, 3, 64, 64))
     assert len(out.features) == 3 and out.extras["attention"].shape[1] == 1
