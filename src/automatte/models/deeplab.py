@@ -1,7 +1,7 @@
 """DeepLabv3 with a MobileNetV2 backbone (Chen et al. 2017; the TF model zoo's ``mobilenetv2_coco_voc_trainaug``),
 the off-the-shelf PASCAL VOC segmenter behind ``../shared/data/weights/deeplabv3_mnv2_pascal_quant.tflite``.
 
-The architecture is read from that TFLite graph (74 operators): MobileNetV2 without its 1280-channel conv at
+The architecture is read from that TFLite graph (72 operators): MobileNetV2 without its 1280-channel conv at
 output stride 16 (the last four blocks at dilation 2, see :mod:`automatte.models.backbones.mobilenetv2`),
 then the light ASPP of DeepLab's MobileNet configuration (:class:`ASPPLite`): an image-pooling branch (global
 average pool, 1x1 conv 320->256, BN, ReLU, broadcast back) and a 1x1 branch (320->256, BN, ReLU),

@@ -61,7 +61,8 @@ from automatte.registry import register_model
 __all__ = ["IndexNet", "IndexBlock", "ASPP", "IndexedUpsampling", "index_pool", "index_unpool"]
 
 # encoder layers as slices of MobileNetV2.features, and which of them are followed by index pooling
-_LAYERS = {0: slice(0, 1), 1: slice(1, 2), 2: slice(2, 4), 3: slice(4, 7), 4: slice(7, 11), 5: slice(11, 14), 6: slice(14, 17), 7: slice(17, 18)}
+_LAYERS = {0: slice(0, 1), 1: slice(1, 2), 2: slice(2, 4), 3: slice(4, 7), 4: slice(7, 11), 5: slice(11, 14),
+           6: slice(14, 17), 7: slice(17, 18)}
 _POOLED = (0, 2, 3, 4, 6)
 
 
@@ -179,8 +180,11 @@ class IndexNet(nn.Module):
         # decoder level i: input = (output of level i+1) + skip of layer i
         out = {6: ch[5], 5: ch[4], 4: ch[3], 3: ch[2], 2: ch[1], 1: ch[0], 0: ch[0]}
         deeper = {6: ch[6], 5: out[6], 4: out[5], 3: out[4], 2: out[3], 1: out[2], 0: out[1]}
-        self.decoder = nn.ModuleDict({str(i): IndexedUpsampling(deeper[i] + ch[i], out[i], decoder_kernel) for i in range(6, -1, -1)})
-        self.pred = nn.Sequential(_conv_bn(ch[0], 1, decoder_kernel), nn.Conv2d(1, 1, decoder_kernel, padding=decoder_kernel // 2, bias=False))
+        self.decoder = nn.ModuleDict(
+            {str(i): IndexedUpsampling(deeper[i] + ch[i], out[i], decoder_kernel) for i in range(6, -1, -1)}
+        )
+        self.pred = nn.Sequential(_conv_bn(ch[0], 1, decoder_kernel),
+                                  nn.Conv2d(1, 1, decoder_kernel, padding=decoder_kernel // 2, bias=False))
         if pretrained is not None:
             self.load_pretrained(pretrained)
 
@@ -197,7 +201,8 @@ class IndexNet(nn.Module):
         if image.shape[-1] % 32 or image.shape[-2] % 32:
             raise ValueError(f"IndexNet: height and width must be multiples of 32, got {tuple(image.shape[-2:])}")
         if (self.in_channels == 4) != (trimap is not None):
-            raise ValueError(f"IndexNet with in_channels={self.in_channels}: trimap {'missing' if trimap is None else 'not expected'}")
+            what = "missing" if trimap is None else "not expected"
+            raise ValueError(f"IndexNet with in_channels={self.in_channels}: trimap {what}")
         x = self.encoder.normalize(image if trimap is None else torch.cat([image, trimap], dim=1))
         skips, index_de, feats = {}, {}, []
         for i, layers in _LAYERS.items():

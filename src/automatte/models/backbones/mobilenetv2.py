@@ -66,7 +66,9 @@ __all__ = [
 ]
 
 # (expand ratio t, output channels c, repeats n, first stride s): Table 2 of the MobileNetV2 paper.
-INVERTED_RESIDUAL_SETTING = ((1, 16, 1, 1), (6, 24, 2, 2), (6, 32, 3, 2), (6, 64, 4, 2), (6, 96, 3, 1), (6, 160, 3, 2), (6, 320, 1, 1))
+INVERTED_RESIDUAL_SETTING = (
+    (1, 16, 1, 1), (6, 24, 2, 2), (6, 32, 3, 2), (6, 64, 4, 2), (6, 96, 3, 1), (6, 160, 3, 2), (6, 320, 1, 1)
+)
 STAGE_TAPS = (1, 3, 6, 13, 17)  # indices of ``features`` whose outputs are the stage features (strides 2..32)
 _IMAGENET_MEAN, _IMAGENET_STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
 
@@ -284,14 +286,15 @@ def _conv_norm_pairs(net: nn.Module) -> dict[str, tuple[nn.Conv2d, str, nn.Modul
     return pairs
 
 
-def load_mobilenetv2_state(net: nn.Module, state: dict[str, Tensor], *, prefix: str = "") -> list[str]:
+def load_mobilenetv2_state(net: nn.Module, state: dict[str, Tensor], *, prefix: str = "", bn_eps: float = 1e-5) -> list[str]:
     """Load a folded (converted) or BN (torchvision) state into ``net`` (folded or BN build).
 
     Works on any module whose convolutions sit in ``nn.Sequential`` as ``[conv, BN or Identity, ...]``
     (MobileNetV2, the DeepLab head). Folds or unfolds batch norm as the module docstring says, patches
     extra input channels of a first conv with zero filters (as ``layers.patch_input_channels(init="zeros")``),
     copies other keys by name (``input_mul``/``input_add``, classifiers) and ignores keys ``net`` lacks
-    (``features.18``, ``classifier`` for a backbone). ``prefix`` is stripped from the state's keys.
+    (``features.18``, ``classifier`` for a backbone). ``prefix`` is stripped from the state's keys;
+    ``bn_eps`` is the epsilon of the state's batch norms when they are folded (torchvision: 1e-5).
 
     Returns:
         The ignored keys of ``state``. Raises ValueError on a missing or mis-shaped weight.
@@ -313,7 +316,7 @@ def load_mobilenetv2_state(net: nn.Module, state: dict[str, Tensor], *, prefix: 
             raise ValueError(f"pretrained {cname}.weight: shape {tuple(w.shape)}, the model wants {tuple(conv.weight.shape)}")
         if isinstance(norm, nn.Identity):  # folded build
             if len(bn) == 4:  # fold the BN: eq. of the module docstring
-                scale = bn["weight"] / torch.sqrt(bn["running_var"] + 1e-5)
+                scale = bn["weight"] / torch.sqrt(bn["running_var"] + bn_eps)
                 b = bn["bias"] - bn["running_mean"] * scale + (b * scale if b is not None else 0)
                 w = w * scale.view(-1, 1, 1, 1)
             new[f"{cname}.weight"], new[f"{cname}.bias"] = w, (b if b is not None else torch.zeros(w.shape[0]))

@@ -35,7 +35,7 @@ Converted files are build products of the shared weights: never commit them.
 Example:
     >>> report = convert_tflite("mobilenet_v2_1.0_224_quant.tflite", "/tmp/mnv2.safetensors", "mobilenet_v2")  # doctest: +SKIP
     >>> report["convs"], report["num_classes"]  # doctest: +SKIP
-    (54, 1001)
+    (53, 1001)
 """
 
 from __future__ import annotations
@@ -81,8 +81,10 @@ def reorder_kernel(array: np.ndarray, op_type: str) -> np.ndarray:
     """TFLite kernel layout -> PyTorch: conv OHWI -> OIHW; depthwise [1, kh, kw, C] -> [C, 1, kh, kw]; FC as is.
 
     Example:
-        >>> reorder_kernel(np.zeros((8, 3, 3, 4)), "CONV_2D").shape, reorder_kernel(np.zeros((1, 3, 3, 8)), "DEPTHWISE_CONV_2D").shape
-        ((8, 4, 3, 3), (8, 1, 3, 3))
+        >>> reorder_kernel(np.zeros((8, 3, 3, 4)), "CONV_2D").shape
+        (8, 4, 3, 3)
+        >>> reorder_kernel(np.zeros((1, 3, 3, 8)), "DEPTHWISE_CONV_2D").shape
+        (8, 1, 3, 3)
     """
     if op_type == "CONV_2D":
         return np.ascontiguousarray(array.transpose(0, 3, 1, 2))
@@ -114,11 +116,15 @@ class TFLiteGraph:
 
         self.path = Path(path)
         self.data = self.path.read_bytes()
+        if self.data[4:8] != b"TFL3":  # the flatbuffer file identifier of TFLite models
+            raise ValueError(f"{self.path}: not a TFLite model (no 'TFL3' identifier)")
         try:
             self.model = tflite.Model.GetRootAsModel(self.data, 0)
             self.graph = self.model.Subgraphs(0)
-        except Exception as exc:  # flatbuffers raises assorted errors on garbage
-            raise ValueError(f"{self.path}: not a TFLite flatbuffer ({exc})") from exc
+        except Exception as exc:  # flatbuffers raises assorted errors on a damaged file
+            raise ValueError(f"{self.path}: not a readable TFLite flatbuffer ({exc})") from exc
+        if self.graph is None:
+            raise ValueError(f"{self.path}: a TFLite model without a subgraph")
         op_names = {v: k for k, v in vars(BuiltinOperator).items() if not k.startswith("_")}
         self._types = {v: k for k, v in vars(TensorType).items() if not k.startswith("_")}
         self.ops: list[Op] = []
@@ -229,7 +235,8 @@ def _slots(module: nn.Module, prefix: str) -> list[_Slot]:
         for i, child in enumerate(children):
             if isinstance(child, nn.Conv2d):
                 rest = children[i + 1: i + 3]
-                act = "RELU6" if any(isinstance(c, nn.ReLU6) for c in rest) else "RELU" if any(isinstance(c, nn.ReLU) for c in rest) else "NONE"
+                act = next((name for kind, name in ((nn.ReLU6, "RELU6"), (nn.ReLU, "RELU"))
+                            if any(isinstance(c, kind) for c in rest)), "NONE")
                 out.append(_Slot(f"{prefix}{name}.{i}" if name else f"{prefix}{i}", child, act))
     order = {id(m): k for k, m in enumerate(module.modules())}  # depth-first = forward order in MobileNetV2
     return sorted(out, key=lambda s: order[id(s.module)])
@@ -349,7 +356,7 @@ def convert_tflite(in_path: str | Path, out_path: str | Path, arch: str) -> dict
         for op in head[:-1]:
             source = graph.producer.get(op.inputs[0])
             kind = source.type if source is not None else ""
-            role = "image_pooling" if kind in ("AVERAGE_POOL_2D", "MEAN") else "concat_projection" if kind == "CONCATENATION" else "aspp0"
+            role = {"AVERAGE_POOL_2D": "image_pooling", "MEAN": "image_pooling", "CONCATENATION": "concat_projection"}.get(kind, "aspp0")
             if role in roles:
                 raise ValueError(f"{in_path}: {graph.describe(op)} and {graph.describe(roles[role])} both look like {role}")
             roles[role] = op
@@ -362,13 +369,15 @@ def convert_tflite(in_path: str | Path, out_path: str | Path, arch: str) -> dict
         # concatenation order: ours is [image pooling, aspp0]; swap the projection's input halves if TF's differs
         concat = graph.producer[roles["concat_projection"].inputs[0]]
         first = concat.inputs[0]
-        while graph.producer.get(first) is not None and graph.producer[first].type in ("RESIZE_BILINEAR", "QUANTIZE", "DEQUANTIZE"):
+        passthrough = ("RESIZE_BILINEAR", "QUANTIZE", "DEQUANTIZE")
+        while graph.producer.get(first) is not None and graph.producer[first].type in passthrough:
             first = graph.producer[first].inputs[0]
         if first == roles["aspp0"].outputs[0]:
             w = state["aspp.concat_projection.0.weight"]
             state["aspp.concat_projection.0.weight"] = torch.cat([w[:, head_ch:], w[:, :head_ch]], dim=1)
         elif first != roles["image_pooling"].outputs[0]:
-            raise ValueError(f"{in_path}: {graph.describe(concat)} concatenates neither the image pooling nor the 1x1 branch first")
+            raise ValueError(f"{in_path}: {graph.describe(concat)} concatenates neither the image pooling "
+                             "nor the 1x1 branch first")
         prefix = "backbone."
 
     residuals = sum(1 for m in model.modules() if getattr(m, "use_res_connect", False))
