@@ -77,7 +77,8 @@ def test_parameter_counts():
     with torch.device("meta"):
         vit = ViT()
     assert sum(p.numel() for p in vit.parameters()) == 23_745_792  # ViT-S/16 (4 in) + rel. tables + 4 necks
-    assert full - _params("vitmatte_s_free") == 384 * 16 * 16 + 48 * 9 + 32 * 9  # trimap channel: patch embed, ConvStream, D0 fusion
+    # the trimap channel: patch embedding, first ConvStream conv, last fusion block (D0)
+    assert full - _params("vitmatte_s_free") == 384 * 16 * 16 + 48 * 9 + 32 * 9
     assert _params("vitmatte_test") < 500_000 and _params("vitmatte_free_test") < 500_000
 
 

@@ -5,28 +5,31 @@ Two stages (DIM sec. 4):
 1. **Matting encoder-decoder.** A VGG-16 encoder (:class:`~automatte.models.backbones.vgg.VGG16Encoder`:
    13 Conv-BN-ReLU, five 2x2 max-pools with indices) whose first convolution takes the image and the trimap
    (4 channels; the trimap channel is patched in with ``patch_input_channels`` when ImageNet weights are
-   loaded), then ``conv6``: fc6 replaced by a convolution, the later fc layers dropped (DIM's "14
-   convolutional layers"). DIM's light decoder: ``deconv6`` (1x1), then five (max-unpool with the encoder's
-   indices -> 5x5 Conv-BN-ReLU) stages, then the alpha prediction layer (5x5 -> 1, sigmoid): ``coarse_alpha``.
+   loaded), then ``conv6``: fc6 replaced by a convolution, the later fc layers dropped (14 encoder
+   convolutions in all, as DIM counts them). DIM's light decoder: ``deconv6`` (1x1), then five stages of
+   max-unpooling (with the encoder's indices) and a 5x5 Conv-BN-ReLU, then the alpha prediction layer
+   (5x5 -> 1, sigmoid): ``coarse_alpha``.
 2. **Matting refinement** (:class:`RefinementStage`). Four 3x3 convolutions on the image and the coarse
    alpha, the first three with BN-ReLU, 64 channels; the output is a residual added to the coarse alpha
-   ("skip connection"), clamped to [0, 1]: ``alpha``.
+   (a skip connection), clamped to [0, 1]: ``alpha``.
 
-Inputs: ``dim`` takes the image and the trimap as a fourth channel (DIM sec. 4.1: "the trimap as one
-channel"), with the values of the tensor contract {0, 0.5, 1}; the image is ImageNet-normalised inside the
-model. ``dim_free`` is the same network on the RGB image alone (PPID's trimap-free student).
+Inputs: ``dim`` takes the image and the trimap as a fourth input channel (as DIM does), the trimap with the
+values of the tensor contract {0, 0.5, 1}; the image is ImageNet-normalised inside the model. ``dim_free``
+is the same network on the RGB image alone (PPID's trimap-free student).
 
 Choices where the papers leave room (tested in ``tests/models/test_dim.py``):
 
-* Parameter count. PPID (table 1) gives 25.58M for DIM (teacher and student alike). That is exactly the
-  count of the popular BatchNorm PyTorch reimplementation *without* conv6/deconv6 and without the last
-  64-channel 5x5 decoder conv, i.e. VGG-16-BN (4 in) + unpool/5x5 Conv-BN-ReLU of widths 512, 256, 128, 64
-  + the 5x5 alpha prediction at full resolution: ``DIM(conv6=False, decoder_widths=(512, 256, 128, 64),
-  refine=False)`` has 25,577,409 parameters (25.58M). Our default follows the DIM paper instead (conv6 and
-  deconv6 as 1x1, 512 channels, as in that reimplementation; decoder widths 512, 256, 128, 64, 64; plus the
-  refinement stage): 26.28M, +2.7% over table 1. Both are a keyword away.
-* ``conv6`` is a 1x1 Conv-BN-ReLU (512 -> 512); DIM's Caffe model converts fc6 to a large convolution,
-  which would not fit the 25.58M budget.
+* Parameter count. PPID (table 1) gives 25.58M for DIM (teacher and student alike). The common BatchNorm
+  PyTorch reimplementation (conv6 and deconv6 1x1 at 512, 5x5 decoder convs of widths 512, 256, 128, 64,
+  64, no refinement) has 26.21M. The count that rounds to 25.58M is that network *without* conv6/deconv6
+  and without the last 64-channel decoder conv: VGG-16-BN (4 in) + unpool/5x5 Conv-BN-ReLU of widths 512,
+  256, 128, 64 + the 5x5 alpha prediction at full resolution, ``DIM(conv6=False, decoder_widths=(512, 256,
+  128, 64), refine=False)``: 25,577,409 parameters (25,582,593 with the redundant conv biases before BN).
+  We take that to be PPID's DIM. Our default follows the DIM paper instead (14 encoder convs with conv6,
+  deconv6, decoder widths 512, 256, 128, 64, 64, the refinement stage): 26.28M, +2.7% over table 1.
+  Both are a keyword away.
+* ``conv6`` is a 1x1 Conv-BN-ReLU (512 -> 512), as in the reimplementation above; an fc6 converted to a
+  7x7 convolution with 4096 channels would add about 100M parameters, far beyond table 1.
 * The coarse alpha is a sigmoid of the alpha prediction layer (the paper does not name the activation).
 * The refinement stage sees the ImageNet-normalised image and the coarse alpha in [0, 1] (the paper feeds
   the 0-255 image and alpha). Its convolutions use BatchNorm like the rest of this network.

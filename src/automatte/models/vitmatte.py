@@ -5,14 +5,15 @@ with DINO, for automatic (trimap-free) matting with its known + DDC losses; ViTM
 Both are registered: ``vitmatte_s`` (image + trimap, as ViTMatte) and ``vitmatte_s_free`` (image only, as the
 DDC paper uses it).
 
-Boxes (ViTMatte sec. 3):
+Boxes (ViTMatte's method section; that paper is not among ours, so its sections are named, not numbered):
 
-* Backbone (sec. 3.2): :class:`~automatte.models.backbones.vit.ViT`, ViT-S/16 (embed 384, depth 12, 6 heads,
-  MLP 4x) on the 4-channel input (normalised image, trimap), window attention (window 14) in blocks
-  0, 1, 3, 4, 6, 7, 9, 10, global attention in blocks 2, 5, 8, 11, each followed by a residual conv block;
-  decomposed relative positions, absolute position embedding resized to the input grid. One 1/16 feature.
-* Detail Capture Module (sec. 3.3): :class:`ConvStream` (three stride-2 Conv-BN-ReLU on the same 4-channel
-  input: details D1, D2, D3 at 1/2, 1/4, 1/8, widths 48, 96, 192; D0 is the input itself) and four
+* Backbone ("ViT adaptation"): :class:`~automatte.models.backbones.vit.ViT`, ViT-S/16 (embed 384, depth 12,
+  6 heads, MLP 4x) on the 4-channel input (normalised image, trimap), window attention (window 14) in
+  blocks 0, 1, 3, 4, 6, 7, 9, 10, global attention in blocks 2, 5, 8, 11, each followed by a residual conv
+  block; decomposed relative positions, absolute position embedding resized to the input grid. One 1/16
+  feature map.
+* Detail Capture Module: :class:`ConvStream` (three stride-2 Conv-BN-ReLU on the same 4-channel input:
+  details D1, D2, D3 at 1/2, 1/4, 1/8, widths 48, 96, 192; D0 is the input itself) and four
   :class:`FusionBlock` (x2 bilinear upsampling, concatenation with the detail of that scale, Conv-BN-ReLU;
   widths 256, 128, 64, 32) from 1/16 back to full resolution, then :class:`MattingHead` (3x3 conv-BN-ReLU
   to 16, 1x1 to 1) and a sigmoid.

@@ -1,6 +1,6 @@
 """Plain ViT with ViTDet-style windowed / global attention and conv necks, as ViTMatte uses it.
 
-ViTMatte (Yao et al. 2023, sec. 3.2) adapts a plain ViT (Dosovitskiy et al. 2021) the way ViTDet (Li et al.
+ViTMatte (Yao et al. 2023, "ViT adaptation") adapts a plain ViT (Dosovitskiy et al. 2021) the way ViTDet (Li et al.
 2022) does: most blocks attend within non-overlapping ``window_size`` x ``window_size`` windows of the
 1/16 token grid, a few blocks (the last of each group: 2, 5, 8, 11 for ViT-S) attend globally, and each of
 those global blocks is followed by a residual convolution block (:class:`ResBottleneckBlock`, the "conv
