@@ -45,7 +45,8 @@ from pathlib import Path
 import torch
 from torch import Tensor, nn
 
-from automatte.models.backbones.hrnet import BasicBlock, HRNet, _read_state_dict, load_hrnet_state_dict
+from automatte.models.weights import read_state_dict
+from automatte.models.backbones.hrnet import BasicBlock, HRNet, load_hrnet_state_dict
 from automatte.models.layers import ConvBNAct, PyramidPooling, resize_to
 from automatte.models.output import MattingOutput
 from automatte.registry import register_model
@@ -244,7 +245,7 @@ class PPMatting(nn.Module):
 
     def load_pretrained(self, path: str | Path) -> None:
         """Load a PP-Matting state dict (strict) or, when it has no decoder keys, HRNet encoder weights."""
-        state = {k.removeprefix("module."): v for k, v in _read_state_dict(path).items()}
+        state = read_state_dict(path)
         if any(k.startswith(("scb.", "hrdb.")) for k in state):
             self.load_state_dict(state, strict=True)
         else:

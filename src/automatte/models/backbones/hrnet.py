@@ -48,6 +48,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from automatte.models.layers import patch_input_channels
+from automatte.models.weights import read_state_dict
 
 __all__ = [
     "HRNet",
@@ -224,7 +225,7 @@ class HRNet(nn.Module):
                 nn.init.ones_(m.weight)
                 nn.init.zeros_(m.bias)
         if pretrained is not None:
-            load_hrnet_state_dict(self, _read_state_dict(pretrained))
+            load_hrnet_state_dict(self, read_state_dict(pretrained))
 
     def forward(self, x: Tensor) -> list[Tensor]:
         stem = self.relu(self.bn1(self.conv1(x)))
@@ -245,25 +246,6 @@ def hrnet_w18(**kw) -> HRNet:
 def hrnet_w48(**kw) -> HRNet:
     """HRNet-W48 (C = 48): 65.33 M parameters without head; keywords as :class:`HRNet`."""
     return HRNet(kw.pop("width", 48), **kw)
-
-
-def _read_state_dict(path: str | Path) -> dict[str, Tensor]:
-    """A state dict from ``.safetensors`` or a torch ``.pth``/``.pt`` file (``state_dict`` / ``model`` unwrapped)."""
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"pretrained weights not found: {path}")
-    if path.suffix == ".safetensors":
-        from safetensors.torch import load_file
-
-        state = load_file(str(path))
-    else:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-        for key in ("state_dict", "model", "model_state"):
-            if isinstance(state, dict) and isinstance(state.get(key), dict):
-                state = state[key]
-    if not isinstance(state, dict):
-        raise ValueError(f"{path}: expected a state dict (name -> tensor), got {type(state).__name__}")
-    return dict(state)
 
 
 def load_hrnet_state_dict(net: HRNet, state: dict[str, Tensor]) -> list[str]:

@@ -51,6 +51,7 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
+from automatte.models.weights import read_state_dict  # noqa: F401  (re-exported for the families)
 
 __all__ = [
     "MobileNetV2",
@@ -250,29 +251,6 @@ class MobileNetV2Classifier(MobileNetV2):
 
 
 # ----------------------------------------------------------------------------------------- loading
-def read_state_dict(path: str | Path) -> dict[str, Tensor]:
-    """A state dict from ``.safetensors`` (its metadata under the key ``"__metadata__"``) or ``.pth``/``.pt``."""
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"{path}: no such checkpoint")
-    if path.suffix == ".safetensors":
-        from safetensors import safe_open
-
-        state: dict = {}
-        with safe_open(str(path), framework="pt") as f:
-            for key in f.keys():
-                state[key] = f.get_tensor(key)
-            state["__metadata__"] = dict(f.metadata() or {})
-        return state
-    obj = torch.load(path, map_location="cpu", weights_only=True)
-    for key in ("state_dict", "model", "model_state"):
-        if isinstance(obj, dict) and isinstance(obj.get(key), dict):
-            obj = obj[key]
-    if not isinstance(obj, dict):
-        raise ValueError(f"{path}: expected a state dict, got {type(obj).__name__}")
-    return {k.removeprefix("module."): v for k, v in obj.items()}
-
-
 def _conv_norm_pairs(net: nn.Module) -> dict[str, tuple[nn.Conv2d, str, nn.Module]]:
     """Every conv of ``net`` by name -> (conv, name of the module after it, that module: BN or Identity)."""
     pairs = {}

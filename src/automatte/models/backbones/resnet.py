@@ -45,6 +45,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from automatte.models.layers import patch_input_channels
+from automatte.models.weights import read_state_dict  # noqa: F401  (re-exported for the families)
 
 __all__ = ["ResNet", "BasicBlock", "Bottleneck", "resnet34", "resnet50", "load_resnet_state_dict", "read_state_dict"]
 
@@ -200,26 +201,6 @@ def resnet34(**kw) -> ResNet:
 def resnet50(**kw) -> ResNet:
     """ResNet-50 (Bottleneck, 3-4-6-3); keywords as :class:`ResNet` (``layers`` overrides the depth)."""
     return ResNet(Bottleneck, kw.pop("layers", (3, 4, 6, 3)), **kw)
-
-
-def read_state_dict(path: str | Path) -> dict[str, Tensor]:
-    """Read a state dict from ``.safetensors`` or a torch ``.pth``/``.pt`` file (unwrapping ``state_dict`` /
-    ``model`` entries and ``module.`` prefixes)."""
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"pretrained weights not found: {path}")
-    if path.suffix == ".safetensors":
-        from safetensors.torch import load_file
-
-        state = load_file(str(path))
-    else:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-        for key in ("state_dict", "model", "model_state"):
-            if isinstance(state, dict) and isinstance(state.get(key), dict):
-                state = state[key]
-    if not isinstance(state, dict):
-        raise ValueError(f"{path}: expected a state dict (name -> tensor), got {type(state).__name__}")
-    return {k.removeprefix("module."): v for k, v in state.items()}
 
 
 def load_resnet_state_dict(net: ResNet, state: dict[str, Tensor], *, prefix: str = "") -> list[str]:
