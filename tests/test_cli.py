@@ -52,3 +52,17 @@ def test_baseline_goes_on_past_a_bad_file(tmp_path, capsys):
 def test_console_script_entry_point():
     out = subprocess.run([sys.executable, "-m", "automatte.cli", "--version"], capture_output=True, text=True)
     assert out.returncode == 0 and "automatte" in out.stdout
+
+
+def test_models_lists_families_with_parameter_counts(capsys):
+    assert main(["models", "--params", "indexnet*"]) == 0
+    out = capsys.readouterr().out
+    assert "indexnet_free" in out and "5.95" in out and "ppid table 1" in out
+    assert main(["models", "no_such_model*"]) == 2
+
+
+def test_convert_tflite_missing_input_is_one_line(tmp_path, capsys):
+    code = main(["convert-tflite", str(tmp_path / "none.tflite"), str(tmp_path / "o.safetensors"), "--arch", "mobilenet_v2"])
+    assert code == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "none.tflite" in err
