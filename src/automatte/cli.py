@@ -2,7 +2,8 @@
 
 Sub-commands: ``synth`` (procedural matting data), ``baseline`` (classical trimap-based mattes of a
 dataset), ``eval`` (metrics of predicted mattes against a dataset), ``models`` (the registry, parameter
-counts), ``convert-tflite`` (TFLite weights to safetensors). User errors print one line to stderr
+counts), ``train`` (YAML experiments: supervised, PPID distillation, DDC, two-stage adaptation),
+``convert-tflite`` (TFLite weights to safetensors). User errors print one line to stderr
 and exit with status 2; a run where some inputs failed exits with status 1 after doing the rest.
 """
 
@@ -208,6 +209,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--params", action="store_true", help="count parameters of each variant beside the paper's")
     p.add_argument("--all", action="store_true", help="include the tiny *_test variants")
     p.set_defaults(func=_cmd_models)
+
+    from automatte.train.cli import add_arguments as add_train_arguments, run as run_train
+
+    p = add_train_arguments(sub.add_parser("train", help="train a model from a YAML experiment (configs/*.yaml)"))
+    p.set_defaults(func=run_train)
 
     p = sub.add_parser("convert-tflite", help="convert a TFLite model of ../shared/data/weights to safetensors")
     p.add_argument("input", help="the .tflite file")

@@ -1,0 +1,365 @@
+"""The training loop: :func:`train` runs one experiment (any paradigm) from its :class:`Config`.
+
+Per optimiser step ``s`` (0-based; ``s + 1`` steps are done after it):
+
+1. the rank's part of global batch ``s`` (:mod:`automatte.train.data`), moved to the device;
+2. the task's losses under autocast (CUDA with ``train.amp`` bf16 / fp16 only; fp32 elsewhere), backward
+   (a GradScaler for fp16), optional gradient clipping (``optim.grad_clip``), the optimiser and schedule
+   steps, then the task's extra update (the adaptation's discriminator);
+3. every ``log_every`` steps: the mean of each loss part over the interval (and over ranks) and the lr go to
+   ``OUT/log.jsonl`` (always) and TensorBoard (``OUT/tb``, when ``train.tensorboard`` and the ``tensorboard``
+   package is installed); the tqdm bar shows the total;
+4. every ``val_every`` steps and at the end (rank 0): the validation metrics (``train.val_metrics`` on the
+   whole of each validation sample, averaged over samples) and, if ``best_metric`` improved, ``OUT/best.pt``;
+5. every ``ckpt_every`` steps and at the end: ``OUT/last.pt`` (:mod:`automatte.train.checkpoint`).
+
+Determinism: the model is initialised after seeding every generator with ``train.seed`` (identical on every
+rank); afterwards each rank draws from its own stream (dropout); data randomness never touches the global
+generators. Resuming from ``last.pt`` restores model, optimiser, schedule, scaler, step, the extra state and
+every rank's RNG state, so on the CPU a resumed run is bit-identical to an uninterrupted one. The schedule
+follows the resumed config's ``train.steps`` (so a finished run can be extended) from the stored base lrs.
+
+Starting a run in a folder that already has ``last.pt`` without ``resume`` is refused (FileExistsError).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import random
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from collections.abc import Sequence
+
+import numpy as np
+import torch
+from torch import Tensor, nn
+
+from automatte.io import atomic_write
+from automatte.train import distributed
+from automatte.train.checkpoint import FORMAT, capture_rng_state, load_checkpoint, restore_rng_state, save_checkpoint
+from automatte.train.config import Config, from_dict, to_dict, validate
+from automatte.train.data import build_train_loader, build_val_loader
+from automatte.train.optim import LRFactor, build_optimizer, build_scheduler
+from automatte.train.task import Task, make_task
+
+__all__ = ["TrainResult", "train", "evaluate", "resolve_device", "seed_everything"]
+
+
+@dataclass
+class TrainResult:
+    """What :func:`train` returns (on every rank; ``history`` and ``best_value`` are rank 0's).
+
+    Attributes:
+        step: optimiser steps done.
+        last: path of ``last.pt``; best: path of ``best.pt`` (None if never validated).
+        best_metric, best_value, best_step: the selection metric and its best value / step.
+        history: the logged rows of this run (dicts with ``step``, ``kind`` = "train" / "val", values).
+    """
+
+    step: int
+    last: Path
+    best: Path | None
+    best_metric: str
+    best_value: float | None
+    best_step: int | None
+    history: list[dict] = field(default_factory=list)
+
+
+def resolve_device(name: str, local_rank: int = 0) -> torch.device:
+    """``"auto"`` -> ``cuda:LOCAL_RANK`` when CUDA is available, else ``cpu``; other names as given."""
+    if name == "auto":
+        name = "cuda" if torch.cuda.is_available() else "cpu"
+    device = torch.device(name)
+    if device.type == "cuda":
+        if not torch.cuda.is_available():
+            raise ValueError(f"train.device: {name!r} but CUDA is not available")
+        if device.index is None:
+            device = torch.device("cuda", local_rank)
+    return device
+
+
+def seed_everything(seed: int | Sequence[int]) -> None:
+    """Seed Python's, NumPy's and torch's (CPU and CUDA) global generators from ``seed`` (an int or a list)."""
+    state = np.random.SeedSequence(seed).generate_state(4)
+    random.seed(int(state[0]))
+    np.random.seed(int(state[1]))
+    torch.manual_seed(int(state[2]) << 32 | int(state[3]))
+
+
+class _Logger:
+    """Rank 0's log: ``log.jsonl`` always, TensorBoard when asked for and installed."""
+
+    def __init__(self, out: Path, enabled: bool, tensorboard: bool, start: int):
+        self.enabled, self.rows, self.writer = enabled, [], None
+        self.path = out / "log.jsonl"
+        if not enabled:
+            return
+        if start > 0 and self.path.is_file():  # drop rows a killed run logged after its last checkpoint
+            lines = [line for line in self.path.read_text(encoding="utf-8").splitlines() if line.strip()]
+            kept = [line for line in lines if json.loads(line)["step"] <= start]
+            with atomic_write(self.path) as tmp:
+                tmp.write_text("".join(line + "\n" for line in kept), encoding="utf-8")
+        elif start == 0 and self.path.exists():
+            self.path.unlink()
+        if tensorboard:
+            try:
+                from torch.utils.tensorboard import SummaryWriter
+            except ImportError:  # the tensorboard package is optional: log.jsonl has everything
+                SummaryWriter = None
+            if SummaryWriter is not None:
+                self.writer = SummaryWriter(str(out / "tb"), purge_step=start if start > 0 else None)
+
+    def log(self, kind: str, step: int, values: dict[str, float]) -> None:
+        if not self.enabled:
+            return
+        row = {"step": step, "kind": kind, **values}
+        self.rows.append(row)
+        with open(self.path, "a", encoding="utf-8") as f:
+            f.write(json.dumps(row) + "\n")
+        if self.writer is not None:
+            for key, value in values.items():
+                self.writer.add_scalar(f"{kind}/{key}", value, step)
+
+    def close(self) -> None:
+        if self.writer is not None:
+            self.writer.close()
+
+
+def evaluate(task: Task, loader, metrics: list[str], target: str = "alpha") -> dict[str, float]:
+    """Mean of :func:`automatte.metrics.compute_all` (whole image, DIM protocol) over the validation samples
+    that have the ``target`` label (samples with ``has_alpha`` False are skipped for ``target="alpha"``)."""
+    import warnings
+
+    from automatte.metrics import EmptyRegionWarning, compute_all
+
+    sums: dict[str, float] = {}
+    count = 0
+    for batch in loader:
+        if batch.get(target) is None:
+            continue
+        batch = {k: v.to(task.device) if isinstance(v, Tensor) else v for k, v in batch.items()}
+        pred = task.predict(batch).clamp(0, 1).cpu().numpy()
+        gt = batch[target].float().cpu().numpy()
+        keep = batch["has_alpha"].cpu().numpy() if target == "alpha" and "has_alpha" in batch else np.ones(len(pred), bool)
+        for i in np.flatnonzero(keep):
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", EmptyRegionWarning)
+                values = compute_all(pred[i, 0], gt[i, 0], metrics=metrics)
+            for k, v in values.items():
+                sums[k] = sums.get(k, 0.0) + float(v)
+            count += 1
+    return {k: v / count for k, v in sums.items()} if count else {}
+
+
+def _autocast(cfg: Config, device: torch.device):
+    if device.type != "cuda" or cfg.train.amp == "off":
+        return contextlib.nullcontext
+    dtype = torch.bfloat16 if cfg.train.amp == "bf16" else torch.float16
+    return lambda: torch.autocast("cuda", dtype=dtype)
+
+
+def _check_resume(cfg: Config, ckpt: dict, path: Path) -> None:
+    stored = from_dict(ckpt["config"])
+    if ckpt.get("model_name") != cfg.model.name or stored.model.kwargs != cfg.model.kwargs:
+        raise ValueError(
+            f"{path}: the checkpoint is of model {ckpt.get('model_name')!r} {stored.model.kwargs}, the config asks for "
+            f"{cfg.model.name!r} {cfg.model.kwargs}; resume with the same model or start another out_dir"
+        )
+    if stored.paradigm != cfg.paradigm:
+        raise ValueError(
+            f"{path}: the checkpoint was trained with paradigm {stored.paradigm!r}, the config says {cfg.paradigm!r}"
+        )
+
+
+def _follow_config_schedule(scheduler, cfg: Config) -> None:
+    """After loading a scheduler: the schedule of *this* config (e.g. more ``train.steps`` when extending a run),
+    at the stored step and base lrs; identical to the stored lrs when the config is unchanged."""
+    factor = LRFactor(cfg.optim, cfg.train.steps)
+    scheduler.lr_lambdas = [factor] * len(scheduler.optimizer.param_groups)
+    for group, base in zip(scheduler.optimizer.param_groups, scheduler.base_lrs):
+        group["lr"] = base * factor(scheduler.last_epoch)
+    scheduler._last_lr = [group["lr"] for group in scheduler.optimizer.param_groups]
+
+
+def _to_device(batch: dict, device: torch.device) -> dict:
+    return {k: v.to(device, non_blocking=True) if isinstance(v, Tensor) else v for k, v in batch.items()}
+
+
+def train(cfg: Config, *, resume: bool = False) -> TrainResult:
+    """Run the experiment ``cfg`` (see the module docstring); with ``resume``, continue ``OUT/last.pt``.
+
+    Launch with ``torchrun --nproc_per_node N -m automatte.train ...`` for data-parallel training; a plain call
+    trains in this process.
+
+    Raises:
+        FileExistsError: ``OUT/last.pt`` exists and ``resume`` is False.
+        FileNotFoundError: ``resume`` without ``OUT/last.pt``; a missing data folder or weights file.
+        ValueError: an inconsistent config (unknown model or recipe, a batch that does not divide among the
+            processes, a checkpoint of another model...).
+        FloatingPointError: a non-finite loss (fp32 / bf16).
+    """
+    validate(cfg)
+    device = resolve_device(cfg.train.device, int(os.environ.get("LOCAL_RANK", "0")))
+    info = distributed.init(device.type)
+    try:
+        return _train(cfg, resume, device, info)
+    finally:
+        distributed.close(info)
+
+
+def _train(cfg: Config, resume: bool, device: torch.device, info: distributed.DistInfo) -> TrainResult:
+    out = Path(cfg.train.out_dir)
+    last_path, best_path = out / "last.pt", out / "best.pt"
+    if cfg.data.batch_size % info.world:
+        raise ValueError(f"data.batch_size: {cfg.data.batch_size} does not divide among {info.world} processes")
+    ckpt = None
+    if resume:
+        ckpt = load_checkpoint(last_path)
+        _check_resume(cfg, ckpt, last_path)
+    elif last_path.exists():
+        raise FileExistsError(f"{last_path}: a run is already there; pass --resume to continue it or choose another --out")
+    if device.type == "cuda" and cfg.train.deterministic:
+        os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+        torch.backends.cudnn.benchmark = False
+        torch.backends.cudnn.deterministic = True
+
+    seed_everything(cfg.train.seed)  # identical model initialisation on every rank
+    task = make_task(cfg, device)
+    if info.active and device.type == "cuda" and cfg.train.sync_bn:
+        task.model = nn.SyncBatchNorm.convert_sync_batchnorm(task.model)
+    optimizer = build_optimizer(task.model, cfg.optim)
+    scheduler = build_scheduler(optimizer, cfg.optim, cfg.train.steps)
+    fp16 = device.type == "cuda" and cfg.train.amp == "fp16"
+    scaler = torch.amp.GradScaler("cuda", enabled=fp16)
+    autocast = _autocast(cfg, device)
+
+    start = 0
+    best = {"metric": cfg.train.best_metric, "value": None, "step": None}
+    if ckpt is not None:
+        task.model.load_state_dict(ckpt["model"])
+        optimizer.load_state_dict(ckpt["optimizer"])
+        scheduler.load_state_dict(ckpt["scheduler"])
+        _follow_config_schedule(scheduler, cfg)
+        if ckpt.get("scaler"):
+            scaler.load_state_dict(ckpt["scaler"])
+        task.load_state_dict(ckpt.get("extra") or {})
+        start = int(ckpt["step"])
+        best = dict(ckpt.get("best") or best)
+        rng = ckpt.get("rng") or []
+        if len(rng) == info.world:
+            restore_rng_state(rng[info.rank])
+        else:  # another number of processes: fresh per-rank streams (parameters and data order are unaffected)
+            seed_everything([cfg.train.seed, info.rank, start])
+    else:
+        seed_everything([cfg.train.seed, info.rank, 0])  # per-rank streams (dropout) from here on
+
+    if info.active:
+        from torch.nn.parallel import DistributedDataParallel as DDP
+
+        ids = [device.index] if device.type == "cuda" else None
+        module = task.wrap(lambda m: DDP(m, device_ids=ids, find_unused_parameters=cfg.train.find_unused_parameters))
+    else:
+        module = task.module
+
+    params = [p for p in task.model.parameters() if p.requires_grad]
+    pin = device.type == "cuda"
+    loader = build_train_loader(cfg, task.inputs, rank=info.rank, world=info.world, start=start, pin_memory=pin)
+    val_loader = build_val_loader(cfg, task.inputs) if (info.main and cfg.train.val_every) else None
+    logger = _Logger(out, info.main, cfg.train.tensorboard, start)
+    if info.main:
+        import yaml
+
+        with atomic_write(out / "config.yaml") as tmp:
+            tmp.write_text(yaml.safe_dump(to_dict(cfg), sort_keys=False), encoding="utf-8")
+
+    bar = None
+    if info.main and cfg.train.progress:
+        from tqdm import tqdm
+
+        bar = tqdm(total=cfg.train.steps, initial=start, desc=cfg.model.name, unit="step", file=sys.stderr,
+                   dynamic_ncols=True)  # fmt: skip
+
+    def state(rng_states: list) -> dict:
+        return {
+            "format": FORMAT,
+            "model_name": cfg.model.name,
+            "model": task.model.state_dict(),
+            "config": to_dict(cfg),
+            "step": done,
+            "optimizer": optimizer.state_dict(),
+            "scheduler": scheduler.state_dict(),
+            "scaler": scaler.state_dict() if fp16 else None,
+            "rng": rng_states,
+            "best": dict(best),
+            "extra": task.state_dict(),
+        }
+
+    sums: dict[str, Tensor] = {}
+    seen = 0
+    done = start
+    try:
+        for step, batch in enumerate(loader, start=start):
+            batch = _to_device(batch, device)
+            task.train_mode(module)
+            with autocast():
+                parts = task.losses(module, batch, step)
+            total = parts["total"]
+            if not fp16 and not bool(torch.isfinite(total)):
+                values = {k: float(v) for k, v in parts.items()}
+                raise FloatingPointError(f"step {step}: the loss is not finite: {values}")
+            optimizer.zero_grad(set_to_none=True)
+            scaler.scale(total).backward()
+            if cfg.optim.grad_clip:
+                scaler.unscale_(optimizer)
+                parts["grad_norm"] = torch.nn.utils.clip_grad_norm_(params, cfg.optim.grad_clip)
+            scaler.step(optimizer)
+            scaler.update()
+            scheduler.step()
+            parts.update(task.after_step(batch, step, autocast))
+            done = step + 1
+
+            for k, v in parts.items():
+                sums[k] = sums.get(k, 0.0) + v.detach().float()
+            seen += 1
+            final = done == cfg.train.steps
+            if done % cfg.train.log_every == 0 or final:
+                keys = sorted(sums)
+                means = distributed.mean_of(info, torch.stack([sums[k] for k in keys]) / seen).tolist()
+                row = dict(zip(keys, means))
+                row["lr"] = optimizer.param_groups[0]["lr"] / optimizer.param_groups[0].get("lr_scale", 1.0)
+                logger.log("train", done, row)
+                if bar is not None:
+                    bar.set_postfix(loss=f"{row['total']:.4f}", refresh=False)
+                sums, seen = {}, 0
+            if bar is not None:
+                bar.update(1)
+
+            if val_loader is not None and (done % cfg.train.val_every == 0 or final):
+                values = evaluate(task, val_loader, cfg.train.val_metrics, cfg.train.val_target)
+                if values:
+                    logger.log("val", done, values)
+                    key = next(k for k in values if k.lower() == cfg.train.best_metric.lower())
+                    if best["value"] is None or values[key] < best["value"]:
+                        best.update(value=float(values[key]), step=done)
+                        save_checkpoint(best_path, state([capture_rng_state()]))
+            if final or (cfg.train.ckpt_every and done % cfg.train.ckpt_every == 0):
+                rng_states = distributed.gather(info, capture_rng_state())
+                if info.main:
+                    save_checkpoint(last_path, state(rng_states))
+    finally:
+        if bar is not None:
+            bar.close()
+        logger.close()
+    distributed.barrier(info)
+    return TrainResult(
+        step=done,
+        last=last_path,
+        best=best_path if best["value"] is not None else None,
+        best_metric=str(best["metric"]),
+        best_value=best["value"],
+        best_step=best["step"],
+        history=logger.rows,
+    )

@@ -1,0 +1,29 @@
+"""The loop learns: on one fixed batch the loss of a tiny model falls clearly."""
+
+from __future__ import annotations
+
+import json
+
+from automatte.train import train
+
+from train_helpers import experiment
+
+FIXED = {  # one batch of 4 fixed samples: no random augmentation, a fixed trimap kernel
+    "flip_prob": 0, "jitter_prob": 0, "bokeh_prob": 0, "bokeh_prob_ns": 0, "blur_prob": 0, "noise_prob": 0,
+    "jpeg_prob": 0, "trimap_k_range": [3, 3],
+}  # fmt: skip
+
+
+def test_overfitting_a_fixed_batch(tmp_path):
+    cfg = experiment(
+        "aimnet_tiny_alpha_synth_smoke", tmp_path,
+        "model.name=dim_test", "loss.recipe=dim", "optim.schedule=constant", "optim.warmup_steps=0",
+        "data.batch_size=4", "data.train.0.kwargs.n=4", "train.steps=40", "train.log_every=1",
+        "train.val_every=0", "train.ckpt_every=0",
+    )  # fmt: skip
+    cfg.data.train[0].kwargs["augment"] = FIXED
+    train(cfg)
+    losses = [json.loads(line)["total"] for line in (tmp_path / "log.jsonl").read_text().splitlines()]
+    assert len(losses) == 40
+    first, last = losses[0], sum(losses[-5:]) / 5
+    assert last < 0.5 * first, f"loss {first:.4f} -> {last:.4f}"

@@ -1,0 +1,66 @@
+"""Every paradigm's smoke experiment runs its 20 steps on the CPU; every full-size experiment runs 2 steps
+with a tiny stand-in model (same recipe, paradigm, optimiser and schedule)."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import pytest
+import torch
+
+from automatte.registry import create_model
+from automatte.train import train
+from automatte.train.checkpoint import load_checkpoint
+from automatte.train.config import from_dict
+
+from train_helpers import CONFIGS, experiment, shrink
+
+SMOKE = sorted(p.stem for p in CONFIGS.glob("*_smoke.yaml"))
+FULL = sorted(p.stem for p in CONFIGS.glob("*.yaml") if not p.stem.endswith("_smoke"))
+
+
+@pytest.mark.parametrize("name", SMOKE)
+def test_smoke_experiment_runs_20_steps(name, tmp_path):
+    cfg = experiment(name, tmp_path)
+    result = train(cfg)
+    assert result.step == 20
+    rows = [json.loads(line) for line in (tmp_path / "log.jsonl").read_text().splitlines()]
+    train_rows = [r for r in rows if r["kind"] == "train"]
+    val_rows = [r for r in rows if r["kind"] == "val"]
+    assert [r["step"] for r in train_rows] == [5, 10, 15, 20]
+    assert [r["step"] for r in val_rows] == [10, 20]
+    assert all(math.isfinite(r["total"]) for r in train_rows)
+    assert set(val_rows[0]) >= {"SAD", "MSE"}
+    ckpt = load_checkpoint(result.last)
+    assert ckpt["step"] == 20 and ckpt["model_name"] == cfg.model.name
+    assert from_dict(ckpt["config"]) == cfg
+    net = create_model(ckpt["model_name"], **from_dict(ckpt["config"]).model.kwargs)
+    net.load_state_dict(ckpt["model"])  # a checkpoint rebuilds its network from the stored name alone
+    assert result.best is not None and load_checkpoint(result.best)["step"] == result.best_step
+    assert (tmp_path / "config.yaml").is_file()
+    if cfg.paradigm == "adapt":
+        assert {"disc", "adversarial", "lambda"} <= set(train_rows[-1])
+        assert set(ckpt["extra"]) >= {"discriminator", "disc_optimizer", "pseudo"}
+    if cfg.paradigm == "distill":
+        assert {"clsd", "ald", "alpha"} <= set(train_rows[-1])
+        assert not any(k.startswith("teacher.") for k in ckpt["model"])  # the student only
+
+
+@pytest.mark.parametrize("name", FULL)
+def test_full_experiment_runs_with_a_tiny_model(name, tmp_path):
+    cfg = shrink(experiment(name, tmp_path), tmp_path)
+    result = train(cfg)
+    assert result.step == 2 and result.best_value is not None and math.isfinite(result.best_value)
+    rows = [json.loads(line) for line in (tmp_path / "log.jsonl").read_text().splitlines()]
+    assert all(math.isfinite(r["total"]) for r in rows if r["kind"] == "train")
+
+
+def test_layer_decay_and_step_schedule_reach_the_optimiser(tmp_path):
+    cfg = shrink(experiment("vitmatte_vits_trimap_coarse", tmp_path), tmp_path)
+    ckpt = load_checkpoint(train(cfg).last)
+    groups = ckpt["optimizer"]["param_groups"]
+    scales = sorted({round(g["lr_scale"], 6) for g in groups})
+    assert scales[-1] == 1.0 and min(scales) == pytest.approx(0.65**3)  # 2 blocks + embeddings
+    assert {g["weight_decay"] for g in groups} == {0.0, 0.1}
+    assert torch.is_tensor(next(iter(ckpt["model"].values())))
