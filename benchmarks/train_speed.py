@@ -1,0 +1,138 @@
+"""Training throughput (images/s) and peak memory of every full-size experiment in configs/, at 320x320.
+
+Each experiment (a non-smoke ``configs/*.yaml``) runs in a fresh subprocess, so that peak memory is its own:
+the paper's model, loss recipe and optimiser (its ``Task``: supervised, PPID distillation with its frozen
+teacher, or the two-stage adaptation with its discriminator), on synthetic 320x320 batches (the procedural
+generator; real-data sources are replaced by it so that the script needs no ../shared), ``--warmup`` steps
+then ``--steps`` timed steps. Checkpoint and teacher paths are dropped (random weights: speed only).
+
+On CPU: peak resident memory of the process (ru_maxrss) minus its size just before the first step. On CUDA
+(when a GPU is present, or ``--device cuda``): ``torch.cuda.max_memory_allocated``, with AMP as the config says.
+
+    .venv/bin/python benchmarks/train_speed.py [--batch 2] [--steps 3] [--warmup 1] [--device auto] [NAME ...]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+CONFIGS = sorted(p for p in (ROOT / "configs").glob("*.yaml") if not p.stem.endswith("_smoke"))
+
+
+def _strip_paths(kwargs: dict) -> dict:
+    """Model kwargs without checkpoint paths (``pretrained`` at any depth)."""
+    out = {}
+    for key, value in kwargs.items():
+        if key == "pretrained":
+            continue
+        out[key] = _strip_paths(value) if isinstance(value, dict) else value
+    return out
+
+
+def run_one(config: Path, batch: int, steps: int, warmup: int, device_name: str) -> dict:
+    import torch
+
+    from automatte.train.config import SourceConfig, load_config, validate
+    from automatte.train.data import build_train_loader
+    from automatte.train.loop import _autocast, resolve_device
+    from automatte.train.optim import build_optimizer
+    from automatte.train.task import make_task
+
+    torch.set_num_threads(os.cpu_count() or 1)
+    cfg = load_config(config)
+    cfg.model.kwargs = _strip_paths(cfg.model.kwargs)
+    cfg.model.init_from = None
+    cfg.distill.teacher_checkpoint, cfg.distill.random_teacher = None, True
+    cfg.data.train = [SourceConfig(kind="synthetic", kwargs={"types": ["so", "stm", "ns"]})]
+    cfg.data.crop_size, cfg.data.crop_sizes = 320, [320]
+    cfg.data.batch_size, cfg.data.workers, cfg.data.epoch_length = batch, 0, batch * (steps + warmup)
+    cfg.train.steps = steps + warmup
+    cfg.train.device = device_name
+    cfg = validate(cfg)
+    device = resolve_device(cfg.train.device)
+    task = make_task(cfg, device)
+    optimizer = build_optimizer(task.model, cfg.optim)
+    autocast = _autocast(cfg, device)
+    loader = build_train_loader(cfg, task.model.model_inputs)
+    batches = [{k: v.to(device) if torch.is_tensor(v) else v for k, v in b.items()} for b in loader]
+    task.train_mode(task.module)
+    base_rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # KiB on Linux
+    if device.type == "cuda":
+        torch.cuda.reset_peak_memory_stats()
+    times = []
+    for step, b in enumerate(batches):
+        if device.type == "cuda":
+            torch.cuda.synchronize()
+        start = time.perf_counter()
+        with autocast():
+            losses = task.losses(task.module, b, step)
+        optimizer.zero_grad(set_to_none=True)
+        losses["total"].backward()
+        optimizer.step()
+        task.after_step(b, step, autocast)
+        if device.type == "cuda":
+            torch.cuda.synchronize()
+        times.append(time.perf_counter() - start)
+    timed = times[warmup:]
+    if device.type == "cuda":
+        peak_mb = torch.cuda.max_memory_allocated() / 2**20
+    else:
+        peak_mb = max(0, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - base_rss) / 1024
+    params = sum(p.numel() for p in task.model.parameters()) / 1e6
+    return {
+        "config": config.stem,
+        "model": cfg.model.name,
+        "paradigm": cfg.paradigm,
+        "params_m": round(params, 2),
+        "images_per_s": round(batch * len(timed) / sum(timed), 3),
+        "s_per_step": round(sum(timed) / len(timed), 3),
+        "peak_mb": round(peak_mb, 1),
+        "device": str(device),
+    }
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("names", nargs="*", help="config stems to run (default: every non-smoke config)")
+    parser.add_argument("--batch", type=int, default=2)
+    parser.add_argument("--steps", type=int, default=3)
+    parser.add_argument("--warmup", type=int, default=1)
+    parser.add_argument("--device", default="auto", help="auto (cuda when present, else cpu), cpu or cuda")
+    parser.add_argument("--one", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.one:
+        print(json.dumps(run_one(Path(args.one), args.batch, args.steps, args.warmup, args.device)))
+        return 0
+    configs = [c for c in CONFIGS if not args.names or c.stem in args.names]
+    rows, failures = [], []
+    for config in configs:
+        cmd = [sys.executable, __file__, "--one", str(config), "--batch", str(args.batch), "--steps", str(args.steps),
+               "--warmup", str(args.warmup), "--device", args.device]
+        done = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT)
+        if done.returncode != 0:
+            failures.append(f"{config.stem}: {(done.stderr.strip().splitlines() or ['failed'])[-1]}")
+            continue
+        rows.append(json.loads(done.stdout.strip().splitlines()[-1]))
+        r = rows[-1]
+        print(f"{r['config']:<42} {r['paradigm']:<10} {r['params_m']:>7.2f}M {r['images_per_s']:>8.3f} img/s "
+              f"{r['s_per_step']:>7.3f} s/step {r['peak_mb']:>8.1f} MB  ({r['device']})", flush=True)
+    if rows:
+        fastest = max(r["images_per_s"] for r in rows)
+        print(f"\nbatch {args.batch} at 320x320; ratio = images/s relative to the fastest in this run")
+        for r in sorted(rows, key=lambda r: -r["images_per_s"]):
+            print(f"  {r['config']:<42} {r['images_per_s'] / fastest:6.2f}x")
+    for failure in failures:
+        print(f"FAILED {failure}", file=sys.stderr)
+    return 1 if failures else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
