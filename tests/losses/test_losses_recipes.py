@@ -182,7 +182,7 @@ def test_missing_batch_keys_and_outputs_raise():
         L.aimnet_losses(out, {k: v for k, v in batch.items() if k != "type"})
     with pytest.raises(ValueError, match="'detail'"):
         L.ppmatting_losses(MattingOutput(alpha=out.alpha, trimap_logits=out.trimap_logits), batch)
-    assert set(L.RECIPES) == {"aimnet", "ppmatting", "spamattnet", "dim", "ppid", "ddc"}
+    assert set(L.RECIPES) == {"aimnet", "ppmatting", "spamattnet", "dim", "ppid", "ddc", "tgn", "vitmatte"}
 
 
 # ------------------------------------------------------------------------------------------ modules

@@ -24,6 +24,7 @@ from automatte.losses.adversarial import lsgan_generator_loss
 from automatte.losses.distill import ald_loss, clsd_loss
 from automatte.losses.functional import (
     affinity_loss,
+    image_gradients,
     charbonnier_loss,
     composition_loss,
     dc_loss,
@@ -48,6 +49,8 @@ __all__ = [
     "ppid_losses",
     "ddc_losses",
     "adaptation_generator_losses",
+    "tgn_losses",
+    "vitmatte_losses",
     "RECIPES",
 ]
 
@@ -412,6 +415,65 @@ def adaptation_generator_losses(
     return {"total": total, **parts}
 
 
+
+def tgn_losses(output: MattingOutput, batch: Mapping, *, class_weights: tuple[float, float, float] | None = None) -> dict:
+    """TGN (spamattnet-tgn Sec. III-A / IV-B1, ``L_ce``): 3-class CE of ``trimap_logits`` against
+    ``batch["trimap"]`` (the ground-truth trimap); logits smaller than the trimap are upsampled first.
+
+    Example:
+        >>> import torch
+        >>> out = MattingOutput(alpha=torch.zeros(1, 1, 2, 2), trimap_logits=torch.zeros(1, 3, 2, 2))
+        >>> round(tgn_losses(out, {"trimap": torch.full((1, 1, 2, 2), 0.5)})["total"].item(), 4)  # log 3
+        1.0986
+    """
+    trimap = _get(batch, "trimap", "tgn_losses")
+    logits = _at_label_size(_field(output, "trimap_logits", "tgn_losses"), trimap)
+    weights = None if class_weights is None else logits.new_tensor(class_weights)
+    ce = trimap_ce_loss(logits, trimap_class_targets(trimap), class_weights=weights)
+    return {"total": ce, "ce": ce}
+
+
+def vitmatte_losses(
+    output: MattingOutput,
+    batch: Mapping,
+    *,
+    l1_weight: float = 1.0,
+    laplacian_weight: float = 1.0,
+    gradient_weight: float = 1.0,
+    gp_weight: float = 0.01,
+) -> dict:
+    """The finely supervised ViTMatte baseline of the DDC paper, with ViTMatte's losses: L1 over the unknown
+    and over the known region (each a mean over its pixels), the Laplacian loss, and ``|grad p - grad t|`` plus
+    ``gp_weight * |grad p|`` (Sobel, whole image). ``total = l1_weight (unknown_l1 + known_l1) +
+    laplacian_weight laplacian + gradient_weight (gradient + gp_weight penalty)``.
+
+    Example:
+        >>> import torch
+        >>> batch = {"alpha": torch.ones(1, 1, 8, 8), "trimap": torch.full((1, 1, 8, 8), 0.5)}
+        >>> parts = vitmatte_losses(MattingOutput(alpha=torch.ones(1, 1, 8, 8)), batch)
+        >>> parts["total"].item(), parts["unknown_l1"].item()
+        (0.0, 0.0)
+    """
+    alpha_gt, trimap = _get(batch, "alpha", "vitmatte_losses"), _get(batch, "trimap", "vitmatte_losses")
+    pred = output.alpha
+    unknown = (trimap_class_targets(trimap) == 1).unsqueeze(1)
+    gxp, gyp = image_gradients(pred)
+    gxt, gyt = image_gradients(alpha_gt)
+    parts = {
+        "unknown_l1": l1_loss(pred, alpha_gt, unknown),  # an empty mask gives 0
+        "known_l1": l1_loss(pred, alpha_gt, ~unknown),
+        "laplacian": laplacian_loss(pred, alpha_gt),
+        "gradient": (gxp - gxt).abs().mean() + (gyp - gyt).abs().mean(),
+        "penalty": gxp.abs().mean() + gyp.abs().mean(),
+    }
+    total = (
+        l1_weight * (parts["unknown_l1"] + parts["known_l1"])
+        + laplacian_weight * parts["laplacian"]
+        + gradient_weight * (parts["gradient"] + gp_weight * parts["penalty"])
+    )
+    return {"total": total, **parts}
+
+
 RECIPES: dict[str, Callable[..., dict[str, Tensor]]] = {
     "aimnet": aimnet_losses,
     "ppmatting": ppmatting_losses,
@@ -419,4 +481,6 @@ RECIPES: dict[str, Callable[..., dict[str, Tensor]]] = {
     "dim": dim_losses,
     "ppid": ppid_losses,
     "ddc": ddc_losses,
+    "tgn": tgn_losses,
+    "vitmatte": vitmatte_losses,
 }

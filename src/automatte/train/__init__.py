@@ -5,7 +5,7 @@
 * :mod:`.checkpoint`: atomic checkpoints with everything needed for a bit-exact resume;
 * :mod:`.data`: config sources -> :mod:`automatte.data` datasets, the step-indexed, rank-sharded order;
 * :mod:`.optim`: SGD / Adam / AdamW, layer-wise decay, poly / cosine / step schedules with warm-up;
-* :mod:`.objectives`: recipe lookup (``automatte.losses.RECIPES`` + ``tgn``, ``vitmatte``);
+* :mod:`.objectives`: recipe lookup by name (``automatte.losses.RECIPES``);
 * :mod:`.distill` (PPID), :mod:`.adapt` (TGN + SPAMattNet adaptation, PatchGAN), :mod:`.distributed`;
 * :mod:`.cli`: :func:`cli_main`, the ``automatte train`` command.
 

@@ -170,7 +170,7 @@ class OptimConfig:
 
 @dataclass
 class LossConfig:
-    """Loss recipe (:data:`automatte.losses.RECIPES` plus :data:`automatte.train.objectives.EXTRA_RECIPES`).
+    """Loss recipe (:data:`automatte.losses.RECIPES`).
 
     Attributes:
         recipe: e.g. ``"aimnet"``, ``"ppmatting"``, ``"dim"``, ``"ddc"``, ``"tgn"``, ``"vitmatte"``; for the
