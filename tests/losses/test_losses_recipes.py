@@ -182,7 +182,7 @@ def test_missing_batch_keys_and_outputs_raise():
         L.aimnet_losses(out, {k: v for k, v in batch.items() if k != "type"})
     with pytest.raises(ValueError, match="'detail'"):
         L.ppmatting_losses(MattingOutput(alpha=out.alpha, trimap_logits=out.trimap_logits), batch)
-    assert set(L.RECIPES) == {"aimnet", "ppmatting", "spamattnet", "dim", "ppid", "ddc", "tgn", "vitmatte"}
+    assert set(L.RECIPES) == {"aimnet", "ppmatting", "spamattnet", "dim", "ppid", "ddc", "tgn", "vitmatte", "mixed"}
 
 
 # ------------------------------------------------------------------------------------------ modules
@@ -224,3 +224,32 @@ def test_modules_equal_functions():
 def test_public_names():
     assert all(hasattr(L, name) for name in L.__all__)
     assert len(set(L.__all__)) == len(L.__all__)
+
+
+def test_mixed_recipe_splits_alpha_and_trimap_samples():
+    import torch
+
+    from automatte.losses.recipes import ddc_losses, dim_losses, mixed_losses
+    from automatte.models.output import MattingOutput
+
+    g = torch.Generator().manual_seed(0)
+    b, h, w = 3, 8, 8
+    batch = {
+        "image": torch.rand(b, 3, h, w, generator=g),
+        "alpha": torch.rand(b, 1, h, w, generator=g),
+        "fg": torch.rand(b, 3, h, w, generator=g),
+        "bg": torch.rand(b, 3, h, w, generator=g),
+        "trimap": torch.randint(0, 3, (b, 1, h, w), generator=g).float() / 2,
+        "has_alpha": torch.tensor([True, False, True]),
+        "name": ["a", "b", "c"],
+    }
+    out = MattingOutput(alpha=torch.rand(b, 1, h, w, generator=g), features=(torch.rand(b, 4, 2, 2, generator=g),))
+    parts = mixed_losses(out, batch, alpha_recipe="dim", trimap_weight=2.0, ddc={"kernel_size": 3})
+    keep, drop = torch.tensor([0, 2]), torch.tensor([1])
+    sub = lambda d, i: {k: (v[i] if torch.is_tensor(v) else v) for k, v in d.items()}  # noqa: E731
+    a = dim_losses(MattingOutput(alpha=out.alpha[keep]), sub(batch, keep))["total"]
+    t = ddc_losses(MattingOutput(alpha=out.alpha[drop]), sub(batch, drop), kernel_size=3)["total"]
+    assert torch.allclose(parts["total"], 2 / 3 * a + 2.0 * 1 / 3 * t)
+    assert "alpha/total" in parts and "trimap/known" in parts
+    only_alpha = mixed_losses(out, {**batch, "has_alpha": torch.ones(b, dtype=torch.bool)}, alpha_recipe="dim")
+    assert "trimap/total" not in only_alpha

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 
+import torch
 import torch.nn.functional as F
 from torch import Tensor
 
@@ -51,6 +52,7 @@ __all__ = [
     "adaptation_generator_losses",
     "tgn_losses",
     "vitmatte_losses",
+    "mixed_losses",
     "RECIPES",
 ]
 
@@ -474,6 +476,74 @@ def vitmatte_losses(
     return {"total": total, **parts}
 
 
+
+def _rows(value, keep: Tensor, batch_size: int):
+    """``value`` restricted to the samples ``keep`` (bool (B,)): tensors whose first dimension is the batch,
+    recursively through lists, tuples, dicts and :class:`MattingOutput`; anything else unchanged."""
+    if isinstance(value, Tensor):
+        return value[keep] if value.dim() > 0 and value.shape[0] == batch_size else value
+    if isinstance(value, MattingOutput):
+        return MattingOutput(**{f: _rows(getattr(value, f), keep, batch_size) for f in value.__dataclass_fields__})
+    if isinstance(value, (list, tuple)) and not isinstance(value, str):
+        rows = [_rows(v, keep, batch_size) for v in value]
+        if len(value) == batch_size and not any(isinstance(v, Tensor) for v in value):  # per-sample names, types
+            rows = [v for v, k in zip(value, keep.tolist()) if k]
+        return type(value)(rows)
+    if isinstance(value, Mapping):
+        return {k: _rows(v, keep, batch_size) for k, v in value.items()}
+    return value
+
+
+def mixed_losses(
+    output: MattingOutput,
+    batch: Mapping,
+    *extra,
+    alpha_recipe: str = "dim",
+    trimap_weight: float = 1.0,
+    ddc: Mapping | None = None,
+    **alpha_kwargs,
+) -> dict[str, Tensor]:
+    """Mixed supervision for batches of exact-alpha and trimap-only samples (the default models' recipe).
+
+    Samples with ``batch["has_alpha"]`` (procedural composites) get ``alpha_recipe`` (``alpha_kwargs`` and the
+    extra positional arguments, e.g. PPID's teacher output, go to it); the others (real photos with trimaps
+    from coarse masks, copy-paste composites) get the DDC paradigm's ``L_known + λ L_DDC`` (:func:`ddc_losses`
+    with ``ddc`` as its keyword arguments). Each part is weighted by its share of the batch:
+    ``total = n_a / n * alpha_total + trimap_weight * n_t / n * ddc_total``. PPID's distillation terms are
+    therefore computed on the alpha-labelled samples only (our choice: the PPID paper trains on alpha labels).
+
+    Example:
+        >>> import torch
+        >>> out = MattingOutput(alpha=torch.full((2, 1, 6, 6), 0.5))
+        >>> batch = {"image": torch.full((2, 3, 6, 6), 0.5), "trimap": torch.full((2, 1, 6, 6), 0.5),
+        ...          "alpha": torch.full((2, 1, 6, 6), 0.5), "fg": torch.full((2, 3, 6, 6), 0.5),
+        ...          "bg": torch.full((2, 3, 6, 6), 0.5), "has_alpha": torch.tensor([True, False])}
+        >>> parts = mixed_losses(out, batch, alpha_recipe="dim", ddc={"kernel_size": 3})
+        >>> sorted(k for k in parts if "/" not in k), round(parts["total"].item(), 4)
+        (['total'], 0.0)
+    """
+    if alpha_recipe not in RECIPES or alpha_recipe == "mixed":
+        raise ValueError(f"mixed_losses: alpha_recipe must be one of {sorted(set(RECIPES) - {'mixed'})}, got {alpha_recipe!r}")
+    n = output.alpha.shape[0]
+    has = batch.get("has_alpha")
+    has = torch.ones(n, dtype=torch.bool, device=output.alpha.device) if has is None else has.to(torch.bool).view(-1)
+    total = output.alpha.sum() * 0
+    parts: dict[str, Tensor] = {}
+    for keep, name in ((has, "alpha"), (~has, "trimap")):
+        count = int(keep.sum())
+        if count == 0:
+            continue
+        sub_out, sub_batch = _rows(output, keep, n), _rows(dict(batch), keep, n)
+        if name == "alpha":
+            result = RECIPES[alpha_recipe](sub_out, sub_batch, *_rows(list(extra), keep, n), **alpha_kwargs)
+            scale = count / n
+        else:
+            result = ddc_losses(sub_out, sub_batch, **dict(ddc or {}))
+            scale = trimap_weight * count / n
+        total = total + scale * result["total"]
+        parts.update({f"{name}/{k}": v for k, v in result.items()})
+    return {"total": total, **parts}
+
 RECIPES: dict[str, Callable[..., dict[str, Tensor]]] = {
     "aimnet": aimnet_losses,
     "ppmatting": ppmatting_losses,
@@ -483,4 +553,5 @@ RECIPES: dict[str, Callable[..., dict[str, Tensor]]] = {
     "ddc": ddc_losses,
     "tgn": tgn_losses,
     "vitmatte": vitmatte_losses,
+    "mixed": mixed_losses,
 }
