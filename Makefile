@@ -9,7 +9,10 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 DEMO   := demo-out
 
-.PHONY: demo test install clean
+SHARED ?= ../shared/data
+WEIGHTS := build/weights
+
+.PHONY: demo test install weights clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -29,6 +32,12 @@ demo: $(STAMP)
 ## The default test run (CPU, fast; slow/gpu/browser tests are deselected).
 test: $(STAMP)
 	$(BIN)/python -m pytest -q
+
+## ImageNet MobileNetV2 and DeepLabv3-MobileNetV2 (VOC) converted from $(SHARED)/weights (build products,
+## never committed): the initialisation of the default models' encoder and the two-stage coarse segmenter.
+weights: $(STAMP)
+	$(BIN)/automatte convert-tflite $(SHARED)/weights/tf2_mobilenet_v2_1.0_224_ptq.tflite $(WEIGHTS)/mobilenet_v2_imagenet.safetensors --arch mobilenet_v2
+	$(BIN)/automatte convert-tflite $(SHARED)/weights/deeplabv3_mnv2_pascal_quant.tflite $(WEIGHTS)/deeplabv3_mnv2_voc.safetensors --arch deeplabv3_mnv2_voc
 
 clean:
 	rm -rf $(VENV) $(DEMO) build src/*.egg-info

@@ -557,8 +557,14 @@ def validate(cfg: Config) -> Config:
         raise ValueError(
             f"train.best_metric: {cfg.train.best_metric!r} is not in train.val_metrics {cfg.train.val_metrics}"
         )
-    if cfg.paradigm == "distill" and cfg.loss.recipe != "ppid":
-        raise ValueError(f"loss.recipe: the distill paradigm trains with the 'ppid' recipe, got {cfg.loss.recipe!r}")
+    distill_recipe = cfg.loss.recipe == "ppid" or (
+        cfg.loss.recipe == "mixed" and cfg.loss.kwargs.get("alpha_recipe") == "ppid"
+    )
+    if cfg.paradigm == "distill" and not distill_recipe:
+        raise ValueError(
+            "loss.recipe: the distill paradigm trains with the 'ppid' recipe (or 'mixed' with alpha_recipe "
+            f"'ppid'), got {cfg.loss.recipe!r}"
+        )
     return cfg
 
 
