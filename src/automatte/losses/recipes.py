@@ -63,6 +63,15 @@ def _get(batch: Mapping, key: str, recipe: str):
     return batch[key]
 
 
+def _region_mask(batch: Mapping, region: str, recipe: str) -> Tensor | None:
+    """(B, 1, H, W) bool mask of the unknown region of ``batch["trimap"]`` (``"unknown"``), or None (``"all"``)."""
+    if region == "unknown":
+        return (trimap_class_targets(_get(batch, "trimap", recipe)) == 1).unsqueeze(1)
+    if region == "all":
+        return None
+    raise ValueError(f"{recipe}: region must be 'unknown' or 'all', got {region!r}")
+
+
 def _field(output: MattingOutput, name: str, recipe: str) -> Tensor:
     value = getattr(output, name)
     if value is None:
@@ -226,12 +235,7 @@ def spamattnet_losses(
     """
     name = "spamattnet_losses"
     alpha_gt = _get(batch, "alpha", name)
-    if region == "unknown":
-        mask = (trimap_class_targets(_get(batch, "trimap", name)) == 1).unsqueeze(1)
-    elif region == "all":
-        mask = None
-    else:
-        raise ValueError(f"{name}: region must be 'unknown' or 'all', got {region!r}")
+    mask = _region_mask(batch, region, name)
     parts = {"refined": _spamattnet_alpha(output.alpha, alpha_gt, mask, percent, hard_weight)}
     if output.coarse_alpha is not None:
         parts["coarse"] = _spamattnet_alpha(output.coarse_alpha, alpha_gt, mask, percent, hard_weight)
@@ -268,12 +272,7 @@ def dim_losses(
     """
     name = "dim_losses"
     alpha_gt = _get(batch, "alpha", name)
-    if region == "unknown":
-        mask = (trimap_class_targets(_get(batch, "trimap", name)) == 1).unsqueeze(1)
-    elif region == "all":
-        mask = None
-    else:
-        raise ValueError(f"{name}: region must be 'unknown' or 'all', got {region!r}")
+    mask = _region_mask(batch, region, name)
     stage1 = output.alpha if output.coarse_alpha is None else output.coarse_alpha
     parts = {"alpha": charbonnier_loss(stage1, alpha_gt, mask, eps)}
     total = alpha_weight * parts["alpha"]
