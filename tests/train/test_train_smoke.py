@@ -41,6 +41,8 @@ def test_smoke_experiment_runs_20_steps(name, tmp_path):
     assert (tmp_path / "config.yaml").is_file()
     if cfg.paradigm == "adapt":
         assert {"disc", "adversarial", "lambda"} <= set(train_rows[-1])
+        assert {"soft/SAD", "hard/SAD"} <= set(val_rows[-1])  # joint inference evaluated with both fusions
+        assert val_rows[-1]["SAD"] == val_rows[-1]["soft/SAD"]  # the model's own fusion gives the plain names
         assert set(ckpt["extra"]) >= {"discriminator", "disc_optimizer", "pseudo"}
     if cfg.paradigm == "distill":
         assert {"clsd", "ald", "alpha"} <= set(train_rows[-1])

@@ -130,7 +130,30 @@ class _Logger:
 
 def evaluate(task: Task, loader, metrics: list[str], target: str = "alpha") -> dict[str, float]:
     """Mean of :func:`automatte.metrics.compute_all` (whole image, DIM protocol) over the validation samples
-    that have the ``target`` label (samples with ``has_alpha`` False are skipped for ``target="alpha"``)."""
+    that have the ``target`` label (samples with ``has_alpha`` False are skipped for ``target="alpha"``).
+
+    A two-stage model (``fusion`` attribute: TGN + SPAMattNet joint inference) is evaluated with both fusions:
+    its own gives the plain names (``SAD``, which ``best_metric`` follows), and each fusion is also reported as
+    ``soft/SAD``, ``hard/SAD``, ... (spamattnet-tgn eq. 13-15 and the hard variant).
+    """
+    model = task.model
+    own = getattr(model, "fusion", None)
+    if own not in ("soft", "hard"):
+        return _evaluate_once(task, loader, metrics, target)
+    out: dict[str, float] = {}
+    try:
+        for fusion in ("soft", "hard"):
+            model.fusion = fusion
+            values = _evaluate_once(task, loader, metrics, target)
+            out.update({f"{fusion}/{k}": v for k, v in values.items()})
+            if fusion == own:
+                out.update(values)
+    finally:
+        model.fusion = own
+    return out
+
+
+def _evaluate_once(task: Task, loader, metrics: list[str], target: str) -> dict[str, float]:
     import warnings
 
     from automatte.metrics import EmptyRegionWarning, compute_all
