@@ -52,3 +52,39 @@ def read_state_dict(path: str | Path, *, metadata: bool = False) -> dict[str, Te
     if not isinstance(obj, dict):
         raise ValueError(f"{path}: expected a state dict (name -> tensor), got {type(obj).__name__}")
     return {k.removeprefix("module."): v for k, v in obj.items()}
+
+
+def load_backbone_state(net, state: dict[str, Tensor], what: str, first_conv: str = "conv1") -> list[str]:
+    """Load ``state`` into a backbone non-strictly and return the missing keys (``num_batches_tracked`` aside).
+
+    A pretrained RGB ``{first_conv}.weight`` is widened with
+    :func:`automatte.models.layers.patch_input_channels` when ``net`` takes more input channels (RGB filters
+    kept, extra channels at zero). A shape mismatch raises a ValueError naming the key; missing and unexpected
+    keys give one warning. ``what`` names the backbone in those messages.
+    """
+    import warnings
+
+    from torch import nn
+
+    from automatte.models.layers import patch_input_channels
+
+    own = net.state_dict()
+    conv = getattr(net, first_conv)
+    key = f"{first_conv}.weight"
+    w = state.get(key)
+    if w is not None and w.shape[1] < conv.in_channels and w.shape[0] == conv.out_channels:
+        rgb = nn.Conv2d(w.shape[1], w.shape[0], tuple(w.shape[2:]), bias=False)
+        rgb.weight.data.copy_(w)
+        state = {**state, key: patch_input_channels(rgb, conv.in_channels).weight.detach()}
+    for k, v in state.items():
+        if k in own and own[k].shape != v.shape:
+            raise ValueError(f"pretrained {what}: {k!r} has shape {tuple(v.shape)}, expected {tuple(own[k].shape)}")
+    result = net.load_state_dict(state, strict=False)
+    missing = [k for k in result.missing_keys if not k.endswith("num_batches_tracked")]
+    if missing or result.unexpected_keys:
+        warnings.warn(
+            f"pretrained {what}: {len(missing)} missing keys {missing[:8]}{'...' if len(missing) > 8 else ''}, "
+            f"{len(result.unexpected_keys)} unexpected keys {result.unexpected_keys[:8]}",
+            stacklevel=3,
+        )
+    return missing

@@ -40,15 +40,13 @@ Example:
 
 from __future__ import annotations
 
-import warnings
 from pathlib import Path
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from automatte.models.layers import patch_input_channels
-from automatte.models.weights import read_state_dict
+from automatte.models.weights import load_backbone_state, read_state_dict
 
 __all__ = [
     "HRNet",
@@ -252,7 +250,7 @@ def load_hrnet_state_dict(net: HRNet, state: dict[str, Tensor]) -> list[str]:
     """Load official-named HRNet weights into ``net`` (non-strict) and return the missing keys.
 
     ``module.`` / ``model.`` / ``backbone.`` prefixes are stripped and head keys ignored. A 3-channel
-    ``conv1.weight`` is widened with :func:`patch_input_channels` when ``net`` takes more input channels.
+    ``conv1.weight`` is widened with :func:`automatte.models.layers.patch_input_channels` when ``net`` takes more input channels.
     Missing or unexpected keys give a warning; a shape mismatch raises a ValueError naming the key.
     """
     clean = {}
@@ -261,21 +259,4 @@ def load_hrnet_state_dict(net: HRNet, state: dict[str, Tensor]) -> list[str]:
             k = k.removeprefix(prefix)
         if not k.startswith(_HEAD_PREFIXES):
             clean[k] = v
-    own = net.state_dict()
-    w = clean.get("conv1.weight")
-    if w is not None and w.shape[1] < net.conv1.in_channels and w.shape[0] == net.conv1.out_channels:
-        rgb = nn.Conv2d(w.shape[1], w.shape[0], 3, bias=False)
-        rgb.weight.data.copy_(w)
-        clean["conv1.weight"] = patch_input_channels(rgb, net.conv1.in_channels).weight.detach()
-    for k, v in clean.items():
-        if k in own and own[k].shape != v.shape:
-            raise ValueError(f"pretrained HRNet: {k!r} has shape {tuple(v.shape)}, expected {tuple(own[k].shape)}")
-    result = net.load_state_dict(clean, strict=False)
-    missing = [k for k in result.missing_keys if not k.endswith("num_batches_tracked")]
-    if missing or result.unexpected_keys:
-        warnings.warn(
-            f"pretrained HRNet: {len(missing)} missing keys {missing[:8]}{'...' if len(missing) > 8 else ''}, "
-            f"{len(result.unexpected_keys)} unexpected keys {result.unexpected_keys[:8]}",
-            stacklevel=2,
-        )
-    return missing
+    return load_backbone_state(net, clean, "HRNet")

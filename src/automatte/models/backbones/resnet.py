@@ -37,15 +37,13 @@ Example:
 
 from __future__ import annotations
 
-import warnings
 from pathlib import Path
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from automatte.models.layers import patch_input_channels
-from automatte.models.weights import read_state_dict  # noqa: F401  (re-exported for the families)
+from automatte.models.weights import load_backbone_state, read_state_dict  # noqa: F401  (re-exported for the families)
 
 __all__ = ["ResNet", "BasicBlock", "Bottleneck", "resnet34", "resnet50", "load_resnet_state_dict", "read_state_dict"]
 
@@ -207,28 +205,11 @@ def load_resnet_state_dict(net: ResNet, state: dict[str, Tensor], *, prefix: str
     """Load torchvision-named ResNet weights into ``net`` (non-strict) and return the missing keys.
 
     Keys under ``prefix`` (e.g. ``"backbone."``) are used with the prefix removed; the classifier (``fc.*``)
-    is ignored. A 3-channel ``conv1.weight`` is widened with :func:`patch_input_channels` when
+    is ignored. A 3-channel ``conv1.weight`` is widened with :func:`automatte.models.layers.patch_input_channels` when
     ``net.conv1`` takes more inputs (the RGB filters are kept, the extra channels start at zero). Missing
     and unexpected keys are reported with a warning; a shape mismatch raises a ValueError naming the key.
     """
     if prefix:
         state = {k[len(prefix):]: v for k, v in state.items() if k.startswith(prefix)}
     state = {k: v for k, v in state.items() if not k.startswith("fc.")}
-    own = net.state_dict()
-    w = state.get("conv1.weight")
-    if w is not None and w.shape[1] < net.conv1.in_channels and w.shape[0] == net.conv1.out_channels:
-        rgb = nn.Conv2d(w.shape[1], w.shape[0], 7, bias=False)
-        rgb.weight.data.copy_(w)
-        state = {**state, "conv1.weight": patch_input_channels(rgb, net.conv1.in_channels).weight.detach()}
-    for k, v in state.items():
-        if k in own and own[k].shape != v.shape:
-            raise ValueError(f"pretrained ResNet: {k!r} has shape {tuple(v.shape)}, expected {tuple(own[k].shape)}")
-    result = net.load_state_dict(state, strict=False)
-    missing = [k for k in result.missing_keys if not k.endswith("num_batches_tracked")]
-    if missing or result.unexpected_keys:
-        warnings.warn(
-            f"pretrained ResNet: {len(missing)} missing keys {missing[:8]}{'...' if len(missing) > 8 else ''}, "
-            f"{len(result.unexpected_keys)} unexpected keys {result.unexpected_keys[:8]}",
-            stacklevel=2,
-        )
-    return missing
+    return load_backbone_state(net, state, "ResNet")
