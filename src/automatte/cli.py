@@ -1,6 +1,7 @@
 """The ``automatte`` command.
 
-Sub-commands: ``synth`` (procedural matting data), ``baseline`` (classical trimap-based mattes of a
+``automatte photo.jpg`` (no sub-command) is ``automatte predict photo.jpg``. Sub-commands: ``predict`` (photos to
+alpha mattes, cutouts and composites), ``export`` (ONNX), ``serve`` (HTTP API and web page), ``synth`` (procedural matting data), ``baseline`` (classical trimap-based mattes of a
 dataset), ``eval`` (metrics of predicted mattes against a dataset), ``models`` (the registry, parameter
 counts), ``train`` (YAML experiments: supervised, PPID distillation, DDC, two-stage adaptation),
 ``convert-tflite`` (TFLite weights to safetensors). User errors print one line to stderr
@@ -108,9 +109,236 @@ def _cmd_eval(args: argparse.Namespace) -> int:
     return 0
 
 
+
+# ------------------------------------------------------------------------------------------- predict
+SAVE_KINDS = ("alpha", "rgba", "fg", "trimap", "composite")
+
+
+def _gather_inputs(inputs: Sequence[str], recursive: bool) -> tuple[list[tuple[str, Path | None]], list[str]]:
+    """``[(source, root)]`` for every input (``root``: the folder a file was found in, to mirror sub-folders),
+    and the inputs that matched nothing. ``-`` is stdin."""
+    import glob
+
+    from automatte.io import IMAGE_EXTENSIONS, list_images
+
+    found: list[tuple[str, Path | None]] = []
+    failures: list[str] = []
+    for item in inputs:
+        path = Path(item)
+        if item == "-":
+            found.append(("-", None))
+        elif path.is_dir():
+            images = list_images(path, recursive=recursive)
+            if not images:
+                failures.append(f"{path}: no image files in this folder" + ("" if recursive else " (use --recursive for sub-folders)"))
+            found.extend((str(p), path) for p in images)
+        elif path.exists():
+            found.append((str(path), None))
+        else:
+            matches = sorted(glob.glob(item, recursive=recursive))
+            files = [m for m in matches if Path(m).is_file() and Path(m).suffix.lower() in IMAGE_EXTENSIONS]
+            if not files:
+                failures.append(f"{item}: no such file" if not glob.has_magic(item) else f"{item}: no image matches")
+            found.extend((m, None) for m in files)
+    seen: set[str] = set()
+    unique = []
+    for source, root in found:
+        key = source if source == "-" else str(Path(source).resolve())
+        if key not in seen:
+            seen.add(key)
+            unique.append((source, root))
+    return unique, failures
+
+
+def _hint_path(hint: str | None, source: str, root: Path | None, kind: str) -> str | None:
+    """The trimap / mask file of one input: the file itself, or DIR/<stem>.* (also <stem>_<kind>.*) in a folder."""
+    from automatte.io import IMAGE_EXTENSIONS
+
+    if hint is None:
+        return None
+    folder = Path(hint)
+    if not folder.is_dir():
+        if not folder.is_file():
+            raise FileNotFoundError(f"{hint}: --{kind} file or folder not found")
+        return str(folder)
+    src = Path(source)
+    sub = src.parent.relative_to(root) if root is not None else Path()
+    for base in (folder / sub, folder):
+        for stem in (src.stem, f"{src.stem}_{kind}"):
+            for ext in sorted(IMAGE_EXTENSIONS):
+                candidate = base / f"{stem}{ext}"
+                if candidate.is_file():
+                    return str(candidate)
+    raise FileNotFoundError(f"{source}: no {kind} named {src.stem}.png (or {src.stem}_{kind}.*) in {hint}")
+
+
+def _targets(source: str, root: Path | None, out: Path | None, kinds: Sequence[str], composite_ext: str) -> dict[str, Path]:
+    src = Path(source)
+    folder = out if out is not None else src.parent
+    if out is not None and root is not None:
+        folder = out / src.parent.relative_to(root)
+    return {k: folder / f"{src.stem}_{k}{composite_ext if k == 'composite' else '.png'}" for k in kinds}
+
+
+def _encode_result(result, kind: str, background: str, ext: str = ".png") -> "np.ndarray":
+    import numpy as np
+
+    from automatte.ops.trimap import trimap_to_uint8
+
+    if kind == "alpha":
+        return np.clip(np.rint(result.alpha * 255), 0, 255).astype(np.uint8)
+    if kind == "rgba":
+        return result.rgba()
+    if kind == "fg":
+        fg = result.foreground if result.foreground is not None else result.image
+        return np.clip(np.rint(fg * 255), 0, 255).astype(np.uint8)
+    if kind == "trimap":
+        if result.trimap is None:
+            raise ValueError("this pipeline predicts no trimap (drop 'trimap' from --save)")
+        return trimap_to_uint8(result.trimap)
+    return result.composite(background)
+
+
+def _cmd_predict(args: argparse.Namespace) -> int:
+    import numpy as np
+
+    from automatte.api import load_model
+    from automatte.io import write_image
+
+    kinds = [k.strip() for k in args.save.split(",") if k.strip()]
+    bad = [k for k in kinds if k not in SAVE_KINDS]
+    if bad or not kinds:
+        raise ValueError(f"--save: unknown kind {', '.join(bad) or '(empty)'}; choose from {', '.join(SAVE_KINDS)}")
+    to_stdout = args.output == "-"
+    sources, failures = _gather_inputs(args.inputs, args.recursive)
+    if ("-" in [s for s, _ in sources] or to_stdout) and len(sources) != 1:
+        raise ValueError("'-' (stdin / stdout) works with exactly one image")
+    if to_stdout and len(kinds) != 1:
+        kinds = kinds[:1] if args.save != PREDICT_DEFAULT_SAVE else ["rgba"]
+    out = None if args.output is None or to_stdout else Path(args.output)
+    if out is not None and out.exists() and not out.is_dir():
+        raise NotADirectoryError(f"{out}: -o must be a folder (or '-' for stdout)")
+    composite_ext = ".jpg" if args.composite_format == "jpg" else ".png"
+    options = {k: v for k, v in {"strategy": args.strategy, "fusion": args.fusion, "foreground": args.foreground,
+                                 "max_size": args.max_size}.items() if v}
+    pipeline = load_model(args.model, device=args.device, backend=args.backend, **options) if sources else None
+
+    jobs = []  # (source, root, targets, trimap, mask)
+    for source, root in sources:
+        try:
+            targets = {} if to_stdout else _targets(source if source != "-" else "stdin.png", root, out, kinds, composite_ext)
+            for target in targets.values():
+                if Path(source).exists() and target.resolve() == Path(source).resolve():
+                    raise FileExistsError(f"{source}: an output would replace the input itself; choose -o")
+                if target.exists() and not args.overwrite:
+                    raise FileExistsError(f"{target}: exists (use --overwrite)")
+            jobs.append((source, root, targets, _hint_path(args.trimap, source, root, "trimap"),
+                         _hint_path(args.mask, source, root, "mask")))
+        except (ValueError, OSError) as exc:
+            failures.append(str(exc))
+    claimed: dict[Path, str] = {}
+    for job in list(jobs):
+        clash = [t for t in job[2].values() if t in claimed]
+        if clash:
+            failures.append(f"{job[0]}: output {clash[0]} is also the output of {claimed[clash[0]]}; use folders")
+            jobs.remove(job)
+        claimed.update({t: job[0] for t in job[2].values()})
+
+    written = 0
+    bar = _progress(None, len(jobs), "predict", not args.quiet and not to_stdout) if jobs else None
+    for start in range(0, len(jobs), args.batch_size):
+        chunk = jobs[start : start + args.batch_size]
+        images = [sys.stdin.buffer.read() if j[0] == "-" else j[0] for j in chunk]
+        has_hints = any(j[3] or j[4] for j in chunk)
+        results = pipeline.batch(images, trimaps=[j[3] for j in chunk] if has_hints else None,
+                                 masks=[j[4] for j in chunk] if has_hints else None,
+                                 batch_size=args.batch_size, on_error="return")
+        for job, result in zip(chunk, results):
+            source, _, targets = job[:3]
+            if isinstance(result, Exception):
+                message = str(result)
+                failures.append(message if source in message else f"{source}: {message}")
+                continue
+            try:
+                if to_stdout:
+                    import cv2
+
+                    array = _encode_result(result, kinds[0], args.background)
+                    bgr = array[..., [2, 1, 0, 3][: array.shape[2]]] if array.ndim == 3 else array
+                    ok, data = cv2.imencode(".png", np.ascontiguousarray(bgr))
+                    sys.stdout.buffer.write(data.tobytes())
+                    sys.stdout.buffer.flush()
+                else:
+                    for kind, target in targets.items():
+                        target.parent.mkdir(parents=True, exist_ok=True)
+                        write_image(target, _encode_result(result, kind, args.background), overwrite=args.overwrite)
+                written += 1
+            except (ValueError, OSError) as exc:
+                failures.append(f"{source}: {exc}")
+        if bar is not None:
+            bar.update(len(chunk))
+    if bar is not None:
+        bar.close()
+    if not to_stdout:
+        where = f"to {out}" if out is not None else "next to the inputs"
+        print(f"wrote {written} of {len(sources)} image(s) ({', '.join(kinds)}) {where}", file=sys.stderr if args.quiet else sys.stdout)
+    return _summarise_failures(failures)
+
+
+PREDICT_DEFAULT_SAVE = "alpha,rgba"
+
+
+# -------------------------------------------------------------------------------------------- export
+def _cmd_export(args: argparse.Namespace) -> int:
+    import numpy as np
+    import torch
+
+    from automatte.api import load_model
+    from automatte.infer.export import example_inputs, export_onnx
+
+    pipeline = load_model(args.name, arch=args.arch)
+    runners = [r for r in (pipeline.matting, pipeline.guided, pipeline.refiner if not isinstance(pipeline.refiner, str) else None) if r is not None]
+    if not runners:
+        raise ValueError(f"{args.name}: a classical pipeline has no network to export")
+    net = runners[0].net
+    path = export_onnx(net, args.onnx, height=args.height, width=args.width)
+    import onnxruntime as ort
+
+    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    worst = 0.0
+    for h, w in ((args.height, args.width), (args.height + 32, args.width + 64)):
+        inputs = example_inputs(tuple(net.model_inputs), h, w, batch=1, seed=1)
+        with torch.inference_mode():
+            ref = net(**dict(zip(net.model_inputs, inputs))).alpha.numpy()
+        got = session.run(["alpha"], {k: v.numpy() for k, v in zip(net.model_inputs, inputs)})[0]
+        worst = max(worst, float(np.abs(ref - got).max()))
+    print(f"wrote {path} ({net.model_name}: inputs {', '.join(net.model_inputs)}, output alpha; dynamic batch, height, "
+          f"width in multiples of 32); ONNX Runtime vs PyTorch max |diff| {worst:.2e}")
+    if worst > 1e-3:
+        print(f"warning: the difference exceeds 1e-3", file=sys.stderr)
+        return EXIT_FAILURES
+    return 0
+
+
 # -------------------------------------------------------------------------------------------- models
 def _cmd_models(args: argparse.Namespace) -> int:
     from automatte.registry import list_models, model_info
+    from automatte.shipped import format_card, list_shipped
+
+    shipped = {m.name: m for m in list_shipped()}
+    if args.pattern in shipped:
+        print(format_card(shipped[args.pattern]))
+        return 0
+    if shipped and args.pattern == "*":
+        print("Shipped models (trained weights; `automatte models NAME` shows the full card):")
+        for m in shipped.values():
+            metrics = m.card.get("metrics", {})
+            summary = ", ".join(f"{k} {v}" for k, v in list(metrics.items())[:4]) if isinstance(metrics, dict) else ""
+            print(f"  {m.name:<24} {m.role:<10} {m.arch:<16} {'default  ' if m.default else ''}{m.card.get('summary', '')}")
+            if summary:
+                print(f"  {'':<24} {summary}")
+        print("\nPipelines: default, twostage, twostage-cf, twostage-knn, cf, knn, lkm (see `automatte predict --help`)")
+        print("\nRegistered architectures:")
 
     names = list_models(args.pattern, include_test=args.all or None)
     if not names:
@@ -173,6 +401,46 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"automatte {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
+    p = sub.add_parser("predict", help="alpha mattes, cutouts and composites of photos (the default command)",
+                       description="Matte photos with the shipped default model (or --model). Writes "
+                                   "OUT/<stem>_<kind>.png for each --save kind; never overwrites without --overwrite.")
+    p.add_argument("inputs", nargs="+", help="image files, folders, globs, or '-' for stdin")
+    p.add_argument("-o", "--output", default=None, help="output folder (default: next to each input); '-': stdout (one image)")
+    p.add_argument("--save", default=PREDICT_DEFAULT_SAVE, help=f"comma list of {', '.join(SAVE_KINDS)} (default {PREDICT_DEFAULT_SAVE})")
+    p.add_argument("--model", default=None, help="shipped model, pipeline (twostage, twostage-cf, cf, ...), checkpoint or .onnx (default: the shipped default)")
+    p.add_argument("--arch", default=None, help="architecture of a weights file that does not name it")
+    p.add_argument("--trimap", default=None, help="trimap FILE (one input) or DIR with <stem>.png: a refiner is used")
+    p.add_argument("--mask", default=None, help="coarse mask FILE or DIR with <stem>.png: trimap from it, then a refiner")
+    p.add_argument("--background", default="white", help="composite background: colour, #rrggbb, blur, checker or an image file")
+    p.add_argument("--composite-format", default="png", choices=["png", "jpg"])
+    p.add_argument("--recursive", action="store_true", help="descend into sub-folders of folder inputs (and ** in globs)")
+    p.add_argument("--device", default="cpu", help="cpu, cuda, cuda:1 ...")
+    p.add_argument("--backend", default="torch", choices=["torch", "onnx"], help="run the networks with PyTorch or ONNX Runtime")
+    p.add_argument("--batch-size", type=int, default=1, help="images per forward pass (same-size images)")
+    p.add_argument("--max-size", type=int, default=None, help="shrink inputs whose long side exceeds this first (outputs at that size)")
+    p.add_argument("--strategy", default=None, choices=["auto", "whole", "hybrid", "tiled"], help="one-stage resolution strategy")
+    p.add_argument("--fusion", default=None, choices=["hard", "soft"], help="two-stage fusion")
+    p.add_argument("--foreground", default=None, choices=["auto", "ml", "blur_fusion", "none"], help="foreground colour estimation")
+    p.add_argument("--overwrite", action="store_true", help="replace existing outputs")
+    p.add_argument("-q", "--quiet", action="store_true")
+    p.set_defaults(func=_cmd_predict)
+
+    p = sub.add_parser("export", help="export a model's network to ONNX (dynamic batch, height, width)")
+    p.add_argument("name", help="shipped model, default, checkpoint or registry architecture")
+    p.add_argument("--onnx", required=True, help="output .onnx file")
+    p.add_argument("--arch", default=None, help="architecture of a weights file that does not name it")
+    p.add_argument("--height", type=int, default=256, help="traced example height (multiple of 32)")
+    p.add_argument("--width", type=int, default=256, help="traced example width (multiple of 32)")
+    p.set_defaults(func=_cmd_export)
+
+    try:
+        from automatte.serve.cli import add_arguments as add_serve_arguments, run as run_serve
+    except ImportError:  # the server's optional parts are missing
+        add_serve_arguments = None
+    if add_serve_arguments is not None:
+        p = add_serve_arguments(sub.add_parser("serve", help="HTTP API and web page (drop a photo, get the cutout)"))
+        p.set_defaults(func=run_serve)
+
     p = sub.add_parser("synth", help="synthesise a matting dataset with exact alpha (SO / STM / NS)")
     p.add_argument("out", help="output dataset folder")
     p.add_argument("--n", type=int, default=24, help="number of samples (default 24)")
@@ -205,7 +473,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=_cmd_eval)
 
     p = sub.add_parser("models", help="list the registered models (and their parameter counts)")
-    p.add_argument("pattern", nargs="?", default="*", help="glob on the name (default: all)")
+    p.add_argument("pattern", nargs="?", default="*", help="a shipped model's name (its card) or a glob on architectures")
     p.add_argument("--params", action="store_true", help="count parameters of each variant beside the paper's")
     p.add_argument("--all", action="store_true", help="include the tiny *_test variants")
     p.set_defaults(func=_cmd_models)
@@ -225,13 +493,17 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
+    argv = list(sys.argv[1:] if argv is None else argv)
+    commands = set(parser._subparsers._group_actions[0].choices) if parser._subparsers else set()  # noqa: SLF001
+    if argv and argv[0] not in commands and (argv[0] == "-" or not argv[0].startswith("-")):
+        argv = ["predict", *argv]  # `automatte photo.jpg`
     args = parser.parse_args(argv)
     if not getattr(args, "func", None):
         parser.print_help()
         return EXIT_USAGE
     try:
         return args.func(args)
-    except (ValueError, FileNotFoundError, FileExistsError, NotADirectoryError) as exc:
+    except (ValueError, FileNotFoundError, FileExistsError, NotADirectoryError, ImportError) as exc:
         print(f"automatte {args.command}: error: {exc}", file=sys.stderr)
         return EXIT_USAGE
     except KeyboardInterrupt:
