@@ -12,7 +12,7 @@ DEMO   := demo-out
 SHARED ?= ../shared/data
 WEIGHTS := build/weights
 
-.PHONY: demo test install weights clean
+.PHONY: demo test test-browser install weights clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -32,6 +32,15 @@ demo: $(STAMP)
 ## The default test run (CPU, fast; slow/gpu/browser tests are deselected).
 test: $(STAMP)
 	$(BIN)/python -m pytest -q
+
+## The page of `automatte serve` end to end in headless Chromium (tests marked browser). Installs Debian's
+## chromium and chromium-driver with apt-get when chromedriver is missing (sudo unless root).
+## AUTOMATTE_SCREENSHOT=docs/serve_screenshot.png keeps the screenshot of the finished page.
+test-browser: $(STAMP)
+	@command -v chromedriver >/dev/null 2>&1 || { \
+	  SUDO=$$([ "$$(id -u)" -eq 0 ] || echo sudo); \
+	  $$SUDO apt-get update && $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y chromium chromium-driver; }
+	$(BIN)/python -m pytest -q -m browser
 
 ## ImageNet MobileNetV2 and DeepLabv3-MobileNetV2 (VOC) converted from $(SHARED)/weights (build products,
 ## never committed): the initialisation of the default models' encoder and the two-stage coarse segmenter.

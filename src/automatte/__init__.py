@@ -3,6 +3,13 @@
 Photo in, alpha matte, foreground colours and cutout out; plus the models, losses, training paradigms,
 data synthesis and evaluation of five matting papers (see README).
 
+Quick start::
+
+    import automatte
+    m = automatte.matte("photo.jpg")            # the shipped default model, no network access
+    automatte.write_image("cutout.png", m.rgba())
+    automatte.write_image("on_blur.jpg", m.composite("blur"))
+
 Example:
     >>> import numpy as np, automatte
     >>> gt = np.zeros((8, 8)); gt[2:6, 2:6] = 1
@@ -14,9 +21,15 @@ __version__ = "0.1.0"
 
 from automatte import io, metrics, ops  # noqa: E402  (the public sub-packages)
 from automatte.io import read_alpha, read_image, read_trimap, write_alpha, write_image  # noqa: E402
+from automatte.api import Matte, Pipeline, list_pipelines, load_model, matte  # noqa: E402
 
 __all__ = [
     "__version__",
+    "matte",
+    "load_model",
+    "list_pipelines",
+    "Matte",
+    "Pipeline",
     "io",
     "metrics",
     "ops",
