@@ -12,7 +12,7 @@ DEMO   := demo-out
 SHARED ?= ../shared/data
 WEIGHTS := build/weights
 
-.PHONY: demo test test-browser install weights clean
+.PHONY: demo demo-synth test test-browser install weights clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -23,8 +23,13 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
-## The main job: synthesise a small matting set, then evaluate a prediction of it (see README).
+## The main job: a real photo (examples/chelsea.jpg, CC0) to its alpha, cutout and composite with the shipped
+## default model (no network access): demo-out/chelsea_alpha.png, chelsea_rgba.png, chelsea_composite.png.
 demo: $(STAMP)
+	$(BIN)/automatte predict examples/chelsea.jpg -o $(DEMO) --save alpha,rgba,composite --background blur --overwrite
+
+## Synthesise a small matting set with exact alpha, matte it with closed-form on its trimaps, evaluate (DIM).
+demo-synth: $(STAMP)
 	$(BIN)/automatte synth $(DEMO)/data --n 12 --types so,stm,ns --size 512 --seed 0 --overwrite
 	$(BIN)/automatte baseline $(DEMO)/data $(DEMO)/pred --method cf --overwrite
 	$(BIN)/automatte eval --pred $(DEMO)/pred --data $(DEMO)/data --protocol dim --format md --output $(DEMO)/report.md
