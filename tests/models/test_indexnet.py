@@ -143,3 +143,18 @@ def test_indexnet_from_converted_imagenet_file(shared_data, tmp_path):
     with torch.no_grad():
         out = net.eval()(image=torch.rand(1, 3, 64, 64), trimap=torch.full((1, 1, 64, 64), 0.5))
     assert torch.isfinite(out.alpha).all()
+
+
+def test_alpha_is_clamped_but_trains_like_the_raw_output():
+    """Straight-through clamp: values in [0, 1], gradients even where the raw prediction is out of range."""
+    import torch
+
+    from automatte.registry import create_model
+
+    net = create_model("indexnet_free_test").train()
+    with torch.no_grad():
+        net.pred[-1].weight.fill_(-1.0)  # ReLU6 output >= 0 times negative weights: raw <= 0 everywhere
+    out = net(image=torch.rand(2, 3, 64, 64))
+    assert out.alpha.min() >= 0 and out.alpha.max() <= 1 and (out.extras["alpha_raw"] <= 0).all()
+    (out.alpha - 0.5).abs().mean().backward()
+    assert net.pred[-1].weight.grad.abs().sum().item() > 0  # a plain clamp would give exactly 0

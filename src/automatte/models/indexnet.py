@@ -22,9 +22,11 @@ Boxes (names as in the paper):
 * Decoder: **index-guided unpooling** ``D * nearest_upsample(x)`` (sec. 3.2), concatenated with the encoder
   skip, one 5x5 conv-BN-ReLU6 (``IndexedUpsampling``) per level; the two levels without down-sampling
   (layers 5 and 1) just concatenate. Prediction: 5x5 conv-BN-ReLU6 to one channel and a 5x5 conv.
-* Output: the authors train on the raw prediction and clamp it to [0, 1] at test time; we return
-  ``alpha = clamp(raw, 0, 1)`` and the raw map as ``extras["alpha_raw"]`` (losses that need gradients beyond
-  [0, 1], like the original's, use it). ``features``: the encoder features after each down-sampling and the
+* Output: the authors train on the raw prediction and clamp it to [0, 1] at test time. We return
+  ``alpha`` with the value of ``clamp(raw, 0, 1)`` and the gradient of ``raw`` (a straight-through clamp), so
+  every loss on ``alpha`` trains the raw prediction as the authors do: a plain clamp has zero gradient outside
+  [0, 1], and a network whose raw output drifts below 0 everywhere stops learning (it did, in our first
+  mixed-data run). The raw map is also in ``extras["alpha_raw"]``. ``features``: the encoder features after each down-sampling and the
   bottleneck, strides ``[2, 4, 8, 16, 32]`` (for PPID's cross-level distillation).
 
 Inputs: ``indexnet`` takes ``image`` and ``trimap``; the trimap is the 4th input channel, in {0, 0.5, 1}
@@ -220,7 +222,8 @@ class IndexNet(nn.Module):
         for i in range(6, -1, -1):
             y = self.decoder[str(i)](y, skips[i], index_de.get(i))
         raw = self.pred(y)
-        return MattingOutput(alpha=raw.clamp(0, 1), features=tuple(feats), extras={"alpha_raw": raw})
+        alpha = raw + (raw.clamp(0, 1) - raw).detach()  # clamped value, identity gradient (trains on raw, docstring)
+        return MattingOutput(alpha=alpha, features=tuple(feats), extras={"alpha_raw": raw})
 
 
 def _build(in_channels: int, kw: dict, **defaults) -> IndexNet:
