@@ -6,16 +6,37 @@ import numpy as np
 import pytest
 
 from automatte.io import read_alpha
-from automatte.shipped import GOLDEN_DIR, ROLES, default_model_name, golden_output, list_shipped, load_shipped
+from automatte.shipped import GOLDEN_DIR, ROLES, default_pipeline, golden_output, list_shipped, load_shipped
 
 SHIPPED = list_shipped()
 NAMES = [m.name for m in SHIPPED]
 CARD_FIELDS = ("summary", "data", "recipe", "command", "hardware", "training_time", "metrics")
 
 
-def test_a_default_model_is_shipped():
-    assert default_model_name("one-stage") is not None, "no default one-stage model in automatte/weights"
-    assert sum(m.default for m in SHIPPED if m.role == "one-stage") == 1
+def test_a_default_pipeline_is_shipped():
+    from automatte.api import list_pipelines, load_model
+
+    default = default_pipeline()
+    assert default is not None, "nothing shipped in automatte/weights"
+    name, options, why = default
+    assert name in list_pipelines() and why
+    assert sum(m.default for m in SHIPPED if m.role == "one-stage") <= 1
+    pipeline = load_model()  # no name: the default, from the package alone
+    assert pipeline.name.startswith("default")
+
+
+def test_default_pipeline_on_a_real_photo():
+    """The README's main job in miniature: examples/chelsea.jpg -> a cat-shaped alpha (the cat fills the middle)."""
+    from pathlib import Path
+
+    import automatte
+
+    photo = Path(__file__).resolve().parents[1] / "examples" / "chelsea.jpg"
+    m = automatte.matte(photo, foreground="blur_fusion")
+    assert m.alpha.shape == (300, 451)
+    assert m.alpha[100:200, 150:300].mean() > 0.9  # the cat's face
+    assert m.alpha[:, :10].mean() < 0.5 or m.alpha[:10, :].mean() < 0.5  # some background is cut away
+    assert m.rgba()[..., 3].std() > 50
 
 
 @pytest.mark.parametrize("name", NAMES)

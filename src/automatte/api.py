@@ -633,17 +633,20 @@ def load_model(name_or_path: str | os.PathLike | None = None, *, device: str = "
         >>> p.refiner
         'cf'
     """
-    from automatte.shipped import default_model_name, get_shipped, list_shipped, load_shipped
+    from automatte.shipped import default_pipeline, list_shipped, load_shipped
 
     name = "default" if name_or_path is None else str(name_or_path)
     if backend not in ("torch", "onnx"):
         raise ValueError(f"backend must be 'torch' or 'onnx', got {backend!r}")
     shipped = {m.name: m for m in list_shipped()}
     if name == "default":
-        default = default_model_name("one-stage")
+        default = default_pipeline()
         if default is None:
             raise ValueError("no shipped default model in this installation; give a model name or a checkpoint")
-        name = default
+        target, defaults, _ = default
+        pipeline = load_model(target, device=device, backend=backend, arch=arch, **{**defaults, **options})
+        pipeline.name = f"default ({pipeline.name})"
+        return pipeline
     if name in shipped:
         model = shipped[name]
         return _from_network(load_shipped(name), name, device, backend, options, model.inference)

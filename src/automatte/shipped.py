@@ -16,6 +16,10 @@ as float16 to halve the repository's size; loaded back as float32) and ``NAME.js
                        hardware, training time, metrics, limitations
 =====================  =====================================================================================
 
+The default pipeline (``automatte.matte(photo)``, ``automatte predict`` with no ``--model``, ``load_model()``) is
+named in ``weights/default.json``: ``{"pipeline": NAME, "options": {...}, "why": "..."}`` where NAME is a shipped
+model or a pipeline name (``twostage``, ...). Without that file it is the one-stage card marked ``default``.
+
 :func:`ship_checkpoint` writes both files from a training checkpoint (the project's own training output: the
 card records the run's resolved config and the command that re-creates it).
 
@@ -35,7 +39,7 @@ from pathlib import Path
 from typing import Any
 
 __all__ = ["ROLES", "WEIGHTS_DIR", "ShippedModel", "list_shipped", "get_shipped", "default_model_name",
-           "load_shipped", "ship_checkpoint", "format_card"]
+           "default_pipeline", "load_shipped", "ship_checkpoint", "format_card"]
 
 WEIGHTS_DIR = Path(__file__).resolve().parent / "weights"
 ROLES = ("one-stage", "refiner", "segmenter")
@@ -77,7 +81,8 @@ def list_shipped(folder: str | os.PathLike | None = None) -> list[ShippedModel]:
     folder = WEIGHTS_DIR if folder is None else Path(folder)
     if not folder.is_dir():
         return []
-    return sorted((_read_card(p) for p in folder.glob("*.json")), key=lambda m: m.name)
+    cards = (p for p in folder.glob("*.json") if p.name != "default.json")
+    return sorted((_read_card(p) for p in cards), key=lambda m: m.name)
 
 
 def get_shipped(name: str, folder: str | os.PathLike | None = None) -> ShippedModel:
@@ -96,6 +101,21 @@ def default_model_name(role: str = "one-stage", folder: str | os.PathLike | None
         if m.default:
             return m.name
     return models[0].name if models else None
+
+
+def default_pipeline(folder: str | os.PathLike | None = None) -> tuple[str, dict, str] | None:
+    """``(name, options, why)`` of the default pipeline (``weights/default.json``, else the default one-stage
+    model with no options), or None when nothing is shipped."""
+    folder = WEIGHTS_DIR if folder is None else Path(folder)
+    path = folder / "default.json"
+    if path.is_file():
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+            return str(data["pipeline"]), dict(data.get("options", {})), str(data.get("why", ""))
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            raise ValueError(f"{path}: unreadable default pipeline ({exc})") from exc
+    name = default_model_name("one-stage", folder)
+    return None if name is None else (name, {}, "")
 
 
 def _sha256(path: Path) -> str:
