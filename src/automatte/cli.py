@@ -297,8 +297,9 @@ def _cmd_export(args: argparse.Namespace) -> int:
     from automatte.infer.export import example_inputs, export_onnx
 
     pipeline = load_model(args.name, arch=args.arch)
-    runners = [r for r in (pipeline.matting, pipeline.guided, pipeline.refiner if not isinstance(pipeline.refiner, str) else None) if r is not None]
-    if not runners:
+    refiner = None if isinstance(pipeline.refiner, str) else pipeline.refiner
+    runners = [r for r in (pipeline.matting, pipeline.guided, refiner, pipeline.segmenter) if r is not None]
+    if not runners:  # the first network of the pipeline: its matting network, else its segmenter
         raise ValueError(f"{args.name}: a classical pipeline has no network to export")
     net = runners[0].net
     path = export_onnx(net, args.onnx, height=args.height, width=args.width)
