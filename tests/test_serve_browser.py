@@ -97,22 +97,25 @@ def test_page_mattes_a_photo(server, browser, tmp_path, capsys):
     url, model = server
     browser.get(url + "/")
     assert browser.title == "automatte"
-    browser.find_element("id", "file").send_keys(str(photo(tmp_path / "portrait.png")))
+    real = os.environ.get("AUTOMATTE_SERVE_PHOTO")  # e.g. examples/chelsea.jpg for the README's screenshot
+    upload = Path(real).resolve() if real else photo(tmp_path / "portrait.png")
+    w, h = cv2.imread(str(upload)).shape[1::-1]
+    browser.find_element("id", "file").send_keys(str(upload))
     state = wait_for_state(browser, "done", "error")
     assert state == "done", browser.find_element("id", "error").text
     for element_id in ("input", "alpha", "cutout", "composite"):
-        assert natural_size(browser, element_id) == (W, H), element_id
+        assert natural_size(browser, element_id) == (w, h), element_id
     status = browser.find_element("id", "status").text
-    assert model in status and f"{W}×{H}" in status
+    assert model in status and f"{w}×{h}" in status
     assert not browser.find_element("id", "error").is_displayed()
     for key in ("alpha", "cutout", "composite"):
         link = browser.find_element("id", f"download-{key}")
-        assert link.is_displayed() and link.get_attribute("download") == f"portrait_{key}.png"
+        assert link.is_displayed() and link.get_attribute("download") == f"{upload.stem}_{key}.png"
         assert link.get_attribute("href").startswith("blob:")
 
     browser.find_element("css selector", "input[name=bg][value=green]").click()  # a new composite, same sizes
     assert wait_for_state(browser, "done", "error") == "done"
-    assert natural_size(browser, "composite") == (W, H)
+    assert natural_size(browser, "composite") == (w, h)
 
     shot = Path(os.environ.get("AUTOMATTE_SCREENSHOT") or tmp_path / "serve_screenshot.png")
     shot.parent.mkdir(parents=True, exist_ok=True)
