@@ -194,6 +194,7 @@ def test_checkpoint_path_round_trip(tmp_path, image):
     np.testing.assert_allclose(p(image).alpha, ref, atol=1e-5)
 
 
+@pytest.mark.slow  # ~30 s of export; `automatte export` in test_cli_predict checks ONNX Runtime vs PyTorch by default
 def test_onnx_backend_matches_torch(image, tmp_path, monkeypatch):
     pytest.importorskip("onnxruntime")
     import torch

@@ -23,6 +23,7 @@ TINY = {
     "vitmatte_s_free": "vitmatte_free_test",
     "dim_free": "dim_free_test",
     "indexnet_free": "indexnet_free_test",
+    "deeplabv3_mnv2_voc": "deeplabv3_mnv2_test",
     "gca_free": "gca_free_test",
     "tgn_spamattnet": "tgn_spamattnet_test",
 }
