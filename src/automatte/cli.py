@@ -338,7 +338,11 @@ def _cmd_models(args: argparse.Namespace) -> int:
             print(f"  {m.name:<24} {m.role:<10} {m.arch:<16} {'default  ' if m.default else ''}{m.card.get('summary', '')}")
             if summary:
                 print(f"  {'':<24} {summary}")
-        print("\nPipelines: default, twostage, twostage-cf, twostage-knn, cf, knn, lkm (see `automatte predict --help`)")
+        from automatte.shipped import default_pipeline
+
+        default = default_pipeline()
+        print(f"\nPipelines: default (= {default[0] if default else 'none'}), twostage, twostage-cf, twostage-knn, "
+              "cf, knn, lkm (see `automatte predict --help`)")
         print("\nRegistered architectures:")
 
     names = list_models(args.pattern, include_test=args.all or None)
