@@ -180,7 +180,7 @@ def _targets(source: str, root: Path | None, out: Path | None, kinds: Sequence[s
     return {k: folder / f"{src.stem}_{k}{composite_ext if k == 'composite' else '.png'}" for k in kinds}
 
 
-def _encode_result(result, kind: str, background: str, ext: str = ".png") -> "np.ndarray":
+def _encode_result(result, kind: str, background: str) -> "np.ndarray":
     import numpy as np
 
     from automatte.ops.trimap import trimap_to_uint8
@@ -316,7 +316,7 @@ def _cmd_export(args: argparse.Namespace) -> int:
     print(f"wrote {path} ({net.model_name}: inputs {', '.join(net.model_inputs)}, output alpha; dynamic batch, height, "
           f"width in multiples of 32); ONNX Runtime vs PyTorch max |diff| {worst:.2e}")
     if worst > 1e-3:
-        print(f"warning: the difference exceeds 1e-3", file=sys.stderr)
+        print("warning: the difference exceeds 1e-3", file=sys.stderr)
         return EXIT_FAILURES
     return 0
 

@@ -234,7 +234,6 @@ def golden_output(name: str) -> "np.ndarray":
 
     from automatte.infer.padding import crop_to, pad_to_multiple
 
-    model = get_shipped(name)
     net = load_shipped(name)
     image = torch.from_numpy(golden_input().transpose(2, 0, 1))[None]
     x, pads = pad_to_multiple(image, 32)
@@ -247,7 +246,6 @@ def golden_output(name: str) -> "np.ndarray":
         feeds["trimap"] = pad_to_multiple(torch.from_numpy(tri)[None, None], 32)[0]
     with torch.inference_mode():
         alpha = crop_to(net(**feeds).alpha, pads)[0, 0].numpy()
-    del model
     return alpha.astype("float32")
 
 
