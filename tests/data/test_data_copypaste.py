@@ -69,3 +69,47 @@ def test_copypaste_determinism_new_backgrounds_and_options(object_root, bg_dir):
     assert sorted(val.names + train.names) == ["o0", "o1", "o2"]
     with pytest.raises(ValueError, match="object_scale"):
         CopyPasteDataset(object_root, bg_dir, object_scale=(0.0, 0.5))
+
+
+@pytest.fixture
+def cutout_dir(tmp_path):
+    """4 RGBA cutouts (a soft red disc on transparent) and one opaque RGB file."""
+    from automatte.io import write_image
+
+    folder = tmp_path / "cutouts"
+    yy, xx = np.mgrid[:50, :40]
+    alpha = np.clip(15 - np.sqrt((yy - 25) ** 2 + (xx - 20) ** 2), 0, 1).astype(np.float32)
+    for i in range(4):
+        rgba = np.dstack([np.ones_like(alpha), np.zeros_like(alpha), np.zeros_like(alpha), alpha])
+        write_image(folder / f"obj{i}.png", rgba)
+    return folder
+
+
+def test_cutout_dataset_items_have_exact_alpha(cutout_dir, bg_dir):
+    from automatte.data.copypaste import CutoutDataset
+
+    ds = CutoutDataset(cutout_dir, bg_dir, Augment(size=48, jitter_prob=0, noise_prob=0, jpeg_prob=0, blur_prob=0,
+                                                   bokeh_prob=0), seed=3)  # fmt: skip
+    assert len(ds) == 4
+    for i in range(4):
+        item = ds[i]
+        assert item["has_alpha"] and not item["coarse"]
+        alpha, image, fg, bg = item["alpha"], item["image"], item["fg"], item["bg"]
+        assert alpha.shape == (1, 48, 48) and 0.99 < float(alpha.max()) and float(alpha.min()) == 0
+        assert ((alpha > 0.05) & (alpha < 0.95)).any()  # the cutout's own soft edge survives
+        torch.testing.assert_close(image, alpha * fg + (1 - alpha) * bg, atol=1 / 255 + 1e-4, rtol=0)
+    again = CutoutDataset(cutout_dir, bg_dir, Augment(size=48), seed=3)
+    torch.testing.assert_close(again[1]["alpha"], CutoutDataset(cutout_dir, bg_dir, Augment(size=48), seed=3)[1]["alpha"])
+
+
+def test_cutout_dataset_split_and_errors(cutout_dir, bg_dir, tmp_path):
+    from automatte.data.copypaste import CutoutDataset
+
+    train = CutoutDataset(cutout_dir, bg_dir, split="train", val_fraction=0.5)
+    val = CutoutDataset(cutout_dir, bg_dir, split="val", val_fraction=0.5)
+    assert sorted(train.names + val.names) == [f"obj{i}" for i in range(4)]
+    with pytest.raises(FileNotFoundError, match="no such folder"):
+        CutoutDataset(tmp_path / "missing", bg_dir)
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(FileNotFoundError, match="no images"):
+        CutoutDataset(tmp_path / "empty", bg_dir)

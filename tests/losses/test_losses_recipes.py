@@ -182,7 +182,7 @@ def test_missing_batch_keys_and_outputs_raise():
         L.aimnet_losses(out, {k: v for k, v in batch.items() if k != "type"})
     with pytest.raises(ValueError, match="'detail'"):
         L.ppmatting_losses(MattingOutput(alpha=out.alpha, trimap_logits=out.trimap_logits), batch)
-    assert set(L.RECIPES) == {"aimnet", "ppmatting", "spamattnet", "dim", "ppid", "ddc", "tgn", "vitmatte", "mixed"}
+    assert set(L.RECIPES) == {"aimnet", "ppmatting", "spamattnet", "dim", "ppid", "ddc", "tgn", "vitmatte", "mixed", "segment"}
 
 
 # ------------------------------------------------------------------------------------------ modules
@@ -253,3 +253,29 @@ def test_mixed_recipe_splits_alpha_and_trimap_samples():
     assert "alpha/total" in parts and "trimap/known" in parts
     only_alpha = mixed_losses(out, {**batch, "has_alpha": torch.ones(b, dtype=torch.bool)}, alpha_recipe="dim")
     assert "trimap/total" not in only_alpha
+
+
+def test_segment_recipe_targets_alpha_rows_and_known_pixels_of_trimap_rows():
+    from automatte.losses.recipes import segment_losses
+
+    h = w = 16
+    trimap = torch.zeros(2, 1, h, w)
+    trimap[..., 4:12, 4:12] = 1
+    trimap[..., 3, :] = 0.5  # an unknown row: not supervised
+    alpha = torch.zeros(2, 1, h, w)
+    alpha[1, :, :, 8:] = 0.7  # row 1 has an exact (soft) alpha
+    batch = {"trimap": trimap, "alpha": alpha, "has_alpha": torch.tensor([False, True])}
+    target = torch.where(torch.tensor([False, True]).view(2, 1, 1, 1), alpha, (trimap > 0.75).float())
+    logit = torch.logit(target.clamp(0.01, 0.99)).requires_grad_(True)
+    out = MattingOutput(alpha=torch.sigmoid(logit), extras={"fg_logit": logit})
+    best = segment_losses(out, batch, iou_weight=0.0)["bce"]
+    worse = segment_losses(MattingOutput(alpha=out.alpha, extras={"fg_logit": logit + 0.5}), batch, iou_weight=0)["bce"]
+    assert best < worse
+    # the unknown row of row 0 gets no gradient; every pixel of the exact-alpha row does
+    segment_losses(out, batch)["total"].backward()
+    assert logit.grad[0, 0, 3].abs().max() == 0
+    assert (logit.grad[1, 0] != 0).float().mean() > 0.9
+    # without fg_logit the recipe uses logit(alpha)
+    parts = segment_losses(MattingOutput(alpha=torch.full((2, 1, h, w), 0.5)), batch)
+    assert set(parts) == {"total", "bce", "iou"} and all(torch.isfinite(v) for v in parts.values())
+    assert parts["bce"].item() == pytest.approx(math.log(2), rel=1e-4)

@@ -93,3 +93,32 @@ def test_checkpoints(tmp_path):
     torch.save({"nonsense": torch.zeros(1)}, tmp_path / "bad.pth")
     with pytest.raises(ValueError, match="bad.pth"):
         tgn_test(pretrained=tmp_path / "bad.pth")
+
+
+def test_deeplabv3plus_starts_as_the_deeplabv3_it_is_loaded_from(tmp_path):
+    from safetensors.torch import save_file
+
+    from automatte.models.deeplab import DeepLabV3, DeepLabV3Plus
+
+    torch.manual_seed(0)
+    base = DeepLabV3(width_mult=0.25, head_channels=16, folded=True).eval()
+    path = tmp_path / "base.safetensors"
+    save_file({k: v.contiguous() for k, v in base.state_dict().items()}, str(path))
+    plus = DeepLabV3Plus(width_mult=0.25, head_channels=16, decoder_channels=8, folded=True, pretrained=path).eval()
+    x = torch.rand(2, 3, 64, 96)
+    with torch.no_grad():
+        a, b = base(image=x), plus(image=x)
+    torch.testing.assert_close(a.alpha, b.alpha, atol=1e-5, rtol=0)
+    assert b.extras["fg_logit"].shape == (2, 1, 64, 96)
+    torch.testing.assert_close(torch.sigmoid(a.extras["fg_logit"]), a.alpha, atol=1e-5, rtol=0)
+    # the decoder learns: one step of a loss moves the output
+    plus.train()
+    loss = plus(image=x).extras["fg_logit"].mean()
+    loss.backward()
+    assert plus.decoder.out.weight.grad.abs().sum() > 0
+    # its own state dict loads strictly (decoder included)
+    path2 = tmp_path / "plus.safetensors"
+    save_file({k: v.contiguous() for k, v in plus.state_dict().items()}, str(path2))
+    again = DeepLabV3Plus(width_mult=0.25, head_channels=16, decoder_channels=8, folded=True, pretrained=path2)
+    for k, v in plus.state_dict().items():
+        torch.testing.assert_close(again.state_dict()[k], v)

@@ -66,3 +66,22 @@ def test_layer_decay_and_step_schedule_reach_the_optimiser(tmp_path):
     assert scales[-1] == 1.0 and min(scales) == pytest.approx(0.65**3)  # 2 blocks + embeddings
     assert {g["weight_decay"] for g in groups} == {0.0, 0.1}
     assert torch.is_tensor(next(iter(ckpt["model"].values())))
+
+
+
+def test_frozen_parameters_stay_and_channels_last_trains(tmp_path):
+    from automatte.train.loop import seed_everything
+
+    cfg = shrink(experiment("deeplabv3plus_mnv2_salient_mixed", tmp_path / "a"), tmp_path / "a")
+    assert cfg.train.freeze and cfg.train.channels_last
+    seed_everything(cfg.train.seed)  # what the trainer does before building the model
+    start = create_model(cfg.model.name).state_dict()
+    state = load_checkpoint(train(cfg).last)["model"]
+    frozen = [k for k in state if k.startswith(tuple(cfg.train.freeze)) and k.endswith("weight")]
+    moved = [k for k in state if k.startswith("aspp.") and k.endswith("weight")]
+    assert frozen and moved
+    assert all(torch.equal(state[k], start[k]) for k in frozen)
+    assert any(not torch.equal(state[k], start[k]) for k in moved)
+    bad = shrink(experiment("deeplabv3plus_mnv2_salient_mixed", tmp_path / "b", "train.freeze=[nothing.]"), tmp_path / "b")
+    with pytest.raises(ValueError, match="train.freeze"):
+        train(bad)

@@ -56,7 +56,9 @@ __all__ = [
     "MattingDataset",
     "SeededDataset",
     "SynthDataset",
+    "DecodeCache",
     "coarse_pairs",
+    "decode_cache",
     "list_backgrounds",
     "make_item",
     "read_mask",
@@ -354,6 +356,61 @@ def read_mask(path: Path, shape: Sequence[int]) -> np.ndarray:
     return (read_alpha(path, shape=shape) >= 0.5).astype(np.float32)
 
 
+class DecodeCache:
+    """Decoded training images kept in memory as 8-bit arrays (a JPEG decode per sample costs more than the
+    crop and resize of it). ``read(path)`` returns what :func:`read_image` returns (float32 in [0, 1]; 16-bit
+    sources are quantised to 8 bits: the training sets are 8-bit), ``read(path, "mask")`` a
+    :func:`read_mask`. Bounded by ``max_mb`` (``AUTOMATTE_DECODE_CACHE_MB``, default 4096; 0 disables): past
+    it, images are decoded every time. One cache per process (DataLoader workers each fill their own).
+
+    Example:
+        >>> import tempfile, pathlib
+        >>> from automatte.io import write_image
+        >>> path = pathlib.Path(tempfile.mkdtemp()) / "a.png"
+        >>> _ = write_image(path, np.full((4, 6, 3), 0.5, np.float32))
+        >>> cache = DecodeCache(max_mb=1)
+        >>> a = cache.read(path); b = cache.read(path)
+        >>> a.shape, bool(np.array_equal(a, read_image(path))), cache.hits
+        ((4, 6, 3), True, 1)
+    """
+
+    def __init__(self, max_mb: float | None = None):
+        if max_mb is None:
+            max_mb = float(os.environ.get("AUTOMATTE_DECODE_CACHE_MB", "4096"))
+        self.max_bytes = int(max_mb * 2**20)
+        self.bytes = self.hits = 0
+        self._store: dict[tuple[str, str], np.ndarray] = {}
+
+    def read(self, path: PathLike, kind: str = "image", shape: Sequence[int] | None = None) -> np.ndarray:
+        key = (str(path), kind)
+        stored = self._store.get(key)
+        if stored is not None:
+            self.hits += 1
+            return stored.astype(np.float32) * np.float32(1 / 255) if kind != "mask" else stored.astype(np.float32)
+        if kind == "mask":
+            value = read_mask(Path(path), shape)
+            packed = value.astype(np.uint8)
+        else:
+            value = read_image(path, keep_alpha=kind == "rgba")
+            packed = np.round(value * 255).astype(np.uint8)
+            value = packed.astype(np.float32) * np.float32(1 / 255)
+        if self.bytes + packed.nbytes <= self.max_bytes:
+            self._store[key] = packed
+            self.bytes += packed.nbytes
+        return value
+
+
+_CACHE: DecodeCache | None = None
+
+
+def decode_cache() -> DecodeCache:
+    """The process's :class:`DecodeCache` (created on first use)."""
+    global _CACHE
+    if _CACHE is None:
+        _CACHE = DecodeCache()
+    return _CACHE
+
+
 class CoarseDataset(SeededDataset):
     """Image + binary mask pairs for the trimap-only (DDC) paradigm: no alpha, random trimaps as labels.
 
@@ -397,8 +454,8 @@ class CoarseDataset(SeededDataset):
         index, rng = self._key(key)
         name, cfg = self.names[index], self.augment
         image_path, mask_path = self.pairs[name]
-        image = read_image(image_path)
-        mask = read_mask(mask_path, image.shape)
+        image = decode_cache().read(image_path)
+        mask = decode_cache().read(mask_path, "mask", image.shape)
         box = A.choose_crop(mask.shape, rng, cfg.crop_sizes, A.unknown_region(mask), cfg.unknown_crop_prob,
                             cfg.scale_range)  # fmt: skip
         arrays = {"image": A.apply_box(image, box, cfg.size), "mask": A.apply_box(mask, box, cfg.size)}

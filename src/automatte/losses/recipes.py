@@ -53,6 +53,7 @@ __all__ = [
     "tgn_losses",
     "vitmatte_losses",
     "mixed_losses",
+    "segment_losses",
     "RECIPES",
 ]
 
@@ -543,6 +544,61 @@ def mixed_losses(
         parts.update({f"{name}/{k}": v for k, v in result.items()})
     return {"total": total, **parts}
 
+def segment_losses(
+    output: MattingOutput,
+    batch: Mapping,
+    *,
+    bce_weight: float = 1.0,
+    iou_weight: float = 1.0,
+    edge_weight: float = 2.0,
+    edge_radius: int = 3,
+) -> dict[str, Tensor]:
+    """Binary foreground segmentation (stage 1 of the two-stage pipeline; our recipe, not a paper's).
+
+    ``total = bce_weight BCE + iou_weight (1 - soft IoU)`` on ``output.extras["fg_logit"]`` (the logit of
+    ``alpha``; ``logit(alpha)`` when a model gives none). Targets per sample: an exact ``alpha`` where
+    ``has_alpha`` (soft BCE target, every pixel), else the known pixels of ``trimap`` (1 -> foreground,
+    0 -> background; its unknown band is not supervised: train coarse sources with a thin band, e.g.
+    ``augment.trimap_k_range: [1, 3]``). BCE pixels within ``edge_radius`` px of the target's edge weigh
+    ``1 + edge_weight`` (mask edges are what the trimap band and the boundary F of the validation depend on).
+
+    Example:
+        >>> import torch
+        >>> t = torch.zeros(1, 1, 8, 8); t[..., 2:6, 2:6] = 1
+        >>> good = MattingOutput(alpha=t, extras={"fg_logit": (t - 0.5) * 40})
+        >>> bad = MattingOutput(alpha=1 - t, extras={"fg_logit": (0.5 - t) * 40})
+        >>> batch = {"trimap": t, "image": torch.zeros(1, 3, 8, 8)}
+        >>> bool(segment_losses(good, batch)["total"] < 0.01 < segment_losses(bad, batch)["total"])
+        True
+    """
+    name = "segment_losses"
+    logit = output.extras.get("fg_logit") if output.extras else None
+    if logit is None:
+        logit = torch.logit(output.alpha.clamp(1e-6, 1 - 1e-6))
+    trimap = _get(batch, "trimap", name)
+    target = (trimap > 0.75).to(logit.dtype)
+    weight = (trimap - 0.5).abs().gt(0.25).to(logit.dtype)  # known pixels
+    has_alpha = batch.get("has_alpha")
+    if has_alpha is not None and batch.get("alpha") is not None and bool(has_alpha.any()):
+        rows = has_alpha.view(-1, 1, 1, 1).to(torch.bool)
+        target = torch.where(rows, batch["alpha"].to(logit.dtype), target)
+        weight = torch.where(rows, torch.ones_like(weight), weight)
+    if edge_weight > 0 and edge_radius > 0:
+        k = 2 * edge_radius + 1
+        hard = (target > 0.5).to(logit.dtype)
+        edge = F.max_pool2d(hard, k, 1, edge_radius) - (-F.max_pool2d(-hard, k, 1, edge_radius))  # dilate - erode
+        pixel = weight * (1 + edge_weight * edge)
+    else:
+        pixel = weight
+    bce = F.binary_cross_entropy_with_logits(logit, target, weight=pixel, reduction="sum") / pixel.sum().clamp_min(1)
+    prob = torch.sigmoid(logit)
+    inter = (weight * prob * target).sum(dim=(1, 2, 3))
+    union = (weight * (prob + target - prob * target)).sum(dim=(1, 2, 3))
+    iou = 1 - (inter + 1) / (union + 1)  # soft Jaccard per sample, smoothed
+    parts = {"bce": bce, "iou": iou.mean()}
+    return {"total": bce_weight * parts["bce"] + iou_weight * parts["iou"], **parts}
+
+
 RECIPES: dict[str, Callable[..., dict[str, Tensor]]] = {
     "aimnet": aimnet_losses,
     "ppmatting": ppmatting_losses,
@@ -553,4 +609,5 @@ RECIPES: dict[str, Callable[..., dict[str, Tensor]]] = {
     "tgn": tgn_losses,
     "vitmatte": vitmatte_losses,
     "mixed": mixed_losses,
+    "segment": segment_losses,
 }

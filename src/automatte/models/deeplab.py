@@ -40,7 +40,7 @@ from automatte.models.backbones.mobilenetv2 import MobileNetV2, load_mobilenetv2
 from automatte.models.output import MattingOutput
 from automatte.registry import register_model
 
-__all__ = ["DeepLabV3", "ASPPLite", "VOC_CLASSES"]
+__all__ = ["DeepLabV3", "DeepLabV3Plus", "SkipDecoder", "ASPPLite", "VOC_CLASSES"]
 
 VOC_CLASSES = ("background", "aeroplane", "bicycle", "bird", "boat", "bottle", "bus", "car", "cat", "chair", "cow",
                "diningtable", "dog", "horse", "motorbike", "person", "pottedplant", "sheep", "sofa", "train", "tvmonitor")
@@ -96,7 +96,79 @@ class DeepLabV3(nn.Module):
         logits = self.classifier(self.aspp(feats[-1]))
         logits = F.interpolate(logits, size=image.shape[-2:], mode="bilinear", align_corners=True)  # as TF1 ResizeBilinear
         alpha = 1 - torch.softmax(logits, dim=1)[:, :1]  # P(not background)
-        return MattingOutput(alpha=alpha, features=tuple(feats), extras={"logits": logits})
+        fg_logit = torch.logsumexp(logits[:, 1:], dim=1, keepdim=True) - logits[:, :1]  # its logit (segment loss)
+        return MattingOutput(alpha=alpha, features=tuple(feats), extras={"logits": logits, "fg_logit": fg_logit})
+
+
+class SkipDecoder(nn.Module):
+    """DeepLabv3+'s decoder (Chen et al. 2018, sec. 3.1 / fig. 2), light: the ASPP output upsampled to stride
+    4 and concatenated with a 1x1 projection (48 channels) of the stride-4 backbone feature, then two 3x3
+    depthwise-separable convs and a 1x1 conv to one foreground-logit correction. The last conv starts at zero,
+    so a decoder added to a trained DeepLabv3 starts as exactly that model (a residual on its logit)."""
+
+    def __init__(self, low_channels: int, high_channels: int, channels: int = 96, low_proj: int = 48):
+        super().__init__()
+        self.low = nn.Sequential(nn.Conv2d(low_channels, low_proj, 1), nn.ReLU(inplace=True))
+        cin = high_channels + low_proj
+        self.fuse = nn.Sequential(
+            nn.Conv2d(cin, cin, 3, padding=1, groups=cin), nn.Conv2d(cin, channels, 1), nn.ReLU(inplace=True),
+            nn.Conv2d(channels, channels, 3, padding=1, groups=channels), nn.Conv2d(channels, channels, 1),
+            nn.ReLU(inplace=True),
+        )
+        self.out = nn.Conv2d(channels, 1, 1)
+        nn.init.zeros_(self.out.weight)
+        nn.init.zeros_(self.out.bias)
+
+    def forward(self, high: Tensor, low: Tensor) -> Tensor:
+        high = F.interpolate(high, size=low.shape[-2:], mode="bilinear", align_corners=False)
+        return self.out(self.fuse(torch.cat([high, self.low(low)], dim=1)))
+
+
+class DeepLabV3Plus(DeepLabV3):
+    """DeepLabv3-MobileNetV2 with a stride-4 skip decoder (DeepLabv3+), as a binary foreground segmenter.
+
+    ``fg_logit = logsumexp(logits[1:]) - logits[0] + decoder(aspp, stride-4 feature)``: the DeepLabv3 logit of
+    "not background" plus a learned correction at stride 4 (zero at initialisation, :class:`SkipDecoder`), so
+    the VOC model or a fine-tuned DeepLabv3 (``pretrained=``, decoder keys absent) is the starting point and
+    the decoder only learns where the stride-16 mask's edges are wrong. ``alpha = sigmoid(fg_logit)``.
+
+    Args:
+        decoder_channels: width of the decoder's separable convs (96).
+        pretrained: a converted TFLite file or a state dict of :class:`DeepLabV3` (decoder starts at zero) or
+            of this module (strict).
+        Others: as :class:`DeepLabV3`.
+
+    Example:
+        >>> net = DeepLabV3Plus(width_mult=0.25, head_channels=16, decoder_channels=8).eval()
+        >>> base = DeepLabV3(width_mult=0.25, head_channels=16).eval()
+        >>> _ = base.load_state_dict(net.state_dict(), strict=False)
+        >>> x = torch.rand(1, 3, 64, 64)
+        >>> bool(torch.allclose(net(image=x).alpha, base(image=x).alpha, atol=1e-6))
+        True
+    """
+
+    def __init__(self, num_classes: int = 21, width_mult: float = 1.0, output_stride: int = 16, head_channels: int = 256,
+                 decoder_channels: int = 96, *, folded: bool = False, tf_same_padding: bool = True,
+                 pretrained: str | Path | None = None):  # fmt: skip
+        super().__init__(num_classes, width_mult, output_stride, head_channels, folded=folded,
+                         tf_same_padding=tf_same_padding)  # fmt: skip
+        self.decoder = SkipDecoder(self.backbone.channels[1], head_channels, decoder_channels)
+        if pretrained is not None:
+            state = read_state_dict(pretrained)
+            if any(k.startswith("decoder.") for k in state):
+                self.load_state_dict(state)
+            else:
+                load_mobilenetv2_state(self, state, skip=("decoder.",))
+
+    def forward(self, image: Tensor) -> MattingOutput:
+        feats = self.backbone(image)
+        high = self.aspp(feats[-1])
+        logits = F.interpolate(self.classifier(high), size=image.shape[-2:], mode="bilinear", align_corners=True)
+        base = torch.logsumexp(logits[:, 1:], dim=1, keepdim=True) - logits[:, :1]  # logit of 1 - P(background)
+        delta = F.interpolate(self.decoder(high, feats[1]), size=image.shape[-2:], mode="bilinear", align_corners=False)
+        fg_logit = base + delta
+        return MattingOutput(alpha=torch.sigmoid(fg_logit), features=tuple(feats),
+                             extras={"logits": logits, "fg_logit": fg_logit})  # fmt: skip
 
 
 @register_model("deeplabv3_mnv2_voc", family="deeplab", inputs=("image",),
@@ -110,3 +182,16 @@ def deeplabv3_mnv2_voc(**kw) -> DeepLabV3:
 def deeplabv3_mnv2_test(**kw) -> DeepLabV3:
     """Tiny DeepLabv3-MobileNetV2 (width 0.25, 32 head channels, BN) for tests."""
     return DeepLabV3(**{"width_mult": 0.25, "head_channels": 32, "folded": False, **kw})
+
+
+@register_model("deeplabv3plus_mnv2", family="deeplab", inputs=("image",),
+                description="DeepLabv3+-MobileNetV2 binary segmenter (stride-4 skip decoder on the VOC model)")
+def deeplabv3plus_mnv2(**kw) -> DeepLabV3Plus:
+    """DeepLabv3-MobileNetV2 (TFLite layout) + stride-4 skip decoder; alpha = sigmoid(fg logit)."""
+    return DeepLabV3Plus(**{"folded": True, "tf_same_padding": True, "output_stride": 16, **kw})
+
+
+@register_model("deeplabv3plus_mnv2_test", family="deeplab", inputs=("image",), description="tiny DeepLabv3+ for tests")
+def deeplabv3plus_mnv2_test(**kw) -> DeepLabV3Plus:
+    """Tiny DeepLabv3+-MobileNetV2 (width 0.25, 32 head channels, 16 decoder channels, BN) for tests."""
+    return DeepLabV3Plus(**{"width_mult": 0.25, "head_channels": 32, "decoder_channels": 16, "folded": False, **kw})

@@ -205,6 +205,10 @@ class TrainConfig:
         deterministic: deterministic algorithms (cuDNN) where PyTorch has them (warn elsewhere).
         tensorboard: also write TensorBoard events when the ``tensorboard`` package is installed.
         progress: show a tqdm progress bar (rank 0).
+        freeze: parameter-name prefixes kept fixed (e.g. ``backbone.features.0`` ... ``.3``, the stride <= 4
+            layers of a pretrained backbone: no backward pass through them, about 1.7x faster on the CPU).
+        channels_last: the model and the image batch in channels-last memory format (faster convolutions on
+            the CPU, about 1.2x for MobileNetV2).
     """
 
     steps: int = 1000
@@ -224,6 +228,8 @@ class TrainConfig:
     deterministic: bool = True
     tensorboard: bool = True
     progress: bool = True
+    freeze: list[str] = field(default_factory=list)
+    channels_last: bool = False
 
 
 @dataclass

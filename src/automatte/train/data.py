@@ -9,6 +9,7 @@ Sources (:class:`~automatte.train.config.SourceConfig`; ``kwargs`` go to the dat
 ``folder``     :class:`~automatte.data.datasets.MattingDataset` at ``path`` (alpha labels, online compositing)
 ``coarse``     :class:`~automatte.data.datasets.CoarseDataset` at ``path`` (photos + binary masks; trimap labels)
 ``copypaste``  :class:`~automatte.data.copypaste.CopyPasteDataset` at ``path`` (``kwargs.backgrounds`` needed)
+``cutouts``    :class:`~automatte.data.copypaste.CutoutDataset` at ``path`` (RGBA cutouts; ``kwargs.backgrounds``)
 =============  ===========================================================================================
 
 Training samples use ``Augment(size=data.crop_size, crop_sizes=data.crop_sizes, **augment)``, validation
@@ -44,7 +45,7 @@ from automatte.train.config import Config, SourceConfig
 
 __all__ = ["KINDS", "build_dataset", "StepBatchSampler", "build_train_loader", "build_val_loader"]
 
-KINDS = ("synthetic", "folder", "coarse", "copypaste")
+KINDS = ("synthetic", "folder", "coarse", "copypaste", "cutouts")
 VAL_SEED_OFFSET = 1_000_000
 ENDLESS_EPOCH_BATCHES = 1000
 
@@ -90,11 +91,12 @@ def build_dataset(source: SourceConfig, cfg: Config, *, train: bool, index: int,
             return MattingDataset(source.path, augment, **kwargs)
         if source.kind == "coarse":
             return CoarseDataset(source.path, augment, **kwargs)
-        from automatte.data.copypaste import CopyPasteDataset
+        from automatte.data.copypaste import CopyPasteDataset, CutoutDataset
 
         if "backgrounds" not in kwargs:
-            raise ValueError(f"{where}.kwargs.backgrounds: a copypaste source needs a background folder")
-        return CopyPasteDataset(source.path, kwargs.pop("backgrounds"), augment, **kwargs)
+            raise ValueError(f"{where}.kwargs.backgrounds: a {source.kind} source needs a background folder")
+        cls = CopyPasteDataset if source.kind == "copypaste" else CutoutDataset
+        return cls(source.path, kwargs.pop("backgrounds"), augment, **kwargs)
     except TypeError as err:
         raise ValueError(f"{where}.kwargs: {err}") from None
 

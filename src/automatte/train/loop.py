@@ -207,6 +207,17 @@ def _follow_config_schedule(scheduler, cfg: Config) -> None:
     scheduler._last_lr = [group["lr"] for group in scheduler.optimizer.param_groups]
 
 
+def _freeze(model: nn.Module, prefixes: Sequence[str]) -> None:
+    """``requires_grad_(False)`` on the parameters named with one of ``prefixes`` (``train.freeze``)."""
+    if not prefixes:
+        return
+    hits = [p for name, p in model.named_parameters() if name.startswith(tuple(prefixes))]
+    if not hits:
+        raise ValueError(f"train.freeze: no parameter of {type(model).__name__} starts with {list(prefixes)}")
+    for p in hits:
+        p.requires_grad_(False)
+
+
 def _to_device(batch: dict, device: torch.device) -> dict:
     return {k: v.to(device, non_blocking=True) if isinstance(v, Tensor) else v for k, v in batch.items()}
 
@@ -251,6 +262,9 @@ def _train(cfg: Config, resume: bool, device: torch.device, info: distributed.Di
 
     seed_everything(cfg.train.seed)  # identical model initialisation on every rank
     task = make_task(cfg, device)
+    _freeze(task.model, cfg.train.freeze)
+    if cfg.train.channels_last:
+        task.model.to(memory_format=torch.channels_last)
     if info.active and device.type == "cuda" and cfg.train.sync_bn:
         task.model = nn.SyncBatchNorm.convert_sync_batchnorm(task.model)
     optimizer = build_optimizer(task.model, cfg.optim)

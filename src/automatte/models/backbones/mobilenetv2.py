@@ -264,7 +264,8 @@ def _conv_norm_pairs(net: nn.Module) -> dict[str, tuple[nn.Conv2d, str, nn.Modul
     return pairs
 
 
-def load_mobilenetv2_state(net: nn.Module, state: dict[str, Tensor], *, prefix: str = "", bn_eps: float = 1e-5) -> list[str]:
+def load_mobilenetv2_state(net: nn.Module, state: dict[str, Tensor], *, prefix: str = "", bn_eps: float = 1e-5,
+                           skip: tuple[str, ...] = ()) -> list[str]:  # fmt: skip
     """Load a folded (converted) or BN (torchvision) state into ``net`` (folded or BN build).
 
     Works on any module whose convolutions sit in ``nn.Sequential`` as ``[conv, BN or Identity, ...]``
@@ -272,7 +273,8 @@ def load_mobilenetv2_state(net: nn.Module, state: dict[str, Tensor], *, prefix: 
     extra input channels of a first conv with zero filters (as ``layers.patch_input_channels(init="zeros")``),
     copies other keys by name (``input_mul``/``input_add``, classifiers) and ignores keys ``net`` lacks
     (``features.18``, ``classifier`` for a backbone). ``prefix`` is stripped from the state's keys;
-    ``bn_eps`` is the epsilon of the state's batch norms when they are folded (torchvision: 1e-5).
+    ``bn_eps`` is the epsilon of the state's batch norms when they are folded (torchvision: 1e-5). Parameters
+    of ``net`` whose names start with one of ``skip`` may be absent (they keep their initialisation).
 
     Returns:
         The ignored keys of ``state``. Raises ValueError on a missing or mis-shaped weight.
@@ -317,7 +319,7 @@ def load_mobilenetv2_state(net: nn.Module, state: dict[str, Tensor], *, prefix: 
                 raise ValueError(f"pretrained {key}: shape {tuple(value.shape)}, the model wants {tuple(own[key].shape)}")
             new[key] = value
             used.add(key)
-    missing = [k for k, _ in net.named_parameters() if k not in new]
+    missing = [k for k, _ in net.named_parameters() if k not in new and not k.startswith(tuple(skip) or ("\0",))]
     if missing:
         raise ValueError(f"pretrained state lacks {len(missing)} MobileNetV2 weights, e.g. {missing[:3]}")
     net.load_state_dict(new, strict=False)
