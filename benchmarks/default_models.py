@@ -1,17 +1,26 @@
-"""Held-out figures of the default models (issue 5): the numbers of the model cards and the closing note.
+"""The project's own validation of the default pipeline (issue 10): old and new default, same run, same data.
 
-For each model (a shipped name, a pipeline such as ``twostage-cf``, or a training checkpoint ``.pt``):
+For each model spec (a shipped name, a pipeline such as ``twostage-cf``, a training checkpoint ``.pt``, with
+optional pipeline options after ``@``: ``twostage-cf@segmenter=salient-segmenter-v1,band_mode=fixed``):
 
+* **real held-out splits**: the 10 % validation split (hash split, seed 0: never trained on) of every coarse
+  set (CCP, SOD300, HSD, portraits, horses): the pipeline's alpha against the binary mask, per set, as
+  **IoU** (alpha >= 0.5), **boundary F** (2-px tolerance, :func:`automatte.metrics.segmentation.boundary_f`)
+  and **MAE** of the soft alpha; plus the mean of the per-set IoUs and boundary Fs;
 * **synthetic held-out split**: the 64 procedural samples of the experiments' validation source (512 x 512,
   SO / STM / NS in turn, seed ``VAL_SEED_OFFSET``: the training stream never draws them), whole-image
-  SAD / MSE / Grad / Conn with the DIM protocol (``automatte.metrics``), overall and per type;
-* **coarse held-out split**: the 10 % validation split (hash split, seed 0) of each coarse set (CCP, SOD300,
-  HSD): IoU of the binarised alpha (>= 0.5) with the binary mask, mean per set and over all images;
+  SAD / MSE / Grad / Conn with the DIM protocol, overall and SAD per type;
 * **CPU latency at 1 MP** (1155 x 866, median of 3 after a warm-up; foreground estimation excluded) and the
-  parameter count.
+  parameter count;
+* with ``--sheet PATH``: a contact sheet of the example photos (``examples/`` and
+  ``../shared/data/examples``), each model's alpha and cutout side by side.
+
+Without ``--model`` it compares the previous default (``old``: ``twostage-cf`` with ``salient-segmenter-v1``
+and the fixed 2 % band) with the shipped default (``new``).
 
 Usage (from the repository root, needs ../shared/data):
-    .venv/bin/python benchmarks/default_models.py --model runs/x/last.pt --model twostage-cf --json out.json
+    .venv/bin/python benchmarks/default_models.py --json docs/default_models.json --sheet docs/default_models_contact.jpg
+    .venv/bin/python benchmarks/default_models.py --model old --model 'twostage-cf@segmenter=runs/seg2/last.pt' --limit 30
 """
 
 from __future__ import annotations
@@ -25,12 +34,36 @@ from pathlib import Path
 import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
+REAL_SETS = ("ccp", "sod300", "hsd", "portraits", "horses")
+ALIASES = {"old": "twostage-cf@segmenter=salient-segmenter-v1,band_mode=fixed", "new": "default"}
 
 
-def _pipeline(spec: str, **options):
+def parse_spec(spec: str) -> tuple[str, dict]:
+    """``NAME@key=value,key=value`` -> (NAME, options); values parsed as JSON where they can be.
+
+    Example:
+        >>> parse_spec("twostage-cf@segment_flip=true,band=0.01,segmenter=x.pt")
+        ('twostage-cf', {'segment_flip': True, 'band': 0.01, 'segmenter': 'x.pt'})
+    """
+    spec = ALIASES.get(spec, spec)
+    name, _, rest = spec.partition("@")
+    options = {}
+    for part in filter(None, rest.split(",")):
+        key, _, value = part.partition("=")
+        try:
+            options[key] = json.loads(value)
+        except ValueError:
+            options[key] = value
+    return name, options
+
+
+def _pipeline(spec: str):
     from automatte.api import load_model
 
-    return load_model(spec, foreground="none", **options)
+    name, options = parse_spec(spec)
+    if isinstance(options.get("unsure"), list):
+        options["unsure"] = tuple(options["unsure"])
+    return load_model(name, foreground="none", **options)
 
 
 def _params(pipeline) -> float:
@@ -58,33 +91,34 @@ def synthetic_metrics(pipeline, shared: Path, n: int) -> dict:
         pred = np.round(pred * 255) / 255  # what a saved 8-bit PNG holds, as the evaluation of files sees it
         rows.append({"type": item["type"], "SAD": sad(pred, gt), "MSE": mse(pred, gt), "Grad": grad(pred, gt),
                      "Conn": conn(pred, gt)})
-    out = {k: float(np.mean([r[k] for r in rows])) for k in ("SAD", "MSE", "Grad", "Conn")}
+    out = {f"synth {k}": float(np.mean([r[k] for r in rows])) for k in ("SAD", "MSE", "Grad", "Conn")}
     for t in ("SO", "STM", "NS"):
         sel = [r for r in rows if r["type"] == t]
         if sel:
-            out[f"{t}/SAD"] = float(np.mean([r["SAD"] for r in sel]))
+            out[f"synth {t}/SAD"] = float(np.mean([r["SAD"] for r in sel]))
     return out
 
 
-def coarse_iou(pipeline, shared: Path, limit: int | None) -> dict:
+def real_metrics(pipeline, shared: Path, limit: int | None, sets=REAL_SETS) -> dict:
     from automatte.data.datasets import coarse_pairs, read_mask, split_names
     from automatte.io import read_image
+    from automatte.metrics.segmentation import boundary_f, iou, mae
 
-    out, every = {}, []
-    for name in ("ccp", "sod300", "hsd"):
+    out: dict = {}
+    for name in sets:
         pairs = coarse_pairs(shared / "coarse" / name)
         _, val = split_names(sorted(pairs), 0.1, seed=0)
-        ious = []
+        rows = []
         for stem in val[:limit]:
             image = read_image(pairs[stem][0])
-            mask = read_mask(pairs[stem][1], image.shape[:2]) >= 0.5
-            pred = pipeline(image).alpha >= 0.5
-            union = np.logical_or(pred, mask).sum()
-            ious.append(1.0 if union == 0 else float(np.logical_and(pred, mask).sum() / union))
-        out[f"IoU/{name}"] = float(np.mean(ious))
-        out[f"n/{name}"] = len(ious)
-        every.extend(ious)
-    out["IoU"] = float(np.mean(every))
+            mask = read_mask(pairs[stem][1], image.shape[:2])
+            alpha = pipeline(image).alpha
+            rows.append((iou(alpha, mask), boundary_f(alpha, mask, tolerance=2), mae(alpha, mask)))
+        rows = np.asarray(rows)
+        out[f"IoU/{name}"], out[f"BF/{name}"], out[f"MAE/{name}"] = (float(v) for v in rows.mean(axis=0))
+        out[f"n/{name}"] = len(rows)
+    out["IoU mean"] = float(np.mean([out[f"IoU/{s}"] for s in sets]))
+    out["BF mean"] = float(np.mean([out[f"BF/{s}"] for s in sets]))
     return out
 
 
@@ -103,34 +137,54 @@ def latency(pipeline, repeats: int = 3) -> float:
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--model", action="append", required=True, help="shipped name, pipeline or checkpoint (repeat)")
+    parser.add_argument("--model", action="append", default=None,
+                        help="shipped name, pipeline or checkpoint, options after @ (repeat; default: old, new)")
     parser.add_argument("--shared", default=str(ROOT.parent / "shared" / "data"))
-    parser.add_argument("--n", type=int, default=64, help="synthetic held-out samples (default 64, the validation set)")
-    parser.add_argument("--coarse-limit", type=int, default=None, help="at most this many images per coarse set")
+    parser.add_argument("--n", type=int, default=64, help="synthetic held-out samples (default 64; 0 skips)")
+    parser.add_argument("--limit", type=int, default=None, help="at most this many images per real set")
+    parser.add_argument("--sets", default=",".join(REAL_SETS), help="real sets to measure (comma-separated)")
+    parser.add_argument("--no-latency", action="store_true")
     parser.add_argument("--json", default=None, help="also write the figures here")
+    parser.add_argument("--sheet", default=None, help="also write a contact sheet of the example photos here")
     args = parser.parse_args(argv)
     shared = Path(args.shared)
     if not shared.is_dir():
         print(f"{shared}: shared data not found", file=sys.stderr)
         return 2
-    results = {}
-    for spec in args.model:
+    specs = args.model or ["old", "new"]
+    results, pipelines = {}, {}
+    for spec in specs:
         pipeline = _pipeline(spec)
+        pipelines[spec] = pipeline
         row = {"params (M)": round(_params(pipeline), 2)}
         t = time.perf_counter()
-        row.update(synthetic_metrics(pipeline, shared, args.n))
-        row.update(coarse_iou(pipeline, shared, args.coarse_limit))
-        row["latency 1MP (s)"] = latency(pipeline)
+        row.update(real_metrics(pipeline, shared, args.limit, tuple(filter(None, args.sets.split(",")))))
+        if args.n:
+            row.update(synthetic_metrics(pipeline, shared, args.n))
+        if not args.no_latency:
+            row["latency 1MP (s)"] = latency(pipeline)
         row["eval time (s)"] = time.perf_counter() - t
         results[spec] = row
         print(f"{spec}: " + ", ".join(f"{k} {v:.4g}" if isinstance(v, float) else f"{k} {v}" for k, v in row.items()), flush=True)
     keys = list(dict.fromkeys(k for r in results.values() for k in r))
-    print("\n| model | " + " | ".join(keys) + " |")
-    print("|---|" + "---|" * len(keys))
-    for spec, row in results.items():
-        print(f"| {spec} | " + " | ".join(f"{row[k]:.4g}" if isinstance(row.get(k), float) else str(row.get(k, "")) for k in keys) + " |")
+    print("\n| figure | " + " | ".join(results) + " |")
+    print("|---|" + "---|" * len(results))
+    for k in keys:
+        print(f"| {k} | " + " | ".join(f"{r[k]:.4g}" if isinstance(r.get(k), float) else str(r.get(k, "")) for r in results.values()) + " |")
     if args.json:
-        Path(args.json).write_text(json.dumps(results, indent=2) + "\n")
+        from automatte.io import atomic_write
+
+        with atomic_write(args.json) as tmp:
+            tmp.write_text(json.dumps({"specs": {s: ALIASES.get(s, s) for s in specs}, "results": results}, indent=2) + "\n")
+    if args.sheet:
+        sys.path.insert(0, str(ROOT / "docs"))
+        from make_figures import contact_sheet
+
+        photos = sorted((shared / "examples" / "alphamatting-test").glob("*.jpg")) + sorted((ROOT / "examples").glob("*.jpg"))
+        for p in pipelines.values():
+            p.foreground = "auto"  # cutouts need the foreground colours
+        contact_sheet(pipelines, photos, Path(args.sheet))
+        print(f"wrote {args.sheet}")
     return 0
 
 

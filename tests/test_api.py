@@ -209,3 +209,38 @@ def test_onnx_backend_matches_torch(image, tmp_path, monkeypatch):
 
 def test_public_names():
     assert {"matte", "load_model", "Matte"} <= set(automatte.__all__)
+
+
+def test_segmenter_option_band_modes_and_flip(image, tmp_path):
+    import torch
+
+    from automatte.registry import create_model
+
+    net = create_model("deeplabv3plus_mnv2_test")
+    torch.save(net.state_dict(), tmp_path / "seg.pt")
+    with pytest.raises(ValueError, match="arch"):  # a bare state dict does not name its architecture
+        api.load_model("twostage-cf", segmenter=str(tmp_path / "seg.pt"))
+    with pytest.raises(ValueError, match="not a shipped segmenter"):
+        api.load_model("twostage-cf", segmenter="no-such-segmenter")
+    fixed = api.load_model("twostage-cf", foreground="none", band_mode="fixed")
+    unsure = api.load_model("twostage-cf", foreground="none", band_mode="uncertainty", band_min=0.01, unsure=(0.3, 0.7))
+    prob = np.zeros((400, 500), np.float32)
+    prob[:, 250:] = 1
+    prob[:, 240:250] = 0.5  # an unsure stripe wider than the minimum band (5 px), narrower than the fixed (11 px)
+    prob[:, 100:102] = 0.4
+    t_fixed = fixed._trimap_from_mask(prob, from_segmenter=True)
+    t_unsure = unsure._trimap_from_mask(prob, from_segmenter=True)
+    assert (t_unsure[:, 240:250] == 0.5).all() and (t_unsure[:, 100:102] == 0.5).all()
+    assert (t_fixed[:, 100:102] == 0).all()
+    certain = (prob >= 0.5).astype(np.float32)
+    thin = (unsure._trimap_from_mask(certain, from_segmenter=True) == 0.5).sum()
+    assert thin < (fixed._trimap_from_mask(certain, from_segmenter=True) == 0.5).sum() / 1.5  # thin where certain
+    assert (unsure._trimap_from_mask(prob, from_segmenter=False) == t_fixed).all()  # user masks: fixed band
+    flip = api.load_model("twostage-cf", foreground="none", segment_flip=True)
+    plain = api.load_model("twostage-cf", foreground="none")
+    mirror_symmetric = np.concatenate([image[:, :45], image[:, :45][:, ::-1]], axis=1)
+    np.testing.assert_allclose(flip._segment(mirror_symmetric), plain._segment(mirror_symmetric), atol=1e-4)
+    with pytest.raises(ValueError, match="band_mode"):
+        api.Pipeline("x", band_mode="wide")
+    with pytest.raises(ValueError, match="unsure"):
+        api.Pipeline("x", unsure=(0.6, 0.9))

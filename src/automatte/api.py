@@ -52,6 +52,7 @@ __all__ = ["Matte", "Pipeline", "matte", "load_model", "list_pipelines", "parse_
 CLASSICAL = ("cf", "knn", "lkm")
 STRATEGIES = ("auto", "whole", "hybrid", "tiled")
 FUSIONS = ("hard", "soft")
+BAND_MODES = ("fixed", "uncertainty")
 ML_FOREGROUND_MAX_PIXELS = 4_000_000  # above this, "auto" foreground uses blur fusion (memory, time)
 CLASSICAL_MAX_PIXELS = 1_000_000  # classical refiners solve at most this many pixels (then upsample)
 WHOLE_MAX_SIDE = 1024  # networks run in one pass up to this long side, in tiles above
@@ -306,7 +307,13 @@ class Pipeline:
         detail_long_side: long side of the detail pass (None: full resolution).
         tile, overlap: tiling of detail / refiner passes.
         segment_long_side: the segmenter's input long side.
+        segment_flip: also run the segmenter on the mirrored image and average the two probabilities
+            (test-time augmentation; twice the segmenter's time).
         band: unknown-band width of trimaps made from masks, as a fraction of the image's long side.
+        band_mode: trimaps from the segmenter's probability: ``"fixed"`` (``band`` around its 0.5 contour) or
+            ``"uncertainty"`` (a ``band_min`` band around the contour plus every pixel with a probability
+            between ``unsure[0]`` and ``unsure[1]``: :func:`automatte.ops.trimap.trimap_from_probability`).
+            User masks always get the fixed band.
         fusion: two-stage fusion, ``"hard"`` or ``"soft"``.
         foreground: ``"auto"`` (pymatting ``ml`` up to 4 MP, ``blur_fusion`` above), ``"ml"``,
             ``"blur_fusion"`` or ``"none"``.
@@ -328,7 +335,11 @@ class Pipeline:
         tile: int = 512,
         overlap: int = 64,
         segment_long_side: int = 512,
+        segment_flip: bool = False,
         band: float = 0.02,
+        band_mode: str = "fixed",
+        band_min: float = 0.006,
+        unsure: tuple[float, float] = (0.1, 0.9),
         fusion: str = "hard",
         foreground: str = "auto",
         max_size: int | None = None,
@@ -339,12 +350,18 @@ class Pipeline:
             raise ValueError(f"fusion must be one of {', '.join(FUSIONS)}, got {fusion!r}")
         if isinstance(refiner, str) and refiner not in CLASSICAL:
             raise ValueError(f"classical refiner must be one of {', '.join(CLASSICAL)}, got {refiner!r}")
-        if not 0 < band < 0.5:
-            raise ValueError(f"band must be in (0, 0.5), got {band}")
+        if not 0 < band < 0.5 or not 0 < band_min < 0.5:
+            raise ValueError(f"band and band_min must be in (0, 0.5), got {band}, {band_min}")
+        if band_mode not in BAND_MODES:
+            raise ValueError(f"band_mode must be one of {', '.join(BAND_MODES)}, got {band_mode!r}")
+        if not 0 <= unsure[0] < 0.5 < unsure[1] <= 1:
+            raise ValueError(f"unsure must be (low, high) with 0 <= low < 0.5 < high <= 1, got {unsure!r}")
         self.name, self.matting, self.refiner, self.segmenter, self.guided = name, matting, refiner, segmenter, guided
         self.strategy, self.global_long_side, self.detail_long_side = strategy, int(global_long_side), detail_long_side
         self.tile, self.overlap, self.segment_long_side = int(tile), int(overlap), int(segment_long_side)
         self.band, self.fusion, self.foreground = float(band), fusion, foreground
+        self.segment_flip, self.band_mode, self.band_min = bool(segment_flip), band_mode, float(band_min)
+        self.unsure = (float(unsure[0]), float(unsure[1]))
         self.max_size = None if max_size is None else int(max_size)
         if self.max_size is not None and self.max_size < 32:
             raise ValueError(f"max_size must be >= 32, got {max_size}")
@@ -391,13 +408,16 @@ class Pipeline:
                                        detail_long_side=self.detail_long_side, tile=self.tile, overlap=self.overlap)
         return _numpy(alpha), _numpy(trimap)
 
-    def _band_kernel(self, shape: tuple[int, int]) -> int:
-        k = max(3, int(round(self.band * max(shape))))
+    def _band_kernel(self, shape: tuple[int, int], band: float | None = None) -> int:
+        k = max(3, int(round((self.band if band is None else band) * max(shape))))
         return k + 1 - k % 2
 
-    def _trimap_from_mask(self, mask: np.ndarray) -> np.ndarray:
-        from automatte.ops.trimap import trimap_from_mask
+    def _trimap_from_mask(self, mask: np.ndarray, from_segmenter: bool = False) -> np.ndarray:
+        from automatte.ops.trimap import trimap_from_mask, trimap_from_probability
 
+        if from_segmenter and self.band_mode == "uncertainty":
+            k = self._band_kernel(mask.shape, self.band_min)
+            return trimap_from_probability(mask, k, *self.unsure)
         return trimap_from_mask(mask, kernel_size=self._band_kernel(mask.shape)).astype(np.float32)
 
     def _segment(self, image: np.ndarray) -> np.ndarray:
@@ -405,7 +425,11 @@ class Pipeline:
 
         if self.segmenter is None:
             raise ValueError(f"pipeline {self.name!r} needs a trimap or a mask for this image (it has no segmenter)")
-        alpha, _ = predict_whole(self.segmenter, _to_tensor(image), long_side=self.segment_long_side)
+        x = _to_tensor(image)
+        alpha, _ = predict_whole(self.segmenter, x, long_side=self.segment_long_side)
+        if self.segment_flip:  # test-time augmentation: the mirrored image's probability, mirrored back
+            mirrored, _ = predict_whole(self.segmenter, x.flip(-1), long_side=self.segment_long_side)
+            alpha = 0.5 * (alpha + mirrored.flip(-1))
         return _numpy(alpha)
 
     def _refine(self, image: np.ndarray, trimap: np.ndarray) -> np.ndarray:
@@ -487,7 +511,7 @@ class Pipeline:
                 prob = self._segment(img)
                 timings["segment"] = time.perf_counter() - t
             t = time.perf_counter()
-            tri = self._trimap_from_mask(prob)
+            tri = self._trimap_from_mask(prob, from_segmenter=mask is None)
             alpha = self._fuse(self._refine(img, tri), tri, prob)
             timings["refine"] = time.perf_counter() - t
         elif self.matting is not None:
@@ -600,6 +624,44 @@ def list_pipelines() -> list[str]:
     return names + [m.name for m in list_shipped()]
 
 
+def _network_from_file(path: Path, arch: str | None = None):
+    """A network from a training checkpoint or a state-dict file (its architecture named inside or ``arch``)."""
+    from automatte.registry import create_model
+    from automatte.train.checkpoint import model_state_from_file
+
+    state, saved = model_state_from_file(path)
+    if path.suffix.lower() == ".safetensors" and saved is None:
+        from safetensors import safe_open
+
+        with safe_open(str(path), framework="pt") as f:
+            saved = (f.metadata() or {}).get("arch")
+    arch = arch or saved
+    if arch is None:
+        raise ValueError(f"{path}: the file does not name its architecture; pass arch= (--arch)")
+    net = create_model(arch)
+    state = {k: v.float() if v.is_floating_point() else v for k, v in state.items()}
+    missing, unexpected = net.load_state_dict(state, strict=False)
+    if missing or unexpected:
+        raise ValueError(f"{path}: weights do not fit {arch} (missing {list(missing)[:3]}, unexpected {list(unexpected)[:3]})")
+    return net
+
+
+def _segmenter_runner(spec: str | None, device: str, backend: str, required: bool):
+    """The segmenter of a two-stage pipeline: the default shipped one (``spec`` None), a shipped segmenter by
+    name, or a checkpoint / state-dict file of a segmenter network."""
+    if spec is None:
+        return _shipped_runner("segmenter", device, backend, required)[0]
+    from automatte.shipped import list_shipped, load_shipped
+
+    shipped = {m.name: m for m in list_shipped() if m.role == "segmenter"}
+    if spec in shipped:
+        return _runner(load_shipped(spec), device, backend, spec)
+    path = Path(spec)
+    if path.suffix.lower() in (".pt", ".pth", ".safetensors") and path.is_file():
+        return _runner(_network_from_file(path), device, backend, path.stem)
+    raise ValueError(f"segmenter {spec!r}: not a shipped segmenter ({', '.join(shipped) or 'none'}) or a weights file")
+
+
 def _shipped_runner(role: str, device: str, backend: str, required: bool = True):
     from automatte.shipped import default_model_name, get_shipped, load_shipped
 
@@ -611,21 +673,24 @@ def _shipped_runner(role: str, device: str, backend: str, required: bool = True)
     return _runner(load_shipped(name), device, backend, name), get_shipped(name).inference
 
 
-def _from_network(net, name: str, device: str, backend: str, options: dict, inference: dict | None = None) -> Pipeline:
+def _from_network(net, name: str, device: str, backend: str, options: dict, inference: dict | None = None,
+                  segmenter_spec: str | None = None) -> Pipeline:  # fmt: skip
     inputs = tuple(getattr(net, "model_inputs", ("image",)))
     runner = _runner(net, device, backend, name)
     opts = {**(inference or {}), **options}
     if inputs == ("image",):
         return Pipeline(name, matting=runner, **opts)
-    segmenter, _ = _shipped_runner("segmenter", device, backend, required=False)
+    segmenter = _segmenter_runner(segmenter_spec, device, backend, required=False)
     if "trimap" in inputs:
         return Pipeline(name, refiner=runner, segmenter=segmenter, **opts)
     return Pipeline(name, guided=runner, segmenter=segmenter, **opts)
 
 
 def load_model(name_or_path: str | os.PathLike | None = None, *, device: str = "cpu", backend: str = "torch",
-               arch: str | None = None, **options) -> Pipeline:
+               arch: str | None = None, segmenter: str | None = None, **options) -> Pipeline:
     """Load a pipeline by name or path (see the module docstring); ``options`` go to :class:`Pipeline`.
+    ``segmenter``: the first stage of two-stage pipelines, a shipped segmenter's name (e.g. the previous
+    ``salient-segmenter-v1``) or a segmenter checkpoint; default: the shipped default segmenter.
 
     Example:
         >>> p = load_model("cf", foreground="none")
@@ -643,19 +708,20 @@ def load_model(name_or_path: str | os.PathLike | None = None, *, device: str = "
         if default is None:
             raise ValueError("no shipped default model in this installation; give a model name or a checkpoint")
         target, defaults, _ = default
-        pipeline = load_model(target, device=device, backend=backend, arch=arch, **{**defaults, **options})
+        pipeline = load_model(target, device=device, backend=backend, arch=arch, segmenter=segmenter,
+                              **{**defaults, **options})
         pipeline.name = f"default ({pipeline.name})"
         return pipeline
     if name in shipped:
         model = shipped[name]
-        return _from_network(load_shipped(name), name, device, backend, options, model.inference)
+        return _from_network(load_shipped(name), name, device, backend, options, model.inference, segmenter)
     if name in CLASSICAL or (name.startswith("twostage") and name.removeprefix("twostage-") in CLASSICAL + ("twostage",)):
         method = name.removeprefix("twostage-")
-        segmenter, _ = _shipped_runner("segmenter", device, backend, required=name.startswith("twostage"))
+        seg = _segmenter_runner(segmenter, device, backend, required=name.startswith("twostage"))
         if method == "twostage":
             refiner, inference = _shipped_runner("refiner", device, backend)
-            return Pipeline(name, refiner=refiner, segmenter=segmenter, **{**inference, **options})
-        return Pipeline(name, refiner=method, segmenter=segmenter, **options)
+            return Pipeline(name, refiner=refiner, segmenter=seg, **{**inference, **options})
+        return Pipeline(name, refiner=method, segmenter=seg, **options)
     path = Path(name)
     if path.suffix.lower() == ".onnx":
         if not path.is_file():
@@ -663,33 +729,17 @@ def load_model(name_or_path: str | os.PathLike | None = None, *, device: str = "
         runner = OnnxRunner(path, device)
         if runner.inputs == ("image",):
             return Pipeline(path.stem, matting=runner, **options)
-        segmenter, _ = _shipped_runner("segmenter", device, "torch", required=False)
+        seg = _segmenter_runner(segmenter, device, "torch", required=False)
         key = "refiner" if "trimap" in runner.inputs else "guided"
-        return Pipeline(path.stem, segmenter=segmenter, **{key: runner}, **options)
+        return Pipeline(path.stem, segmenter=seg, **{key: runner}, **options)
     if path.suffix.lower() in (".pt", ".pth", ".safetensors"):
-        from automatte.registry import create_model
-        from automatte.train.checkpoint import model_state_from_file
-
-        state, saved = model_state_from_file(path)
-        if path.suffix.lower() == ".safetensors" and saved is None:
-            from safetensors import safe_open
-
-            with safe_open(str(path), framework="pt") as f:
-                saved = (f.metadata() or {}).get("arch")
-        arch = arch or saved
-        if arch is None:
-            raise ValueError(f"{path}: the file does not name its architecture; pass arch= (--arch)")
-        net = create_model(arch)
-        state = {k: v.float() if v.is_floating_point() else v for k, v in state.items()}
-        missing, unexpected = net.load_state_dict(state, strict=False)
-        if missing or unexpected:
-            raise ValueError(f"{path}: weights do not fit {arch} (missing {list(missing)[:3]}, unexpected {list(unexpected)[:3]})")
-        return _from_network(net, path.stem, device, backend, options)
+        net = _network_from_file(path, arch)
+        return _from_network(net, path.stem, device, backend, options, None, segmenter)
     from automatte.registry import create_model, list_models
 
     if name in list_models(include_test=True):
         warnings.warn(f"model {name!r}: registry architecture with untrained weights (plumbing tests only)", stacklevel=2)
-        return _from_network(create_model(name), name, device, backend, options)
+        return _from_network(create_model(name), name, device, backend, options, None, segmenter)
     raise ValueError(f"unknown model {name!r}: not a shipped model ({', '.join(shipped) or 'none'}), a pipeline "
                      f"({', '.join(list_pipelines()[:6])}), a checkpoint path or a registry architecture")
 

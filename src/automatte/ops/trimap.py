@@ -163,6 +163,41 @@ def _trimap_from_binary(m: np.ndarray, k: int, iterations: int) -> np.ndarray:
     return trimap
 
 
+def trimap_from_probability(
+    prob: np.ndarray, kernel_size: int = 7, low: float = 0.1, high: float = 0.9, threshold: float = 0.5
+) -> np.ndarray:
+    """Trimap from a segmenter's foreground probability whose unknown band follows the segmenter's doubt.
+
+    ``trimap_from_mask(prob >= threshold, kernel_size)`` (a thin band of ``kernel_size`` around the decided
+    edge), then every pixel the segmenter is unsure of (``low < prob < high``) is unknown as well: the band is
+    thin where the edge is certain and widens over hair, fur and other fine or blurred parts.
+
+    Args:
+        prob: (H, W) float in [0, 1].
+        kernel_size: side of the minimum band's structuring element.
+        low, high: the probabilities between which a pixel counts as unsure (0 <= low < threshold < high <= 1).
+        threshold: foreground threshold of the decided mask.
+
+    Returns:
+        (H, W) float32 trimap in {0, 0.5, 1}.
+
+    Example:
+        >>> import numpy as np
+        >>> p = np.zeros((1, 12), np.float32); p[0, 6:] = 1; p[0, 2:6] = [0.2, 0.4, 0.6, 0.8]
+        >>> trimap_from_probability(p, kernel_size=1).tolist()[0]
+        [0.0, 0.0, 0.5, 0.5, 0.5, 0.5, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0]
+    """
+    if not 0 <= low < threshold < high <= 1:
+        raise ValueError(f"trimap_from_probability: need 0 <= low < threshold < high <= 1, got {low}, {threshold}, {high}")
+    p = np.asarray(prob, dtype=np.float32)
+    if p.ndim != 2:
+        raise ValueError(f"trimap_from_probability: expected an (H, W) probability, got shape {p.shape}")
+    k = check_kernel_size(kernel_size, "trimap_from_probability")
+    trimap = _trimap_from_binary(p >= threshold, k, 1)
+    trimap[(p > low) & (p < high)] = 0.5
+    return trimap
+
+
 def random_trimap_from_mask(
     mask: np.ndarray, rng: RngLike, k_range: tuple[int, int] = (1, 30), threshold: float = 0.5
 ) -> np.ndarray:

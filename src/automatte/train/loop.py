@@ -186,7 +186,9 @@ def _autocast(cfg: Config, device: torch.device):
 
 def _check_resume(cfg: Config, ckpt: dict, path: Path) -> None:
     stored = from_dict(ckpt["config"])
-    if ckpt.get("model_name") != cfg.model.name or stored.model.kwargs != cfg.model.kwargs:
+    # ``pretrained`` only initialises: a resumed run takes its weights from the checkpoint, so the file may move
+    kwargs = [{k: v for k, v in c.model.kwargs.items() if k != "pretrained"} for c in (stored, cfg)]
+    if ckpt.get("model_name") != cfg.model.name or kwargs[0] != kwargs[1]:
         raise ValueError(
             f"{path}: the checkpoint is of model {ckpt.get('model_name')!r} {stored.model.kwargs}, the config asks for "
             f"{cfg.model.name!r} {cfg.model.kwargs}; resume with the same model or start another out_dir"

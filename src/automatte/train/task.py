@@ -20,12 +20,15 @@ import torch
 from torch import Tensor, nn
 
 from automatte.infer.padding import crop_to, pad_to_multiple
-from automatte.registry import create_model
+from automatte.registry import create_model, model_info
 from automatte.train.checkpoint import model_state_from_file
 from automatte.train.config import Config
 from automatte.train.objectives import get_recipe
 
-__all__ = ["Task", "SupervisedTask", "build_model", "model_inputs", "make_task"]
+__all__ = ["Task", "SupervisedTask", "build_model", "model_inputs", "check_label_inputs", "make_task"]
+
+# recipes whose only label is ``batch[key]``, which the model must therefore not take as an input
+LABEL_ONLY_INPUTS = {"ddc": ("trimap",)}
 
 
 def build_model(cfg: Config) -> nn.Module:
@@ -50,6 +53,32 @@ def model_inputs(batch: Mapping, names: tuple[str, ...]) -> dict[str, Tensor]:
     return {n: batch[n] for n in names}
 
 
+def check_label_inputs(cfg: Config, inputs: tuple[str, ...]) -> None:
+    """Raise a ValueError when the model would take the recipe's label as an input.
+
+    Trimap-only training (``loss.recipe: ddc``; DDC paper sec. 3.1: "the image as the only input and the
+    trimap as the label") supervises with ``batch["trimap"]`` alone: a model that also reads it can meet the
+    known loss by copying its input. Such a config is an error, not a warning.
+
+    Example:
+        >>> from automatte.train.config import Config
+        >>> cfg = Config(); cfg.loss.recipe = "ddc"
+        >>> check_label_inputs(cfg, ("image",))
+        >>> check_label_inputs(cfg, ("image", "trimap"))  # doctest: +ELLIPSIS
+        Traceback (most recent call last):
+        ...
+        ValueError: model.name: ...
+    """
+    clash = [k for k in LABEL_ONLY_INPUTS.get(cfg.loss.recipe, ()) if k in inputs]
+    if clash:
+        raise ValueError(
+            f"model.name: {cfg.model.name!r} takes {tuple(inputs)} as inputs, but loss.recipe {cfg.loss.recipe!r} "
+            f"uses batch[{clash[0]!r}] as its only label (DDC paper sec. 3.1: the image is the only input); "
+            f"feeding the label {clash[0]!r} in as an input lets the known loss be met by copying it. "
+            "Use an image-only model, e.g. vitmatte_s_free"
+        )
+
+
 def freeze_batchnorm(module: nn.Module) -> None:
     """Put every BatchNorm layer of ``module`` in eval mode (fixed running statistics)."""
     for m in module.modules():
@@ -62,6 +91,7 @@ class Task:
 
     def __init__(self, cfg: Config, device: torch.device):
         self.cfg, self.device = cfg, device
+        check_label_inputs(cfg, model_info(cfg.model.name).inputs)  # before building: fail fast
         self.model = build_model(cfg).to(device)
         self.inputs: tuple[str, ...] = tuple(self.model.model_inputs)
         self.recipe: Callable = get_recipe(cfg.loss.recipe)
