@@ -35,7 +35,7 @@ def test_overfitting_a_fixed_batch(tmp_path):
 PARADIGMS = {
     "supervised_aimnet": ("aimnet_tiny_alpha_synth_smoke", ("optim.lr=1e-3",), 0.7),
     "distill_ppid": ("ppid_tiny_alpha_synth_smoke", ("optim.lr=1e-2",), 0.7),
-    "ddc_trimap_only": ("vitmatte_tiny_trimap_synth_smoke", ("optim.lr=2e-3",), 0.7),  # image-only model (item 1)
+    "ddc_trimap_only": ("vitmatte_tiny_trimap_synth_smoke", ("optim.lr=1e-2",), 0.7),  # image-only input
     "two_stage_tgn": ("tgn_tiny_alpha_synth_smoke", (), 0.7),
     "adaptation": ("tgn_spamattnet_tiny_pseudo_synth_smoke", (), 0.8),
 }
