@@ -10,6 +10,13 @@ On CPU: peak resident memory of the process (ru_maxrss) minus its size just befo
 (when a GPU is present, or ``--device cuda``): ``torch.cuda.max_memory_allocated``, with AMP as the config says.
 
     .venv/bin/python benchmarks/train_speed.py [--batch 2] [--steps 3] [--warmup 1] [--device auto] [NAME ...]
+
+``--loop CONFIG`` measures instead the whole training loop of one experiment as it runs (its own data, real
+photos from ../shared included: decoding, augmentation, collation, forward, backward, optimiser), in variants
+that switch the throughput levers on one by one, each in a fresh process, and prints images/s and the ratio
+to the first variant ("before": plain float32 NCHW, every layer trained, images decoded for every sample):
+
+    .venv/bin/python benchmarks/train_speed.py --loop configs/deeplabv3plus_mnv2_salient_mixed.yaml --steps 12
 """
 
 from __future__ import annotations
@@ -99,6 +106,64 @@ def run_one(config: Path, batch: int, steps: int, warmup: int, device_name: str)
     }
 
 
+LOOP_VARIANTS = {  # name -> (overrides, decode cache MiB)
+    "before": (["train.freeze=[]", "train.channels_last=false"], "0"),
+    "+ decode cache": (["train.freeze=[]", "train.channels_last=false"], "4096"),
+    "+ channels_last": (["train.freeze=[]", "train.channels_last=true"], "4096"),
+    "+ frozen stride<=4 layers (config as shipped)": ([], "4096"),
+}
+
+
+def run_loop(config: Path, overrides: list[str], steps: int, warmup: int) -> dict:
+    """Images/s of the experiment's own training loop (data included) over ``steps`` after ``warmup``."""
+    import torch
+
+    from automatte.train.config import load_config
+    from automatte.train.data import build_train_loader
+    from automatte.train.loop import _freeze, resolve_device
+    from automatte.train.optim import build_optimizer
+    from automatte.train.task import make_task
+
+    cfg = load_config(config, [*overrides, f"train.steps={steps + warmup}", "data.workers=0"])
+    device = resolve_device(cfg.train.device)
+    task = make_task(cfg, device)
+    _freeze(task.model, cfg.train.freeze)
+    if cfg.train.channels_last:
+        task.model.to(memory_format=torch.channels_last)
+    optimizer = build_optimizer(task.model, cfg.optim)
+    task.train_mode(task.module)
+    loader = iter(build_train_loader(cfg, task.model.model_inputs))
+    times = []
+    for step in range(steps + warmup):
+        start = time.perf_counter()
+        batch = {k: v.to(device) if torch.is_tensor(v) else v for k, v in next(loader).items()}
+        losses = task.losses(task.module, batch, step)
+        optimizer.zero_grad(set_to_none=True)
+        losses["total"].backward()
+        optimizer.step()
+        times.append(time.perf_counter() - start)
+    timed = times[warmup:]
+    return {"images_per_s": round(cfg.data.batch_size * len(timed) / sum(timed), 3),
+            "s_per_step": round(sum(timed) / len(timed), 3), "threads": torch.get_num_threads()}
+
+
+def main_loop(config: Path, steps: int, warmup: int) -> int:
+    rows = []
+    for name, (overrides, cache_mb) in LOOP_VARIANTS.items():
+        cmd = [sys.executable, __file__, "--loop-one", str(config), "--steps", str(steps), "--warmup", str(warmup),
+               *[f"--override={o}" for o in overrides]]  # fmt: skip
+        env = {**os.environ, "AUTOMATTE_DECODE_CACHE_MB": cache_mb}
+        done = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT, env=env)
+        if done.returncode != 0:
+            print(f"FAILED {name}: {(done.stderr.strip().splitlines() or ['failed'])[-1]}", file=sys.stderr)
+            return 1
+        rows.append((name, json.loads(done.stdout.strip().splitlines()[-1])))
+        r = rows[-1][1]
+        print(f"{name:<48} {r['images_per_s']:8.3f} img/s {r['s_per_step']:7.3f} s/step "
+              f"{r['images_per_s'] / rows[0][1]['images_per_s']:6.2f}x  ({r['threads']} threads)", flush=True)
+    return 0
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("names", nargs="*", help="config stems to run (default: every non-smoke config)")
@@ -106,8 +171,16 @@ def main() -> int:
     parser.add_argument("--steps", type=int, default=3)
     parser.add_argument("--warmup", type=int, default=1)
     parser.add_argument("--device", default="auto", help="auto (cuda when present, else cpu), cpu or cuda")
+    parser.add_argument("--loop", help="measure one experiment's whole training loop in variants (docstring)")
     parser.add_argument("--one", help=argparse.SUPPRESS)
+    parser.add_argument("--loop-one", help=argparse.SUPPRESS)
+    parser.add_argument("--override", action="append", default=[], help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.loop:
+        return main_loop(Path(args.loop), args.steps, args.warmup)
+    if args.loop_one:
+        print(json.dumps(run_loop(Path(args.loop_one), args.override, args.steps, args.warmup)))
+        return 0
     if args.one:
         print(json.dumps(run_one(Path(args.one), args.batch, args.steps, args.warmup, args.device)))
         return 0
