@@ -92,13 +92,13 @@ def test_gradcheck_distillation():
     trimap[..., 0, :] = 1.0
     ft = rand(1, 2, 4, 4, seed=25)
     fs = rand(1, 2, 4, 4, seed=26).requires_grad_(True)
-    logits_t = rand(1, 1, 4, 4, seed=27).requires_grad_(True)
+    logits_t = rand(1, 1, 4, 4, seed=27)  # the teacher's map is a fixed target (eq. 5-9)
     logits_s = rand(1, 1, 4, 4, seed=28).requires_grad_(True)
 
-    def ald(f, lt, ls):
-        return LD.ald_loss(ft, f, LD.spatial_softmax(lt, 0.7), LD.spatial_softmax(ls, 0.7), trimap, 0.5, 2.0)
+    def ald(f, ls):
+        return LD.ald_loss(ft, f, LD.spatial_softmax(logits_t, 0.7), LD.spatial_softmax(ls, 0.7), trimap, 0.5, 2.0)
 
-    assert gradcheck(ald, (fs, logits_t, logits_s))
+    assert gradcheck(ald, (fs, logits_s))
 
 
 # ------------------------------------------------------------------------------------- adversarial

@@ -200,3 +200,96 @@ def test_full_size_counts_against_table_1(name, base):
     paper = model_info(name).paper_params
     assert abs(ours - paper) / paper <= 0.10, f"{name}: {ours:.2f}M vs {paper}M"
     assert model_info(name).inputs == ("image",) and net.teacher_name == base
+
+
+# ------------------------------------------------- issue 12: the teacher's ALD map is a fixed target
+def _band_trimap(n: int = 2, size: int = 64) -> torch.Tensor:
+    trimap = torch.zeros(n, 1, size, size)
+    trimap[..., 12:52, 12:52] = 0.5
+    trimap[..., 20:44, 20:44] = 1.0
+    return trimap
+
+
+def test_ald_teacher_map_receives_no_gradient():
+    from automatte.losses.distill import ald_loss
+
+    torch.manual_seed(0)
+    net = PPIDStudent(StandIn())
+    assert not [n for n, _ in net.named_parameters() if n.startswith("teacher_ald")]  # eq. 6 for M_T: no parameter
+    assert "teacher_ald.conv.weight" in net.state_dict()  # but saved with the student
+    image, trimap = torch.rand(2, 3, 64, 64), _band_trimap()
+    teacher = StandIn(in_ch=4)
+    t = net.teacher_features(teacher(image=image, trimap=trimap))  # teacher run with gradients on purpose
+    assert not t.extras["attention"].requires_grad
+    m_t = t.extras["attention"].clone().requires_grad_(True)  # even a map that could take a gradient gets none
+    s = net(image=image)
+    ald_loss(t.extras["ald_feature"], s.extras["ald_feature"], m_t, s.extras["attention"], trimap).backward()
+    assert m_t.grad is None
+    assert all(p.grad is None for p in teacher.parameters())  # F_T is a target too (eq. 7)
+    assert net.ald.conv.weight.grad is not None and net.ald.conv.weight.grad.abs().sum() > 0  # M_S learns (eq. 8)
+
+
+def test_attention_conv_alone_cannot_drive_ald_to_zero():
+    """Issue 12: a shared, undetached 7x7 conv trained on the ALD loss alone moved the teacher's attention out of
+    the transition region (mass 0.083 -> 0.000) and the loss to 0 within 50 steps."""
+    from automatte.losses.distill import ald_feature_loss, ald_loss, transition_region
+
+    torch.manual_seed(0)
+    net = PPIDStudent(StandIn())
+    image, trimap = torch.rand(2, 3, 64, 64), _band_trimap()
+    with torch.no_grad():
+        f_s = net(image=image).extras["ald_feature"]
+        raw = StandIn(in_ch=4)(image=image, trimap=trimap)
+    f_t = raw.features[net.ald_level]
+    region = transition_region(trimap, f_t.shape[-2:])
+    convs = [p for n, p in net.named_parameters() if "ald" in n]  # every attention conv the student trains
+    opt = torch.optim.Adam(convs, lr=0.05)
+
+    def evaluate():
+        m_t = net.teacher_features(raw).extras["attention"]
+        m_s = net.ald(f_s)
+        loss = ald_loss(f_t, f_s, m_t, m_s, trimap, alpha=0.02, beta=0.002)
+        gap = (region * (m_t - m_s)).abs().sum()
+        return loss, (region * m_t).sum().item(), gap.item(), ald_feature_loss(f_t, f_s, m_t, region).item()
+
+    loss0, mass0, gap0, feat0 = evaluate()
+    for _ in range(50):
+        opt.zero_grad()
+        evaluate()[0].backward()
+        opt.step()
+    loss1, mass1, gap1, feat1 = evaluate()
+    assert mass0 > 0.05 and mass1 == pytest.approx(mass0, rel=1e-6)  # the teacher's map did not move
+    assert feat1 == pytest.approx(feat0, rel=1e-6) and feat0 > 0
+    assert loss1.item() >= 0.02 * feat0 - 1e-7 and loss1.item() > 0.5 * loss0.item()  # not switched off
+    assert gap1 < gap0  # the student's map did learn to follow the teacher's (eq. 8)
+
+
+def test_gc_cannot_cancel_position_dependent_differences():
+    """Module docstring, choice 3: the GC blocks train through both sides of eq. 3, yet the loss keeps the
+    position-dependent part of F_T - F_S whatever their weights."""
+    from automatte.losses.distill import clsd_loss
+
+    torch.manual_seed(0)
+    clsd = CLSD([8, 16], [1, 2], ratio=0.5)
+    f_t = [torch.randn(2, 8, 8, 8), torch.randn(2, 16, 4, 4)]
+    f_s = [torch.randn(2, 8, 8, 8), torch.randn(2, 16, 4, 4)]
+    teacher_side = sum(((g - s.detach()) ** 2).mean() for g, s in zip(clsd.teacher(f_t), clsd(f_s)[0]))
+    teacher_side.backward()
+    assert clsd.gc[0].transform[3].weight.grad.abs().sum() > 0  # gradients through the teacher side
+    clsd.zero_grad()
+
+    def loss():
+        return clsd_loss(clsd.teacher(f_t), *clsd(f_s), lambda1=0.2, lambda2=1.0)
+
+    centred = [(t - s) - (t - s).mean(dim=(2, 3), keepdim=True) for t, s in zip(f_t, f_s)]
+    bound = 0.2 * sum(d.pow(2).mean() for d in centred).item()  # eq. 3, first term, GC-proof part
+    gc_params = [p for n, p in clsd.named_parameters() if n.startswith("gc.")]
+    opt = torch.optim.Adam(gc_params, lr=0.05)
+    before = loss().item()
+    for _ in range(60):
+        opt.zero_grad()
+        loss().backward()
+        opt.step()
+    after = loss().item()
+    assert after < before  # the GC blocks do learn
+    assert bound > 0.3 and after >= bound - 1e-5

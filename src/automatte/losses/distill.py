@@ -3,8 +3,10 @@
 Pure functions on plain tensors; the modules that make them (GC blocks, the cross-level merge, the spatial
 attention of eq. 6) live in :mod:`automatte.models.ppid`, whose :class:`~automatte.models.ppid.PPIDStudent`
 exposes exactly these inputs (``features``, ``extras["clsd_cross_i"]``, ``extras["ald_feature"]``,
-``extras["attention"]``). Nothing here detaches: run the teacher network under ``torch.no_grad()``; the
-student-side GC blocks / attention convolution applied to the teacher's features keep their gradients.
+``extras["attention"]``). Run the teacher network under ``torch.no_grad()``. CLSD does not detach: the
+student-side GC blocks applied to the teacher's features keep their gradients (``models.ppid``, choice 3).
+ALD does: the teacher's feature ``F_T`` and map ``M^s_T`` are fixed targets (eq. 5-9), so no attention
+convolution can lower the loss by moving the teacher's map (``models.ppid``, choice 4).
 
 Hyper-parameters of the paper's table 5 (DIM pair): λ1 = 0.2, λ2 = 1.0, α = 0.02, β = 0.002, γ = 1.0
 (IndexNet and GCA pairs: α = 0.002, β = 0.0002).
@@ -112,6 +114,8 @@ def clsd_loss(
 def ald_feature_loss(teacher: Tensor, student: Tensor, teacher_attention: Tensor, region: Tensor) -> Tensor:
     """Eq. 7: ``sum_k sum_ij R^t_ij M^s_ij (F_T - F_S)^2_kij``, per sample, averaged over the batch.
 
+    ``teacher`` and ``teacher_attention`` are targets: detached (no gradient reaches them).
+
     The teacher's attention sums to 1 over the positions, so this is an attention-weighted spatial average
     (restricted to the transition region) of the squared error summed over the C channels, as printed.
 
@@ -131,13 +135,14 @@ def ald_feature_loss(teacher: Tensor, student: Tensor, teacher_attention: Tensor
         if t.shape != (teacher.shape[0], 1, *teacher.shape[2:]):
             want = (teacher.shape[0], 1, *teacher.shape[2:])
             raise ValueError(f"ald_feature_loss: {name} must have shape {want}, got {tuple(t.shape)}")
+    teacher, teacher_attention = teacher.detach(), teacher_attention.detach()  # fixed targets (eq. 7)
     return (region * teacher_attention * (teacher - student) ** 2).flatten(1).sum(1).mean()  # eq. 7
 
 
 def ald_attention_loss(
     teacher_attention: Tensor, student_attention: Tensor, region: Tensor, reduction: str = "sum"
 ) -> Tensor:
-    """Eq. 8: ``l_s(R^t M^s_T, R^t M^s_S)`` with l_s an L1 loss.
+    """Eq. 8: ``l_s(R^t M^s_T, R^t M^s_S)`` with l_s an L1 loss; ``M^s_T`` is a target (detached).
 
     Reading: ``reduction="sum"`` (default) sums ``|R M_T - R M_S|`` over the positions and averages over the
     batch: an L1 distance between two masked distributions, in [0, 2] whatever the map size. ``"mean"``
@@ -160,7 +165,7 @@ def ald_attention_loss(
             f"ald_attention_loss: shapes differ: {tuple(teacher_attention.shape)}, {tuple(student_attention.shape)}, "
             f"{tuple(region.shape)}"
         )
-    d = (region * teacher_attention - region * student_attention).abs()  # eq. 8
+    d = (region * teacher_attention.detach() - region * student_attention).abs()  # eq. 8, M^s_T fixed
     return d.mean() if reduction == "mean" else d.flatten(1).sum(1).mean()
 
 

@@ -16,7 +16,13 @@ text we have; the choices below are ours and are tested in ``tests/models/test_p
 1. The CLSD chain is a side branch on the encoder stage features (``MattingOutput.features`` of the base):
    eq. 4's merged feature is computed for the losses and not fed back into the encoder, so ``alpha`` is the
    base network's own and the wrapper works on any base that returns its stage features. The CLSD/ALD
-   modules still count as student parameters, as in table 1.
+   modules still count as student parameters, as in table 1. Deviation: sec. 3.1 "updates F_S^n to
+   F̄_S^n", i.e. the merged feature replaces the stage output inside the student. Not done because it needs
+   the base run stage by stage with the merge inserted between stages, and our three bases expose only
+   their stage outputs (DIM's VGG-16 and GCA's ResNet-34 pass the stage outputs on to their decoders'
+   skips as well, IndexNet's MobileNetV2 also derives its index maps from them): a per-family encoder
+   rewrite, and the merge convolutions (zero-mean random init) would perturb a pretrained base's features
+   from the first step. As a side branch the merges are trained by eq. 3's second term only.
 2. CLSD acts on the 3 deepest stages ("semantic" distillation). This is what table 1's parameter deltas
    give: two 3x3 convolutions, 256->512 and 512->512 (DIM, VGG-16), are 1.18M + 2.36M = 3.54M, DIM's exact
    delta; 128->256 and 256->512 (GCA, ResNet-34) are 0.30M + 1.18M = 1.47M, GCA's exact delta. The GC
@@ -36,11 +42,29 @@ text we have; the choices below are ours and are tested in ``tests/models/test_p
    0.20M where the paper adds 0.52M; the paper's stage features are not stated (stages of 64, 160 and 320
    channels would give 0.55M).
 3. One GC block per level, shared by the teacher and the student terms of eq. 3 (the paper writes one
-   ``Gc`` for both). :meth:`PPIDStudent.teacher_features` applies it to the teacher's features.
-4. One spatial-attention module (eq. 6), shared by the teacher (``M^s_T``) and the student (``M^s_S``),
-   applied to the shallowest encoder stage (``ald_level=0``: the highest-resolution, most local features
-   the base exposes). The 7x7 convolution has no bias (the spatial softmax ignores a constant); same for
-   the GC block's ``W_k``.
+   ``Gc`` for both). :meth:`PPIDStudent.teacher_features` applies it to the teacher's features, and the GC
+   blocks are trained through both sides of eq. 3 (the paper says nothing of gradients here). Unlike the
+   attention of choice 4 this cannot switch the term off: ``Gc(F) = F + v(F)`` with ``v(F)`` one vector
+   broadcast over the positions, so whatever its weights, ``Gc(F_T) - Gc(F_S)`` keeps the position-
+   dependent part of ``F_T - F_S`` (the difference minus its per-channel spatial mean), which reaches the
+   student's encoder; the GC block can cancel only the per-channel means. Detaching the teacher side would
+   not remove that freedom (the student-side ``v`` can cancel the means alone), so we keep the paper's one
+   ``Gc`` with gradients through both sides (tested: ``test_gc_cannot_cancel_position_dependent_differences``).
+4. Two spatial-attention modules (eq. 6) on the shallowest encoder stage (``ald_level=0``: the
+   highest-resolution, most local features the base exposes): the student's ``M^s_S`` (``ald``, trained)
+   and the teacher's ``M^s_T`` (``teacher_ald``, fixed). Eq. 5-9 use ``M^s_T`` as the target the student
+   is pulled to; the paper does not say how the teacher's 7x7 convolution is trained, and its teacher is
+   frozen during distillation. A convolution trained by the ALD loss itself switches the distillation off:
+   shared with the student and not detached, 50 steps on the ALD loss alone moved the teacher's attention
+   mass in the transition region from 0.083 to 0.000 and the loss to 0 (issue 12). So ``M^s_T`` is a fixed
+   target: ``teacher_ald``'s 7x7 weights are a buffer (no parameter, no gradient), zero but for the centre
+   taps, 1/2 on AP and 1/2 on MP, i.e. ``M^s_T = softmax((AP(F_T) + MP(F_T)) / (2 T))`` (CBAM's pooled
+   descriptors through an identity convolution: where the teacher's features are strongly activated), and
+   :meth:`PPIDStudent.teacher_features` returns it detached. Deviation from the paper (our choice, a
+   parameter-free teacher map): a map learned by the teacher's own matting training would need the
+   teacher trained with an attention head, which its supervised run (a plain DIM / IndexNet / GCA) lacks.
+   The 7x7 convolutions have no bias (the spatial softmax ignores a constant); same for the GC block's
+   ``W_k``.
 5. The stage widths and sizes are read from one forward of the base at construction (64x64, eval mode, no
    gradient; on the meta device when built there, so no data is read). The merge convolution's stride is
    the ratio of consecutive stage sizes: 2 for all three bases here (the paper's stride 2); a base whose
@@ -120,16 +144,24 @@ class SpatialAttention(nn.Module):
     Args:
         temperature: T > 0; a lower T gives a sharper map (Hinton et al.'s distillation temperature).
         kernel_size: the f7x7 convolution's size.
+        fixed: the teacher's map (module docstring, choice 4): the convolution's weight is a buffer holding
+            1/2 at the centre of both input channels, so the map is ``softmax((AP + MP) / (2 T))``.
 
     Shapes: (B, C, H, W) -> (B, 1, H, W), non-negative, summing to 1 over (H, W) for each sample.
     """
 
-    def __init__(self, temperature: float = 1.0, kernel_size: int = 7):
+    def __init__(self, temperature: float = 1.0, kernel_size: int = 7, *, fixed: bool = False):
         super().__init__()
         if not temperature > 0:
             raise ValueError(f"SpatialAttention: temperature must be > 0, got {temperature}")
         self.temperature = float(temperature)
+        self.fixed = bool(fixed)
         self.conv = nn.Conv2d(2, 1, kernel_size, padding=kernel_size // 2, bias=False)  # f7x7
+        if fixed:  # the teacher's map, a fixed target (eq. 5-9): (AP + MP) / 2 through the centre taps
+            weight = torch.zeros_like(self.conv.weight)
+            weight[..., kernel_size // 2, kernel_size // 2] = 0.5
+            del self.conv.weight
+            self.conv.register_buffer("weight", weight)  # a buffer: saved, never trained
 
     def logits(self, x: Tensor) -> Tensor:
         """(B, C, H, W) -> (B, 1, H, W): ``f7x7([AP(F); MP(F)])`` with AP / MP along the channels."""
@@ -223,7 +255,7 @@ class PPIDStudent(nn.Module):
 
     :meth:`teacher_features` turns the teacher's output into the same structure (``features`` =
     ``Gc_i(F_T^i)``, ``extras["ald_feature"]`` = ``F_T``, ``extras["attention"]`` = ``M^s_T``) with the
-    same modules, so the training code (later issue) can write, per sample:
+    same GC blocks and the fixed teacher attention, so the training code can write, per sample:
 
     * eq. 3: ``λ1 Σ_i ||t.features[i] - s.features[i]||²``
       ``+ λ2 Σ_{i>=1} ||t.features[i] - s.extras[f"clsd_cross_{i}"]||²``
@@ -231,9 +263,10 @@ class PPIDStudent(nn.Module):
     * eq. 7: ``Σ R * t.extras["attention"] * (t.extras["ald_feature"] - s.extras["ald_feature"])²``
     * eq. 8: ``L1(R * t.extras["attention"], R * s.extras["attention"])``.
 
-    Run the teacher under ``torch.no_grad()``; the GC blocks and attention convolution belong to the student
-    and receive gradients through both sides. As the attention module is shared, eq. 7 should use a detached
-    ``M^s_T`` (otherwise the 7x7 convolution can lower eq. 7 by attending where the features already agree).
+    Run the teacher under ``torch.no_grad()``; the GC blocks belong to the student and receive gradients
+    through both sides (module docstring, choice 3). ``M^s_T`` comes from the fixed ``teacher_ald`` and is
+    detached: a fixed target, so the attention convolution cannot lower eq. 7-8 by moving the teacher's map
+    out of the transition region (choice 4).
 
     Parameter counts against table 1: see the module docstring (choice 2).
 
@@ -286,7 +319,8 @@ class PPIDStudent(nn.Module):
                 raise ValueError(f"PPIDStudent: stage {i} ({h} px) does not downsample stage {i - 1} ({h_prev} px)")
             strides.append(h_prev // h)
         self.clsd = CLSD([stages[i][0] for i in self.levels], strides, gc_ratio)
-        self.ald = SpatialAttention(temperature)
+        self.ald = SpatialAttention(temperature)  # M^s_S (eq. 6), trained
+        self.teacher_ald = SpatialAttention(temperature, fixed=True)  # M^s_T (eq. 6), a fixed target
 
     def _check(self, features: Sequence[Tensor], who: str) -> None:
         channels = tuple(int(f.shape[1]) for f in features)
@@ -308,7 +342,8 @@ class PPIDStudent(nn.Module):
         self._check(teacher_output.features, "teacher")
         distilled = self.clsd.teacher([teacher_output.features[i] for i in self.levels])
         feature = teacher_output.features[self.ald_level]
-        extras = {**teacher_output.extras, "ald_feature": feature, "attention": self.ald(feature)}
+        attention = self.teacher_ald(feature.detach()).detach()  # eq. 7-8 target: no gradient (choice 4)
+        extras = {**teacher_output.extras, "ald_feature": feature, "attention": attention}
         return dataclasses.replace(teacher_output, features=tuple(distilled), extras=extras)
 
     def build_teacher(self, **kwargs) -> nn.Module:

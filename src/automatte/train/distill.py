@@ -7,7 +7,8 @@ from ``distill.teacher_checkpoint`` (a checkpoint of this trainer, e.g. the teac
 
 * the teacher runs on (image, trimap) under ``torch.no_grad``;
 * the student runs on the image; :meth:`PPIDStudent.teacher_features` maps the teacher's output through the
-  student's own GC blocks and attention module (which therefore learn from both sides);
+  student's own GC blocks (which therefore learn from both sides of eq. 3) and the fixed teacher attention
+  (``M^s_T``, a detached target of eq. 7-8: ``models.ppid``, choice 4);
 * ``L = L_alpha + γ (L_CLSD + L_ALD)`` (PPID eq. 18) by :func:`automatte.losses.ppid_losses` with γ, λ1, λ2,
   α, β from :class:`~automatte.train.config.DistillConfig` (table 5) and any other recipe keyword from
   ``loss.kwargs``.
