@@ -4,7 +4,14 @@
 
 * ``"image"`` (B, 3, H, W) in [0, 1]; ``"alpha"`` (B, 1, H, W) ground truth in [0, 1];
   ``"trimap"`` (B, 1, H, W) in {0, 0.5, 1} (from the ground-truth alpha, or the label itself for DDC);
-* ``"fg"``, ``"bg"`` (B, 3, H, W) ground-truth layers, for the composition losses;
+* ``"fg"``, ``"bg"`` (B, 3, H, W) ground-truth layers, for the composition losses (rows where the
+  collated ``"has_fg"`` / ``"has_bg"`` is False are left out of them);
+* ``"composite"`` (optional, B, 3, H, W): the exact composite ``alpha F + (1 - alpha) B``. The composition
+  losses compare against it, never against ``"image"``: the datasets degrade the image after compositing
+  (blur, noise, JPEG: ``data.augment.degrade``), and DIM's / PP-Matting's / AIM's composition loss is defined
+  on the exact composite. Without the key it is rebuilt from ``"alpha"``, ``"fg"``, ``"bg"`` (every
+  dataset here composites exactly those arrays: ``ops.composition.composite``, a clip that is the identity
+  on [0, 1] inputs); a dataset whose layers do not reproduce its image must supply ``"composite"``;
 * ``"type"``: 'SO' / 'STM' / 'NS', one string or one per sample (AIM-Net);
 * ``"pseudo_alpha"``, ``"pseudo_trimap"``: the labels of TGN's real-data adaptation.
 
@@ -43,6 +50,7 @@ from automatte.losses.functional import (
 from automatte.models.output import MattingOutput
 
 __all__ = [
+    "exact_composite",
     "aimnet_losses",
     "ppmatting_losses",
     "spamattnet_losses",
@@ -87,9 +95,30 @@ def _at_label_size(logits: Tensor, label: Tensor) -> Tensor:
     return F.interpolate(logits, size=label.shape[-2:], mode="bilinear", align_corners=False)
 
 
+def exact_composite(batch: Mapping, recipe: str = "exact_composite") -> Tensor:
+    """``batch["composite"]`` if present, else ``alpha F + (1 - alpha) B`` from the labels (module docstring):
+    the composite before the image degradations. (B, 3, H, W).
+
+    Example:
+        >>> import torch
+        >>> batch = {"alpha": torch.full((1, 1, 1, 1), 0.25), "fg": torch.ones(1, 3, 1, 1), "bg": torch.zeros(1, 3, 1, 1),
+        ...          "image": torch.full((1, 3, 1, 1), 0.9)}  # a noisy image: not the composite
+        >>> exact_composite(batch).flatten().tolist()
+        [0.25, 0.25, 0.25]
+    """
+    if batch.get("composite") is not None:
+        return batch["composite"]
+    alpha, fg, bg = (_get(batch, k, recipe) for k in ("alpha", "fg", "bg"))
+    return alpha * fg + (1 - alpha) * bg  # I = alpha F + (1 - alpha) B, DIM / PP-Matting eq. 11
+
+
 def _composition(output_alpha: Tensor, batch: Mapping, recipe: str, eps: float, weight: Tensor | None = None) -> Tensor:
-    fg, bg, image = (_get(batch, k, recipe) for k in ("fg", "bg", "image"))
-    return composition_loss(output_alpha, fg, bg, image, weight=weight, eps=eps)
+    """Composition loss of ``output_alpha`` against the exact composite, on the rows that have F and B."""
+    fg, bg = _get(batch, "fg", recipe), _get(batch, "bg", recipe)
+    rows = [batch[k].view(-1, 1, 1, 1).to(output_alpha.dtype) for k in ("has_fg", "has_bg") if batch.get(k) is not None]
+    for row in rows:  # zero-filled layers of collated samples without F / B
+        weight = row.expand_as(output_alpha) if weight is None else weight * row
+    return composition_loss(output_alpha, fg, bg, exact_composite(batch, recipe), weight=weight, eps=eps)
 
 
 def aimnet_losses(
