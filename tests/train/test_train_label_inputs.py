@@ -44,3 +44,14 @@ def test_trainer_accepts_an_image_only_model_and_other_recipes():
     assert torch.isfinite(task.losses(task.module, batch, 0)["total"])
     cfg.model.name, cfg.loss.recipe = "vitmatte_test", "vitmatte"  # fine labels: the trimap is an input there
     check_label_inputs(cfg, model_info(cfg.model.name).inputs)
+
+
+def test_ddc_table_1_pair_differs_only_in_the_label():
+    """DDC table 1: the finely supervised row keeps every other setting of the trimap row (issue 12, item 5)."""
+    from automatte.train.config import to_dict
+
+    fine, trimap = (load_config(CONFIGS / f"vitmatte_free_vits_{k}_synth.yaml") for k in ("alpha", "trimap"))
+    assert fine.loss.kwargs.pop("label") == "alpha" and trimap.loss.kwargs.pop("label") == "trimap"
+    fine.train.out_dir = trimap.train.out_dir
+    assert to_dict(fine) == to_dict(trimap)
+    assert model_info(fine.model.name).inputs == ("image",)

@@ -629,20 +629,31 @@ def neighbour_distances(
     return image_dist, alpha_dist, alpha_j
 
 
-def _windowed_mean(image: Tensor, alpha: Tensor, kernel_size: int, chunk_rows: int | None, term) -> Tensor:
-    """Mean of ``term(image_dist, alpha_dist, alpha_j, alpha_i)`` over all (b, j, y, x), row chunk by chunk."""
+def _windowed_mean(
+    image: Tensor, alpha: Tensor, kernel_size: int, chunk_rows: int | None, term, region: Tensor | None = None
+) -> Tensor:
+    """Mean of ``term(image_dist, alpha_dist, alpha_j, alpha_i)`` over all (b, j, y, x), row chunk by chunk;
+    with ``region`` ((B, 1, H, W), bool or {0, 1}) only over the centre pixels i = (b, y, x) inside it (the
+    neighbours j may lie anywhere); an empty region gives 0."""
     h = image.shape[2]
     step = h if chunk_rows is None else int(chunk_rows)
     if step < 1:
         raise ValueError(f"chunk_rows must be >= 1 or None, got {chunk_rows}")
+    if region is not None and (region.shape[0] != alpha.shape[0] or region.shape[1:] != (1, *alpha.shape[2:])):
+        raise ValueError(f"region must be (B, 1, H, W) like alpha {tuple(alpha.shape)}, got {tuple(region.shape)}")
     total, count = image.new_zeros(()), 0
     for r0 in range(0, h, step):
         r1 = min(h, r0 + step)
         d_img, d_alpha, a_j = neighbour_distances(image, alpha, kernel_size, (r0, r1))
         values = term(d_img, d_alpha, a_j, alpha[:, :, r0:r1])
-        total = total + values.sum()
-        count += values.numel()
-    return total / count
+        if region is None:
+            total = total + values.sum()
+            count += values.numel()
+        else:
+            w = region[:, :, r0:r1].to(values.dtype)  # (B, 1, h, W), broadcast over the neighbours
+            total = total + (values * w).sum()
+            count += int(region[:, :, r0:r1].count_nonzero()) * values.shape[1]
+    return total / count if count else total * 0
 
 
 def _neighbour_scale(neighbour_reduction: str, kernel_size: int, where: str) -> float:
@@ -654,7 +665,12 @@ def _neighbour_scale(neighbour_reduction: str, kernel_size: int, where: str) -> 
 
 
 def ddc_loss(
-    image: Tensor, alpha: Tensor, kernel_size: int = 11, neighbour_reduction: str = "mean", chunk_rows: int | None = None
+    image: Tensor,
+    alpha: Tensor,
+    kernel_size: int = 11,
+    neighbour_reduction: str = "mean",
+    chunk_rows: int | None = None,
+    region: Tensor | None = None,
 ) -> Tensor:
     """Directional distance consistency loss (DDC paper eq. 9, Listing 1).
 
@@ -673,6 +689,8 @@ def ddc_loss(
         neighbour_reduction: 'mean' (Listing 1) or 'sum' (eq. 9 as printed).
         chunk_rows: process this many rows at a time (peak memory ~ B * K^2 * chunk_rows * W values);
             None: all rows at once. The value does not depend on it.
+        region: optional (B, 1, H, W) mask of the centre pixels i to supervise (DDC table 5's "Unknown" rows:
+            the trimap's unknown region); None: the whole alpha matte (the paper's choice, eq. 11).
 
     Example:
         >>> img = torch.full((1, 3, 4, 4), 0.5); a = torch.full((1, 1, 4, 4), 0.3)  # flat image and alpha
@@ -680,12 +698,17 @@ def ddc_loss(
         0.0
     """
     scale = _neighbour_scale(neighbour_reduction, kernel_size, "ddc_loss")
-    loss = _windowed_mean(image, alpha, kernel_size, chunk_rows, lambda d, da, aj, ai: (d - da).abs())  # eq. 9
+    loss = _windowed_mean(image, alpha, kernel_size, chunk_rows, lambda d, da, aj, ai: (d - da).abs(), region)  # eq. 9
     return loss * scale
 
 
 def dc_loss(
-    image: Tensor, alpha: Tensor, kernel_size: int = 11, neighbour_reduction: str = "mean", chunk_rows: int | None = None
+    image: Tensor,
+    alpha: Tensor,
+    kernel_size: int = 11,
+    neighbour_reduction: str = "mean",
+    chunk_rows: int | None = None,
+    region: Tensor | None = None,
 ) -> Tensor:
     """Distance consistency loss (DDC paper eq. 8): ``| |alpha_i - alpha_j| - ||I_i - I_j||_2 |``.
 
@@ -698,6 +721,7 @@ def dc_loss(
         kernel_size: K, odd.
         neighbour_reduction: 'mean' | 'sum'.
         chunk_rows: see :func:`ddc_loss`.
+        region: see :func:`ddc_loss` (table 5).
 
     Example:
         >>> img = torch.zeros(1, 3, 4, 4); a = torch.zeros(1, 1, 4, 4)
@@ -705,12 +729,17 @@ def dc_loss(
         0.0
     """
     scale = _neighbour_scale(neighbour_reduction, kernel_size, "dc_loss")
-    loss = _windowed_mean(image, alpha, kernel_size, chunk_rows, lambda d, da, aj, ai: (da.abs() - d).abs())  # eq. 8
-    return loss * scale
+    term = lambda d, da, aj, ai: (da.abs() - d).abs()  # noqa: E731  eq. 8
+    return _windowed_mean(image, alpha, kernel_size, chunk_rows, term, region) * scale
 
 
 def affinity_loss(
-    image: Tensor, alpha: Tensor, kernel_size: int = 11, c: float | None = None, chunk_rows: int | None = None
+    image: Tensor,
+    alpha: Tensor,
+    kernel_size: int = 11,
+    c: float | None = None,
+    chunk_rows: int | None = None,
+    region: Tensor | None = None,
 ) -> Tensor:
     """Windowed KNN-matting affinity loss (DDC paper eq. 3-4): ``1/N ||A alpha - alpha||_1``.
 
@@ -726,6 +755,7 @@ def affinity_loss(
         c: the constant C of eq. 3, "to make A(i, j) in [0, 1]"; default ``sqrt(C_img)``, the largest
             distance between two colours in [0, 1]^C_img.
         chunk_rows: see :func:`ddc_loss`.
+        region: see :func:`ddc_loss`.
 
     Example:
         >>> img = torch.full((1, 3, 5, 5), 0.5); a = torch.full((1, 1, 5, 5), 0.3)  # flat: A alpha = alpha
@@ -740,4 +770,4 @@ def affinity_loss(
         a = 1 - d / cc  # eq. 3 (the centre pixel has A = 1, so the row sum is >= 1)
         return ((a * aj).sum(1, keepdim=True) / a.sum(1, keepdim=True) - ai).abs()  # eq. 4
 
-    return _windowed_mean(image, alpha, kernel_size, chunk_rows, term)
+    return _windowed_mean(image, alpha, kernel_size, chunk_rows, term, region)

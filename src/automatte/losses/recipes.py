@@ -381,13 +381,21 @@ def ddc_losses(
     consistency: str | None = "ddc",
     neighbour_reduction: str = "mean",
     chunk_rows: int | None = None,
+    consistency_region: str = "whole",
+    label: str = "trimap",
 ) -> dict[str, Tensor]:
     """Trimap-only training (DDC paper eq. 11): ``total = L_known + λ L_consistency`` (λ = 10, K = 11).
 
     ``consistency``: ``"ddc"`` (eq. 9, Listing 1), or the baselines of table 4: ``"dc"`` (eq. 8),
-    ``"affinity"`` (eq. 3-4; ``neighbour_reduction`` does not apply), ``None`` (known loss only). The
-    consistency term covers the whole alpha matte; ``L_known`` is the N / N_known-scaled L1 on the known
-    pixels of ``batch["trimap"]`` (the only label). Needs ``batch["image"]`` and ``batch["trimap"]``.
+    ``"affinity"`` (eq. 3-4; ``neighbour_reduction`` does not apply), ``None`` (known loss only).
+    ``consistency_region``: ``"whole"`` (default, the paper's: the term covers the whole alpha matte) or
+    ``"unknown"`` (table 5's other rows: only the centre pixels in the unknown region of the trimap).
+    ``L_known`` is the N / N_known-scaled L1 on the known pixels of ``batch["trimap"]`` (the only label).
+    Needs ``batch["image"]`` and ``batch["trimap"]``.
+
+    ``label="alpha"``: table 1's finely supervised baseline ("supervised using fine alpha mattes with an l1
+    loss ... other settings keep the same"): ``total = alpha_l1``, the mean L1 to ``batch["alpha"]`` over the
+    whole image, no consistency term; same model (image only), data, steps and optimiser as the trimap run.
 
     Example:
         >>> import torch
@@ -396,17 +404,25 @@ def ddc_losses(
         0.0
     """
     name = "ddc_losses"
+    if label == "alpha":  # DDC table 1, row 1
+        parts = {"alpha_l1": l1_loss(output.alpha, _get(batch, "alpha", name))}
+        return {"total": parts["alpha_l1"], **parts}
+    if label != "trimap":
+        raise ValueError(f"{name}: label must be 'trimap' (the paradigm) or 'alpha' (table 1 baseline), got {label!r}")
     image, trimap = _get(batch, "image", name), _get(batch, "trimap", name)
+    if consistency_region not in ("whole", "unknown"):
+        raise ValueError(f"{name}: consistency_region must be 'whole' or 'unknown', got {consistency_region!r}")
+    region = _region_mask(batch, "all" if consistency_region == "whole" else "unknown", name)  # table 5
     parts = {"known": known_loss(output.alpha, trimap)}
     if consistency == "ddc":
-        parts["ddc"] = ddc_loss(image, output.alpha, kernel_size, neighbour_reduction, chunk_rows)
+        parts["ddc"] = ddc_loss(image, output.alpha, kernel_size, neighbour_reduction, chunk_rows, region)
     elif consistency == "dc":
-        parts["dc"] = dc_loss(image, output.alpha, kernel_size, neighbour_reduction, chunk_rows)
+        parts["dc"] = dc_loss(image, output.alpha, kernel_size, neighbour_reduction, chunk_rows, region)
     elif consistency == "affinity":
-        parts["affinity"] = affinity_loss(image, output.alpha, kernel_size, chunk_rows=chunk_rows)
+        parts["affinity"] = affinity_loss(image, output.alpha, kernel_size, chunk_rows=chunk_rows, region=region)
     elif consistency is not None:
         raise ValueError(f"{name}: consistency must be 'ddc', 'dc', 'affinity' or None, got {consistency!r}")
-    total = parts["known"] + sum(weight * v for k, v in parts.items() if k != "known")
+    total = parts["known"] + sum(weight * v for k, v in parts.items() if k != "known")  # eq. 11
     return {"total": total, **parts}
 
 
