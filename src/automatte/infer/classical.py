@@ -1,8 +1,9 @@
-"""Classical trimap-based alpha estimation (pymatting): reference baselines and refiners.
+"""Classical trimap-based alpha estimation: reference baselines and refiners.
 
 These need a trimap (0 = background, 0.5 = unknown, 1 = foreground); they solve for alpha in the unknown
-region only. ``cf`` is closed-form matting (Levin et al. 2008), ``knn`` KNN matting (Chen et al. 2013),
-``lkm`` large-kernel matting (He et al. 2010).
+region only. ``cf`` is closed-form matting (Levin et al. 2008) in NumPy + SciPy (:mod:`automatte.infer.closed_form`:
+no JIT compilation, the same answer as pymatting's); ``knn`` KNN matting (Chen et al. 2013) and ``lkm``
+large-kernel matting (He et al. 2010) are pymatting's (numba: the first call in a fresh install compiles).
 """
 
 from __future__ import annotations
@@ -33,8 +34,6 @@ def classical_alpha(image: np.ndarray, trimap: np.ndarray, method: str = "cf") -
         >>> bool(a[:, :7].max() < 0.1 and a[:, 9:].min() > 0.9)
         True
     """
-    import pymatting  # imported lazily: numba-compiled kernels take seconds to load
-
     image = np.asarray(image, dtype=np.float64)
     trimap = np.asarray(trimap, dtype=np.float64)
     if image.ndim != 3 or image.shape[2] != 3 or trimap.shape != image.shape[:2]:
@@ -46,11 +45,13 @@ def classical_alpha(image: np.ndarray, trimap: np.ndarray, method: str = "cf") -
         # The solvers need both constraints; with one of them absent the answer is that constant.
         return np.where(fg | bg, trimap, 1.0 if fg.any() else 0.0).astype(np.float32)
     if method == "cf":
-        alpha = pymatting.estimate_alpha_cf(image, trimap)
-    elif method == "knn":
-        alpha = pymatting.estimate_alpha_knn(image, trimap)
-    elif method == "lkm":
-        alpha = pymatting.estimate_alpha_lkm(image, trimap)
+        from automatte.infer.closed_form import estimate_alpha_cf
+
+        alpha = estimate_alpha_cf(image, trimap)
+    elif method in ("knn", "lkm"):
+        import pymatting  # imported lazily: numba-compiled kernels take seconds to load (a minute to compile)
+
+        alpha = pymatting.estimate_alpha_knn(image, trimap) if method == "knn" else pymatting.estimate_alpha_lkm(image, trimap)
     else:
         raise ValueError(f"unknown classical method {method!r}; expected one of {', '.join(CLASSICAL_METHODS)}")
     return np.clip(alpha, 0.0, 1.0).astype(np.float32)
