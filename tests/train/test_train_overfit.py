@@ -34,7 +34,9 @@ def test_overfitting_a_fixed_batch(tmp_path):
 # (smoke config, overrides that make its schedule constant, fall asked for): every paradigm of the issue.
 PARADIGMS = {
     "supervised_aimnet": ("aimnet_tiny_alpha_synth_smoke", ("optim.lr=1e-3",), 0.7),
-    "distill_ppid": ("ppid_tiny_alpha_synth_smoke", ("optim.lr=1e-2",), 0.7),
+    # SGD at 1e-2 saturates the tiny student's alpha within a few steps (chaotic: passed or not by luck, with or
+    # without a fixed ALD teacher map); at 2e-3 the loss falls steadily (~6.8 -> 1.2 over 40 steps)
+    "distill_ppid": ("ppid_tiny_alpha_synth_smoke", ("optim.lr=2e-3",), 0.7),
     "ddc_trimap_only": ("vitmatte_tiny_trimap_synth_smoke", ("optim.lr=1e-2",), 0.7),  # image-only input
     "two_stage_tgn": ("tgn_tiny_alpha_synth_smoke", (), 0.7),
     "adaptation": ("tgn_spamattnet_tiny_pseudo_synth_smoke", (), 0.8),
