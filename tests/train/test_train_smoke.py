@@ -85,3 +85,14 @@ def test_frozen_parameters_stay_and_channels_last_trains(tmp_path):
     bad = shrink(experiment("deeplabv3plus_mnv2_salient_mixed", tmp_path / "b", "train.freeze=[nothing.]"), tmp_path / "b")
     with pytest.raises(ValueError, match="train.freeze"):
         train(bad)
+
+
+def test_time_limit_stops_with_a_checkpoint_and_logs_throughput(tmp_path):
+    cfg = experiment("deeplabv3_mnv2_salient_coarse", tmp_path)
+    cfg = shrink(cfg, tmp_path, steps=50)
+    cfg.train.time_limit_s, cfg.train.log_every, cfg.train.val_every = 1e-6, 1, 0
+    result = train(cfg)
+    assert result.step == 1  # the first step already ends past the limit
+    assert load_checkpoint(result.last)["step"] == 1
+    rows = [json.loads(line) for line in (tmp_path / "log.jsonl").read_text().splitlines()]
+    assert rows[-1]["step"] == 1 and rows[-1]["images_per_s"] > 0

@@ -209,6 +209,9 @@ class TrainConfig:
             layers of a pretrained backbone: no backward pass through them, about 1.7x faster on the CPU).
         channels_last: the model and the image batch in channels-last memory format (faster convolutions on
             the CPU, about 1.2x for MobileNetV2).
+        time_limit_s: stop after the first step that ends this many seconds after the loop started, with a
+            checkpoint (0: no limit); the schedule still runs to ``steps``, so set both (``tools/gpu_train.py``
+            sizes ``steps`` from a measured rate).
     """
 
     steps: int = 1000
@@ -230,6 +233,7 @@ class TrainConfig:
     progress: bool = True
     freeze: list[str] = field(default_factory=list)
     channels_last: bool = False
+    time_limit_s: float = 0.0
 
 
 @dataclass

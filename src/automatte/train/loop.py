@@ -29,6 +29,7 @@ import json
 import os
 import random
 import sys
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from collections.abc import Sequence
@@ -339,6 +340,7 @@ def _train(cfg: Config, resume: bool, device: torch.device, info: distributed.Di
     sums: dict[str, Tensor] = {}
     seen = 0
     done = start
+    started = window = time.perf_counter()
     try:
         for step, batch in enumerate(loader, start=start):
             batch = _to_device(batch, device)
@@ -363,12 +365,18 @@ def _train(cfg: Config, resume: bool, device: torch.device, info: distributed.Di
             for k, v in parts.items():
                 sums[k] = sums.get(k, 0.0) + v.detach().float()
             seen += 1
-            final = done == cfg.train.steps
+            out_of_time = bool(cfg.train.time_limit_s) and time.perf_counter() - started >= cfg.train.time_limit_s
+            if info.active:  # every rank stops at the same step
+                out_of_time = bool(distributed.mean_of(info, torch.tensor([float(out_of_time)], device=device))[0] > 0)
+            final = done == cfg.train.steps or out_of_time
             if done % cfg.train.log_every == 0 or final:
                 keys = sorted(sums)
                 means = distributed.mean_of(info, torch.stack([sums[k] for k in keys]) / seen).tolist()
                 row = dict(zip(keys, means))
                 row["lr"] = optimizer.param_groups[0]["lr"] / optimizer.param_groups[0].get("lr_scale", 1.0)
+                now = time.perf_counter()
+                row["images_per_s"] = seen * cfg.data.batch_size / max(now - window, 1e-9)
+                window = now
                 logger.log("train", done, row)
                 if bar is not None:
                     bar.set_postfix(loss=f"{row['total']:.4f}", refresh=False)
@@ -388,6 +396,8 @@ def _train(cfg: Config, resume: bool, device: torch.device, info: distributed.Di
                 rng_states = distributed.gather(info, capture_rng_state())
                 if info.main:
                     save_checkpoint(last_path, state(rng_states))
+            if out_of_time:
+                break
     finally:
         if bar is not None:
             bar.close()
