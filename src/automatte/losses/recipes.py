@@ -132,11 +132,14 @@ def aimnet_losses(
     detail_region: str = "transition",
     levels: int = 5,
     eps: float = 1e-6,
+    semantic_target: str = "unified",
 ) -> dict[str, Tensor]:
     """AIM-Net (Li, Zhang, Tao 2021, sec. 3.2-3.3).
 
     * ``semantic``: cross-entropy of ``output.trimap_logits`` against the unified representation of
-      ``batch["trimap"]`` for ``batch["type"]`` (trimap / duomap / unimap, eq. 1);
+      ``batch["trimap"]`` for ``batch["type"]`` (trimap / duomap / unimap, eq. 1); with
+      ``semantic_target="trimap"`` against the traditional trimap for every type (Table 3's rows without
+      UNI; the transition class of ``detail_region`` follows the same target);
     * ``detail_alpha`` + ``detail_laplacian``: DIM alpha loss (Charbonnier) and Laplacian loss on the
       matting decoder's ``M`` (``output.detail``). ``detail_region="transition"`` (default) restricts them to
       the transition class of the unified representation, the only place where eq. 2 uses ``M`` (its
@@ -160,7 +163,12 @@ def aimnet_losses(
     """
     name = "aimnet_losses"
     alpha_gt, trimap = _get(batch, "alpha", name), _get(batch, "trimap", name)
-    classes = unified_class_targets(trimap, _get(batch, "type", name))
+    if semantic_target == "unified":
+        classes = unified_class_targets(trimap, _get(batch, "type", name))  # eq. 1
+    elif semantic_target == "trimap":  # Table 3, "w/o UNI"
+        classes = trimap_class_targets(trimap)
+    else:
+        raise ValueError(f"{name}: semantic_target must be 'unified' or 'trimap', got {semantic_target!r}")
     logits = _at_label_size(_field(output, "trimap_logits", name), trimap)
     detail = _field(output, "detail", name)
     if detail_region == "transition":

@@ -29,6 +29,13 @@ Choices where the paper leaves room (tested in tests/models/test_aimnet.py):
   so an official AIM checkpoint's tensors map 1:1 (:func:`map_official_aim_keys`). SE blocks are the shared
   :class:`~automatte.models.layers.SqueezeExcite` (reduction 16, as Table 2's linear(256, 16)).
 
+Ablation switches (Table 3; each defaults to the paper's model): ``max_pool_indices=False`` is the "w/o MP"
+row, the vanilla ResNet-34 (stride-2 conv1 + one max-pool, strided stages; features at 1/2 .. 1/32), whose
+matting decoder upsamples bilinearly where AIM max-unpools (MU4..MU0; our choice: the paper does not describe
+its vanilla decoder); ``se=False`` drops SE4..SE0 (identity); ``spatial_attention=False`` drops SPA, so MD0's
+output is used as is. UNI (unified representation vs the plain trimap target) is a loss switch:
+``aimnet_losses(semantic_target="trimap")``. TL (DUTS pre-training) is a training schedule, not a switch.
+
 Parameter count: 54.79M for ``aimnet`` vs 55.3M in the supplementary: the authors' network object keeps
 the backbone's unused ImageNet classifier (512 * 1000 + 1000 = 0.513M) and has bias-free SE linears
 (0.6k fewer): 54.786 + 0.513 - 0.001 = 55.298M, the paper's figure. Within 1% either way.
@@ -124,16 +131,22 @@ class AimNet(nn.Module):
     Args:
         width: backbone base width (64 in the paper); every decoder width scales with it.
         layers: ResNet-34 blocks per stage.
+        max_pool_indices: Table 3 "MP": AIM's backbone with max-pool indices and max-unpooling (True) or the
+            vanilla ResNet-34 with bilinear upsampling in the matting decoder (False).
+        se: Table 3 "SE": SE blocks after the semantic decoder blocks.
+        spatial_attention: Table 3 "SA": SPA guidance of the matting decoder.
         pretrained: a checkpoint path: an AimNet state dict (ours or the authors' key names) or a
             torchvision-style ImageNet ResNet-34 state dict (loaded into the encoder).
     """
 
-    def __init__(self, width: int = 64, layers: tuple[int, ...] = (3, 4, 6, 3), pretrained: str | Path | None = None):
+    def __init__(self, width: int = 64, layers: tuple[int, ...] = (3, 4, 6, 3), pretrained: str | Path | None = None,
+                 *, max_pool_indices: bool = True, se: bool = True, spatial_attention: bool = True):
         super().__init__()
         w = width
+        self.max_pool_indices, self.use_se, self.use_spatial_attention = max_pool_indices, se, spatial_attention
         self.register_buffer("mean", torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1), persistent=False)
         self.register_buffer("std", torch.tensor(IMAGENET_STD).view(1, 3, 1, 1), persistent=False)
-        self.encoder = resnet34(aim_stem=True, width=w, layers=layers)  # E0..E4, M0..M4 (section 3.1)
+        self.encoder = resnet34(aim_stem=max_pool_indices, width=w, layers=layers)  # E0..E4, M0..M4 (section 3.1)
         # unified semantic decoder (section 3.2)
         self.ppm = PSPModule(8 * w, 8 * w, (1, 3, 5))
         self.ppm_up = nn.ModuleList(nn.Sequential(*_convs(8 * w, c)) for c in (4 * w, 2 * w, w, w))
@@ -142,8 +155,9 @@ class AimNet(nn.Module):
         self.sd2 = nn.Sequential(*_convs(4 * w, 2 * w, 2 * w, w))
         self.sd1 = nn.Sequential(*_convs(2 * w, w, w, w))
         self.sd0 = nn.Sequential(*_convs(2 * w, w, w))
-        self.se = nn.ModuleList(SqueezeExcite(c) for c in (4 * w, 2 * w, w, w, w))  # SE4..SE0
-        self.spa = SpatialAttention()
+        se_blocks = (SqueezeExcite(c) if se else nn.Identity() for c in (4 * w, 2 * w, w, w, w))
+        self.se = nn.ModuleList(se_blocks)  # SE4..SE0
+        self.spa = SpatialAttention() if spatial_attention else None
         self.sd_final = nn.Conv2d(w, 3, 3, padding=1)
         # guided matting decoder (section 3.3)
         self.md5 = nn.Sequential(*_convs(8 * w, 8 * w, 8 * w, 8 * w, dilation=2))
@@ -167,21 +181,34 @@ class AimNet(nn.Module):
             if i < 4:  # SE4..SE1, then concat with the upsampled PPM features (section 3.2)
                 x = self.se[i](x)
                 x = torch.cat([resize_to(self.ppm_up[i](psp), x), x], 1)
-        spa = self.spa(x)  # SPA from SD0's output, before SE0 (Table 2)
+        spa = self.spa(x) if self.spa is not None else None  # SPA from SD0's output, before SE0 (Table 2)
         logits = self.sd_final(self.se[4](x))
-        return resize_to(logits, size), resize_to(spa, size)
+        return resize_to(logits, size), (None if spa is None else resize_to(spa, size))
 
-    def matting_decoder(self, feats: list[Tensor], indices: list[Tensor], spa: Tensor) -> Tensor:
-        """MD5..MD0 with max-unpooling (MU4..MU0) and skip connections, SPA-guided -> detail logits."""
+    def matting_decoder(self, feats: list[Tensor], indices: list[Tensor], spa: Tensor | None,
+                        size: tuple[int, ...]) -> Tensor:
+        """MD5..MD0 with max-unpooling (MU4..MU0) and skip connections, SPA-guided -> detail logits at ``size``.
+
+        Without indices (``max_pool_indices=False``, Table 3 "w/o MP") every MU is a bilinear resize."""
         e0, e1, e2, e3, e4 = feats
+
+        def up(x: Tensor, idx: Tensor | None, out: tuple[int, ...]) -> Tensor:
+            if idx is None:
+                return F.interpolate(x, size=tuple(out), mode="bilinear", align_corners=False)
+            return F.max_unpool2d(x, idx, 2, 2, output_size=out)
+
+        idx = list(indices) if indices else [None] * 5
         x = self.md4(torch.cat([self.md5(e4), e4], 1))
-        for block, idx, skip in ((self.md3, indices[4], e3), (self.md2, indices[3], e2), (self.md1, indices[2], e1)):
-            x = F.max_unpool2d(x, idx, 2, 2, output_size=skip.shape[-2:])  # MU4, MU3, MU2
-            x = block(torch.cat([x, skip], 1))
-        x = F.max_unpool2d(x, indices[1], 2, 2, output_size=indices[0].shape[-2:])  # MU1
-        x = F.max_unpool2d(x, indices[0], 2, 2, output_size=e0.shape[-2:])  # MU0
+        for block, i, skip in ((self.md3, idx[4], e3), (self.md2, idx[3], e2), (self.md1, idx[2], e1)):
+            x = block(torch.cat([up(x, i, skip.shape[-2:]), skip], 1))  # MU4, MU3, MU2
+        if indices:
+            x = up(up(x, idx[1], indices[0].shape[-2:]), idx[0], e0.shape[-2:])  # MU1, MU0
+        else:
+            x = up(x, None, e0.shape[-2:])
         x = self.md0(torch.cat([x, e0], 1))
-        x = x + x * spa  # SPAR: element-wise product and sum (section 3.3)
+        x = resize_to(x, size)  # vanilla backbone: E0 (and MD0) at 1/2
+        if spa is not None:
+            x = x + x * spa  # SPAR: element-wise product and sum (section 3.3)
         return self.md_final(x)
 
     def forward(self, image: Tensor) -> MattingOutput:
@@ -189,7 +216,7 @@ class AimNet(nn.Module):
             raise ValueError(f"AimNet: height and width must be multiples of 32, got {tuple(image.shape[-2:])}")
         feats, indices = self.encoder.forward_with_indices((image - self.mean) / self.std)
         logits, spa = self.semantic_decoder(feats[4], image.shape[-2:])
-        detail = torch.sigmoid(self.matting_decoder(feats, indices, spa))
+        detail = torch.sigmoid(self.matting_decoder(feats, indices, spa, image.shape[-2:]))
         alpha = unified_fusion(logits, detail)  # MF
         return MattingOutput(alpha=alpha, trimap_logits=logits, detail=detail, features=tuple(feats))
 

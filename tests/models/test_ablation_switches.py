@@ -1,0 +1,72 @@
+"""Ablation switches of issue 12, item 4: each variant builds, runs forward on a tiny input and differs from the
+default model where the paper's table row says it should (AIM table 3, PP-Matting tables 3-4, SPAMattNet
+table IV)."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from automatte.losses.recipes import aimnet_losses
+from automatte.models.output import MattingOutput
+from automatte.registry import create_model
+
+torch.set_num_threads(1)
+
+
+def _params(net: torch.nn.Module) -> int:
+    return sum(p.numel() for p in net.parameters())
+
+
+def _pair(name: str, **switch):
+    """The default model and the variant, sharing every weight both have (so differences are the switch's)."""
+    torch.manual_seed(0)
+    default = create_model(name).eval()
+    variant = create_model(name, **switch).eval()
+    own = variant.state_dict()
+    shared = {k: v for k, v in default.state_dict().items() if k in own and own[k].shape == v.shape}
+    variant.load_state_dict(shared, strict=False)
+    return default, variant
+
+
+# ------------------------------------------------------------------------------------- AIM table 3
+@pytest.mark.parametrize("switch", [{"max_pool_indices": False}, {"se": False}, {"spatial_attention": False}])
+def test_aimnet_table_3_switches(switch):
+    default, variant = _pair("aimnet_test", **switch)
+    image = torch.rand(1, 3, 64, 64)
+    with torch.no_grad():
+        a, b = default(image=image), variant(image=image)
+    assert b.alpha.shape == b.detail.shape == (1, 1, 64, 64) and b.trimap_logits.shape == (1, 3, 64, 64)
+    assert not torch.allclose(a.detail, b.detail)
+    key = next(iter(switch))
+    if key == "max_pool_indices":
+        assert [f.shape[-1] for f in b.features] == [32, 16, 8, 4, 2] and b.features[0].shape[-1] != a.features[0].shape[-1]
+        assert _params(variant) == _params(default)  # same layers, other strides and no indices
+    elif key == "se":
+        assert _params(variant) < _params(default) and not any("se." in n for n, _ in variant.named_parameters())
+    else:
+        assert variant.spa is None and _params(variant) == _params(default) - 2 * 7 * 7 - 1
+        assert torch.allclose(a.trimap_logits, b.trimap_logits)  # SA touches the matting decoder only
+
+
+def test_aimnet_without_max_pool_trains():
+    net = create_model("aimnet_test", max_pool_indices=False).train()
+    out = net(image=torch.rand(2, 3, 64, 64))
+    out.detail.sum().backward()
+    assert all(p.grad is not None for n, p in net.named_parameters() if n.startswith(("md", "encoder.layer")))
+
+
+def test_aimnet_semantic_target_switch():
+    trimap = torch.zeros(1, 1, 8, 8)
+    trimap[..., 2:6, 2:6] = 1.0
+    trimap[..., 2, 2:6] = 0.5
+    batch = {"image": torch.rand(1, 3, 8, 8), "alpha": trimap.clone(), "fg": torch.rand(1, 3, 8, 8),
+             "bg": torch.rand(1, 3, 8, 8), "trimap": trimap, "type": "NS"}  # NS: the unimap is all transition
+    logits = torch.zeros(1, 3, 8, 8)
+    logits[:, 1] = 4.0  # predicts transition everywhere: right for the unimap, wrong for the plain trimap
+    out = MattingOutput(alpha=trimap.clone(), trimap_logits=logits, detail=trimap.clone())
+    unified = aimnet_losses(out, batch)["semantic"].item()
+    plain = aimnet_losses(out, batch, semantic_target="trimap")["semantic"].item()
+    assert unified < 0.05 < plain
+    with pytest.raises(ValueError, match="semantic_target"):
+        aimnet_losses(out, batch, semantic_target="unimap")
