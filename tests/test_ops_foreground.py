@@ -92,3 +92,22 @@ def test_docstring_examples_run(module):
     mod = getattr(automatte.ops, module)
     result = doctest.testmod(mod, optionflags=doctest.ELLIPSIS)
     assert result.failed == 0 and result.attempted > 0
+
+
+@pytest.mark.parametrize("shape", [(1, 1), (1, 9), (3, 50), (33, 17)])
+def test_ml_odd_shapes(shape):
+    image = np.full((*shape, 3), 0.4, np.float32)
+    alpha = np.linspace(0, 1, shape[0] * shape[1], dtype=np.float32).reshape(shape)
+    estimate = estimate_foreground(image, alpha, method="ml")
+    assert estimate.shape == image.shape and np.isfinite(estimate).all()
+
+
+@pytest.mark.slow  # compiles pymatting's foreground kernels (numba) without a cache
+def test_ml_agrees_with_pymatting():
+    from pymatting import estimate_foreground_ml as pymatting_ml
+
+    ours = estimate_foreground(IMAGE, ALPHA, method="ml")
+    ref = pymatting_ml(IMAGE, ALPHA)
+    # Red-black vs lexicographic Gauss-Seidel: measured 0.08 levels of 255 on average here, 0.7 on a 0.5 MP composite.
+    assert float(np.abs(ours - ref)[REGION].mean()) * 255 < 1.5
+    assert _error(ours) <= _error(ref) * 1.1  # 0.00425 vs 0.00422 here
