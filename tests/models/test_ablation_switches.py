@@ -70,3 +70,51 @@ def test_aimnet_semantic_target_switch():
     assert unified < 0.05 < plain
     with pytest.raises(ValueError, match="semantic_target"):
         aimnet_losses(out, batch, semantic_target="unimap")
+
+
+# ------------------------------------------------------------------------------ PP-Matting tables 3-4
+@pytest.mark.parametrize(
+    "guides,places", [((), ()), ((4,), (0,)), ((0, 2, 4), (0, 1, 2)), ((0, 1, 2, 3, 4), (0, 0, 1, 1, 2))]
+)
+def test_ppmatting_table_3_guidance_flow(guides, places):
+    default, variant = _pair("ppmatting_test", guide_blocks=guides)
+    assert variant.hrdb.places == places and len(variant.hrdb.gates) == len(guides)
+    image = torch.rand(1, 3, 64, 64)
+    with torch.no_grad():
+        a, b = default(image=image), variant(image=image)
+    assert b.detail.shape == (1, 1, 64, 64)
+    assert torch.allclose(a.trimap_logits, b.trimap_logits)  # the SCB is untouched
+    if guides == (0, 2, 4):
+        assert torch.equal(a.detail, b.detail)
+    else:
+        assert not torch.allclose(a.detail, b.detail)
+    if not guides:  # w/o GF: the detail branch does not depend on the SCB at all
+        variant.scb.blocks[4].convs[0][0].weight.data.normal_()
+        with torch.no_grad():
+            assert torch.equal(variant(image=image).detail, b.detail)
+
+
+def test_ppmatting_guide_blocks_checked():
+    with pytest.raises(ValueError, match="guide_blocks"):
+        create_model("ppmatting_test", guide_blocks=(2, 0))
+    with pytest.raises(ValueError, match="guide_blocks"):
+        create_model("ppmatting_test", guide_blocks=(5,))
+    with pytest.raises(ValueError, match="fusion"):
+        create_model("ppmatting_test", fusion="sum")
+
+
+@pytest.mark.parametrize("fusion", ["none", "conv"])
+def test_ppmatting_table_4_fusion(fusion):
+    default, variant = _pair("ppmatting_test", fusion=fusion)
+    image = torch.rand(1, 3, 64, 64)
+    with torch.no_grad():
+        a, b = default(image=image), variant(image=image)
+    assert torch.allclose(a.detail, b.detail)
+    assert b.alpha.shape == (1, 1, 64, 64) and not torch.allclose(a.alpha, b.alpha)
+    if fusion == "none":
+        assert torch.equal(b.alpha, b.detail)
+    else:  # starts as w/o FM, and learns from the semantic logits too
+        assert torch.allclose(b.alpha, b.detail, atol=1e-6)
+        net = variant.train()
+        net(image=torch.rand(2, 3, 64, 64)).alpha.sum().backward()
+        assert net.fusion_conv.weight.grad[0, 1:].abs().sum() > 0

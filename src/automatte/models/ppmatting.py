@@ -16,6 +16,19 @@ Boxes of the paper's Fig. 2 (section 3.1), all at the sizes below for an H x W i
 * fusion (:func:`replacement_fusion`, "Rep FM" of section 4.4): ``c = argmax(trimap_logits)``;
   ``alpha = detail`` where ``c`` is transition, ``1`` where foreground, ``0`` where background.
 
+Ablation switches (each defaults to the paper's model):
+
+* Table 3, guidance flow: ``guide_blocks`` = ``()`` ("w/o GF": no GCL), ``(4,)`` ("5"), ``(0, 2, 4)`` ("1, 3, 5",
+  the default) or ``(0, 1, 2, 3, 4)`` ("1, 2, 3, 4, 5"); any increasing subset of 0..4 works. The HRDB has three
+  places for a GCL (after each residual block's 1x1 conv); with k guides, guide r (0-based, in order) goes to
+  place ``floor(3 r / k)`` and a place with several guides chains their GCLs. For k = 3 that is one per place
+  (the paper's figure); the placement for k = 1 (the first place) and k = 5 ((1, 2), (3, 4), (5)) is our
+  choice, the paper does not draw it.
+* Table 4, fusion: ``fusion="replace"`` (Rep FM, default), ``"none"`` (w/o FM: ``alpha = detail``) or
+  ``"conv"`` (Conv FM: "concatenate the detail map and semantic map, then a 1x1 convolution"). Our reading of
+  Conv FM: the 1x1 conv takes the detail logit and the three semantic logits and a sigmoid gives alpha; it
+  starts as ``alpha = detail`` (weight 1 on the detail logit, 0 elsewhere), so training starts from w/o FM.
+
 Choices where the text is silent (taken from the authors' released PaddleSeg code, re-implemented here):
 PPM branches keep the input width and a 3x3 conv fuses them to 512 channels; the PPM output is also fed,
 through a 3x3 ConvBNReLU and an upsample, into SCB blocks 2-5 (concatenated with the previous block's
@@ -185,17 +198,24 @@ class HighResDetailBranch(nn.Module):
             ``c0``), the 1x1 conv after it to ``c_{k+1}``.
     """
 
-    def __init__(self, in_ch: int, guide_channels: tuple[int, int, int], channels: tuple[int, ...] = (64, 32, 16, 8)):
+    def __init__(self, in_ch: int, guide_channels: tuple[int, ...], channels: tuple[int, ...] = (64, 32, 16, 8)):
         super().__init__()
         c = channels
+        k = len(guide_channels)
         self.blocks = nn.ModuleList([BasicBlock(in_ch, c[0]), BasicBlock(c[1], c[1]), BasicBlock(c[2], c[2])])
-        self.convs = nn.ModuleList(nn.Conv2d(c[k], c[k + 1], 1) for k in range(3))
-        self.gates = nn.ModuleList(GatedConvLayer(c[k + 1], guide_channels[k]) for k in range(3))
+        self.convs = nn.ModuleList(nn.Conv2d(c[j], c[j + 1], 1) for j in range(3))
+        self.places = tuple(3 * r // k for r in range(k))  # the GCL place of each guide (module docstring)
+        self.gates = nn.ModuleList(GatedConvLayer(c[p + 1], g) for p, g in zip(self.places, guide_channels))
         self.detail_conv = nn.Conv2d(c[3], 1, 1)
 
     def forward(self, x: Tensor, guides: list[Tensor]) -> Tensor:
-        for block, conv, gate, s in zip(self.blocks, self.convs, self.gates, guides):
-            x = gate(conv(block(x)), s)
+        if len(guides) != len(self.gates):
+            raise ValueError(f"HighResDetailBranch: {len(self.gates)} GCLs, got {len(guides)} guides")
+        for place, (block, conv) in enumerate(zip(self.blocks, self.convs)):
+            x = conv(block(x))
+            for gate, where, s in zip(self.gates, self.places, guides):
+                if where == place:
+                    x = gate(x, s)  # guidance flow (Fig. 3)
         return self.detail_conv(x)
 
 
@@ -207,7 +227,9 @@ class PPMatting(nn.Module):
         hrnet_kwargs: other :class:`HRNet` keywords (tiny test encoders).
         ppm_channels, scb_mid, scb_out, head_channels: :class:`SemanticContextBranch` widths.
         detail_channels: :class:`HighResDetailBranch` widths.
-        guide_blocks: which SCB blocks (0-based) guide the three GCLs; (0, 2, 4) is the paper's 1, 3, 5.
+        guide_blocks: which SCB blocks (0-based) guide the HRDB's GCLs; (0, 2, 4) is the paper's 1, 3, 5
+            (Table 3 rows: ``()``, ``(4,)``, ``(0, 2, 4)``, ``(0, 1, 2, 3, 4)``; module docstring).
+        fusion: Table 4: ``"replace"`` (Rep FM), ``"conv"`` (Conv FM) or ``"none"`` (w/o FM).
         pretrained: a PP-Matting state dict in this module's names (keys ``encoder.*``, ``scb.*``, ``hrdb.*``),
             or an HRNet ImageNet checkpoint in the official names (no ``scb.`` / ``hrdb.`` keys), which is
             loaded into the encoder only. PaddleSeg's ``.pdparams`` are not read (different names and
@@ -226,7 +248,8 @@ class PPMatting(nn.Module):
         scb_out: tuple[int, ...] = (256, 128, 64, 64, 64),
         head_channels: int = 64,
         detail_channels: tuple[int, ...] = (64, 32, 16, 8),
-        guide_blocks: tuple[int, int, int] = (0, 2, 4),
+        guide_blocks: tuple[int, ...] = (0, 2, 4),
+        fusion: str = "replace",
         pretrained: str | Path | None = None,
     ):
         super().__init__()
@@ -235,11 +258,20 @@ class PPMatting(nn.Module):
         self.encoder = HRNet(hrnet_width, **(hrnet_kwargs or {}))
         ch = self.encoder.channels
         self.scb = SemanticContextBranch(ch[-1], ppm_channels, scb_mid, scb_out, head_channels)
-        if len(guide_blocks) != 3 or not all(0 <= k < 5 for k in guide_blocks):
-            raise ValueError(f"guide_blocks: three SCB block indices in 0..4 (one per GCL), got {guide_blocks}")
-        self.guide_blocks = tuple(guide_blocks)
+        guide_blocks = tuple(int(k) for k in guide_blocks)
+        if not all(0 <= k < 5 for k in guide_blocks) or list(guide_blocks) != sorted(set(guide_blocks)):
+            raise ValueError(f"guide_blocks: increasing SCB block indices in 0..4 (Table 3), got {guide_blocks}")
+        if fusion not in ("replace", "conv", "none"):
+            raise ValueError(f"fusion: 'replace', 'conv' or 'none' (Table 4), got {fusion!r}")
+        self.guide_blocks, self.fusion = guide_blocks, fusion
         guides = tuple(scb_out[k] for k in self.guide_blocks)
         self.hrdb = HighResDetailBranch(ch[0] + ch[1], guides, detail_channels)
+        if fusion == "conv":  # Conv FM: 1x1 conv on (detail logit, 3 semantic logits), starting as alpha = detail
+            self.fusion_conv = nn.Conv2d(4, 1, 1)
+            with torch.no_grad():
+                self.fusion_conv.weight.zero_()
+                self.fusion_conv.weight[0, 0] = 1.0
+                self.fusion_conv.bias.zero_()
         if pretrained is not None:
             self.load_pretrained(pretrained)
 
@@ -261,8 +293,14 @@ class PPMatting(nn.Module):
         sizes = [f.shape[-2:] for f in (feats[3], feats[2], feats[1], feats[0], image)]  # 1/16 ... 1/1
         trimap_logits, scb_feats = self.scb(feats[-1], sizes)
         hr_input = torch.cat([resize_to(feats[0], image), resize_to(feats[1], image)], dim=1)
-        detail = torch.sigmoid(self.hrdb(hr_input, [scb_feats[k] for k in self.guide_blocks]))
-        alpha = replacement_fusion(trimap_logits, detail)
+        detail_logit = self.hrdb(hr_input, [scb_feats[k] for k in self.guide_blocks])
+        detail = torch.sigmoid(detail_logit)
+        if self.fusion == "replace":
+            alpha = replacement_fusion(trimap_logits, detail)  # Rep FM
+        elif self.fusion == "conv":
+            alpha = torch.sigmoid(self.fusion_conv(torch.cat([detail_logit, trimap_logits], dim=1)))  # Conv FM
+        else:
+            alpha = detail  # w/o FM
         return MattingOutput(alpha=alpha, trimap_logits=trimap_logits, detail=detail, features=tuple(feats))
 
 
