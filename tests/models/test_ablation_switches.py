@@ -118,3 +118,49 @@ def test_ppmatting_table_4_fusion(fusion):
         net = variant.train()
         net(image=torch.rand(2, 3, 64, 64)).alpha.sum().backward()
         assert net.fusion_conv.weight.grad[0, 1:].abs().sum() > 0
+
+
+# ---------------------------------------------------------------------------- SPAMattNet table IV
+SPA_ROWS = {  # Table IV rows (GPA, LSPA, CFC, RM) other than the full model
+    "row1_unet": dict(gpa=False, lspa=False),
+    "row2_no_gpa": dict(gpa=False),
+    "row3_gpa_only": dict(lspa=False),
+    "row4_no_cfc": dict(cfc=False),
+    "row5_no_rm": dict(refinement=False),
+}
+
+
+@pytest.mark.parametrize("row", sorted(SPA_ROWS))
+def test_spamattnet_table_iv_rows(row):
+    switch = SPA_ROWS[row]
+    default, variant = _pair("spamattnet_test", **switch)
+    image, trimap = torch.rand(2, 3, 64, 64), torch.full((2, 1, 64, 64), 0.5)
+    trimap[..., :16, :] = 0.0
+    trimap[..., 48:, :] = 1.0
+    with torch.no_grad():
+        a, b = default(image=image, trimap=trimap), variant(image=image, trimap=trimap)
+    assert b.alpha.shape == (2, 1, 64, 64) and torch.isfinite(b.alpha).all()
+    assert _params(variant) < _params(default) or row == "row4_no_cfc"
+    names = {n.split(".")[0] for n, _ in variant.named_parameters()}
+    if row == "row5_no_rm":
+        assert b.coarse_alpha is None and torch.allclose(b.alpha, a.coarse_alpha) and "refine" not in names
+        return
+    assert not torch.allclose(a.coarse_alpha, b.coarse_alpha)
+    assert ("gpa" in names) == switch.get("gpa", True) and ("lspa" in names) == switch.get("lspa", True)
+    assert ("cfc" in names) == (row not in ("row1_unet", "row2_no_gpa", "row3_gpa_only", "row4_no_cfc"))
+    if row == "row4_no_cfc":
+        assert variant.lspa.fuse is None and "concat" in names
+    if row == "row2_no_gpa":
+        assert variant.lspa.fuse is not None  # the 1D CFC inside LSPA stays (row 2 ticks CFC)
+
+
+def test_spamattnet_without_rm_trains_with_its_recipe():
+    from automatte.losses.recipes import spamattnet_losses
+
+    net = create_model("spamattnet_test", refinement=False).train()
+    trimap = torch.full((2, 1, 64, 64), 0.5)
+    out = net(image=torch.rand(2, 3, 64, 64), trimap=trimap)
+    parts = spamattnet_losses(out, {"alpha": torch.rand(2, 1, 64, 64), "trimap": trimap})
+    assert set(parts) == {"total", "refined"}
+    parts["total"].backward()
+    assert net.head.weight.grad is not None

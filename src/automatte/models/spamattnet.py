@@ -39,6 +39,17 @@ Choices where the paper is silent or ambiguous, each tested in ``tests/models/te
   one power iteration per training forward; in eval mode the weight is ``W / (u^T W v)`` with the stored
   vectors, which the torch.export-based ONNX exporter traces as ordinary ops, so the same forward exports.
 
+Ablation switches (Table IV's module rows; each defaults to the paper's model): ``gpa=False`` / ``lspa=False``
+drop that attention, and its decoder skip becomes the plain encoder feature (``A`` at 1/8, ``A_w`` at 1/4: the
+vanilla U-Net of row 1 when both are off); the 2D CFC exists only with both (the paper: "with LSPA being
+removed, CFC will also be removed"), so row 2 (LSPA + CFC, no GPA) keeps LSPA's 1D CFC. ``cfc=False`` (row 4)
+replaces the CFCs by the plain fusions the paper compares them with ("simply adding/concatenating"): LSPA's
+two branches are added, and LSPA's and GPA's outputs are concatenated and mixed by a 1x1 conv (our choice of
+which plain fusion goes where: the branches have equal widths, the two attentions do not).
+``refinement=False`` (row 5) drops the refinement module: ``alpha`` is the decoder's alpha and
+``coarse_alpha`` is None (the loss recipe then has one term). Row 6 (no ``L_hard``) is the loss switch
+``spamattnet_losses(hard_weight=0)``.
+
 Parameters: 26.6M with the defaults vs 26.0M for SPAMattNet* (Table IX; its decoder differs slightly).
 
 Example:
@@ -186,16 +197,17 @@ class LSPA(nn.Module):
         channels: C of the image feature ``I_w`` and of the alpha feature ``A_w``.
         heads: d, the number of heads (C divisible by d).
         window: window side (the feature size must be a multiple of it).
+        cfc: fuse the two branches with the 1D CFC (True) or add them (Table IV, "w/o CFC").
     """
 
-    def __init__(self, channels: int, heads: int = 4, window: int = 8):
+    def __init__(self, channels: int, heads: int = 4, window: int = 8, cfc: bool = True):
         super().__init__()
         if channels % heads:
             raise ValueError(f"LSPA: channels ({channels}) must be divisible by heads ({heads})")
         self.heads, self.window = heads, window
         self.qk = nn.Linear(channels, 2 * channels)
         self.refine = nn.Conv2d(channels, channels, 3, padding=1)
-        self.fuse = CFC1d(channels, channels, channels)
+        self.fuse = CFC1d(channels, channels, channels) if cfc else None  # None: the branches are added (Table IV)
 
     def _heads(self, t: Tensor) -> Tensor:  # (S, N, C) -> (S, d, N, C/d)
         s, n, c = t.shape
@@ -229,6 +241,8 @@ class LSPA(nn.Module):
 
         f_ls = self.refine(merge(sampling @ v_i))  # eq. 2 + 3x3 convolution
         f_lp = merge(propagation @ v_a)  # eq. 5
+        if self.fuse is None:
+            return f_ls + f_lp  # Table IV, "w/o CFC"
         return self.fuse(f_ls.permute(0, 2, 3, 1), f_lp.permute(0, 2, 3, 1)).permute(0, 3, 1, 2)  # 1D CFC
 
 
@@ -298,11 +312,13 @@ class SPAMattNet(nn.Module):
         ratio: GPA downscale ratio r (1, 2 or 4: the 1/8 feature is a multiple of 4).
         refine_channels: width of the refinement module.
         pretrained: optional checkpoint: a SPAMattNet state dict or a torchvision ResNet-34 one (encoder only).
+        gpa, lspa, cfc, refinement: Table IV's modules (module docstring), all on by default.
     """
 
     def __init__(self, width: int = 64, layers: tuple[int, ...] = (3, 4, 6, 3),
                  decoder_blocks: tuple[int, ...] = (2, 3, 3, 2), heads: int = 4, window: int = 8, ratio: int = 4,
-                 refine_channels: int = 32, pretrained: str | Path | None = None):
+                 refine_channels: int = 32, pretrained: str | Path | None = None, *, gpa: bool = True,
+                 lspa: bool = True, cfc: bool = True, refinement: bool = True):
         super().__init__()
         if window not in (1, 2, 4, 8):
             raise ValueError(f"SPAMattNet: window must be 1, 2, 4 or 8 (it must divide H/4), got {window}")
@@ -314,11 +330,13 @@ class SPAMattNet(nn.Module):
         c = self.encoder.channels  # [w, w, 2w, 4w, 8w] at strides 2, 4, 8, 16, 32
         half = max(width // 2, 1)
         g = max(c[1] // 2, 1)
-        self.guidance_low = nn.Sequential(SNConvBNReLU(3, g, 2), SNConvBNReLU(g, c[1], 2))
-        self.guidance_high = SNConvBNReLU(c[1], c[2], 2)
-        self.lspa = LSPA(c[1], heads, window)
-        self.gpa = GPA(c[2], ratio)
-        self.cfc = CFC2d(c[1], c[2], c[1])
+        self.guidance_low = nn.Sequential(SNConvBNReLU(3, g, 2), SNConvBNReLU(g, c[1], 2)) if gpa or lspa else None
+        self.guidance_high = SNConvBNReLU(c[1], c[2], 2) if gpa else None
+        self.lspa = LSPA(c[1], heads, window, cfc) if lspa else None
+        self.gpa = GPA(c[2], ratio) if gpa else None
+        both = gpa and lspa  # the 2D CFC fuses LSPA with GPA; w/o CFC: concatenation + 1x1 conv
+        self.cfc = CFC2d(c[1], c[2], c[1]) if both and cfc else None
+        self.concat = nn.Conv2d(c[1] + c[2], c[1], 1) if both and not cfc else None
         self.skip16 = ConvBNAct(c[3], c[3], 3)
         self.skip2 = ConvBNAct(c[0], half, 3)
         self.skip1 = ConvBNAct(6, half, 3)
@@ -328,7 +346,7 @@ class SPAMattNet(nn.Module):
         ])
         self.last = ConvBNAct(half, half, 3)
         self.head = nn.Conv2d(half, 1, 3, padding=1)
-        self.refine = RefinementModule(6 + 1 + half, refine_channels)
+        self.refine = RefinementModule(6 + 1 + half, refine_channels) if refinement else None
         if pretrained is not None:
             load_checkpoint(self, pretrained, backbone="encoder")
 
@@ -341,19 +359,27 @@ class SPAMattNet(nn.Module):
         feats = self.encoder(x)
 
         scale_u, scale_k = region_scales(regions[:, 1:2])  # eq. 6-7, per image
-        i_w = self.guidance_low(rgb)  # I_w, 1/4
-        low = pool_regions(regions, 4)
-        f_lsp = self.lspa(i_w, feats[1], low, scale_u * low[:, 1:2] + scale_k * (1.0 - low[:, 1:2]))
-        keys = pool_regions(regions, 8 * self.ratio)[:, 1:2]
-        f_gp = self.gpa(self.guidance_high(i_w), feats[2], scale_u * keys + scale_k * (1.0 - keys))
-        f_spa = self.cfc(f_lsp, resize_to(f_gp, f_lsp))  # 2D CFC
+        skip8, skip4 = feats[2], feats[1]  # the plain U-Net skips (Table IV, row 1)
+        i_w = self.guidance_low(rgb) if self.guidance_low is not None else None  # I_w, 1/4
+        if self.lspa is not None:
+            low = pool_regions(regions, 4)
+            skip4 = self.lspa(i_w, feats[1], low, scale_u * low[:, 1:2] + scale_k * (1.0 - low[:, 1:2]))
+        if self.gpa is not None:
+            keys = pool_regions(regions, 8 * self.ratio)[:, 1:2]
+            skip8 = self.gpa(self.guidance_high(i_w), feats[2], scale_u * keys + scale_k * (1.0 - keys))
+        if self.cfc is not None:
+            skip4 = self.cfc(skip4, resize_to(skip8, skip4))  # 2D CFC
+        elif self.concat is not None:
+            skip4 = self.concat(torch.cat([skip4, resize_to(skip8, skip4)], dim=1))  # Table IV, "w/o CFC"
 
         d = self.decoder[0](feats[4], self.skip16(feats[3]))
-        d = self.decoder[1](d, f_gp)
-        d = self.decoder[2](d, f_spa)
+        d = self.decoder[1](d, skip8)
+        d = self.decoder[2](d, skip4)
         d = self.decoder[3](d, self.skip2(feats[0]))
         d = self.last(resize_to(d, x)) + self.skip1(x)
         coarse = torch.sigmoid(self.head(d))
+        if self.refine is None:  # Table IV, "w/o RM"
+            return MattingOutput(alpha=coarse, features=tuple(feats))
         alpha = self.refine(x, coarse, d)
         return MattingOutput(alpha=alpha, coarse_alpha=coarse, features=tuple(feats))
 
