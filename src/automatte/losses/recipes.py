@@ -101,8 +101,8 @@ def exact_composite(batch: Mapping, recipe: str = "exact_composite") -> Tensor:
 
     Example:
         >>> import torch
-        >>> batch = {"alpha": torch.full((1, 1, 1, 1), 0.25), "fg": torch.ones(1, 3, 1, 1), "bg": torch.zeros(1, 3, 1, 1),
-        ...          "image": torch.full((1, 3, 1, 1), 0.9)}  # a noisy image: not the composite
+        >>> batch = {"alpha": torch.full((1, 1, 1, 1), 0.25), "fg": torch.ones(1, 3, 1, 1),
+        ...          "bg": torch.zeros(1, 3, 1, 1), "image": torch.full((1, 3, 1, 1), 0.9)}  # noisy: not the composite
         >>> exact_composite(batch).flatten().tolist()
         [0.25, 0.25, 0.25]
     """
