@@ -180,30 +180,19 @@ def _targets(source: str, root: Path | None, out: Path | None, kinds: Sequence[s
     return {k: folder / f"{src.stem}_{k}{composite_ext if k == 'composite' else '.png'}" for k in kinds}
 
 
-def _encode_result(result, kind: str, background: str) -> "np.ndarray":
-    import numpy as np
+def _write_output(result, kind: str, target: Path, background: str, overwrite: bool) -> None:
+    """One output file: the PNG bytes of :meth:`Matte.png` (what the server answers), or a JPEG composite."""
+    from automatte.io import atomic_write, write_image
 
-    from automatte.ops.trimap import trimap_to_uint8
-
-    if kind == "alpha":
-        return np.clip(np.rint(result.alpha * 255), 0, 255).astype(np.uint8)
-    if kind == "rgba":
-        return result.rgba()
-    if kind == "fg":
-        fg = result.foreground if result.foreground is not None else result.image
-        return np.clip(np.rint(fg * 255), 0, 255).astype(np.uint8)
-    if kind == "trimap":
-        if result.trimap is None:
-            raise ValueError("this pipeline predicts no trimap (drop 'trimap' from --save)")
-        return trimap_to_uint8(result.trimap)
-    return result.composite(background)
+    if target.suffix.lower() != ".png":
+        write_image(target, result.render(kind, background), overwrite=overwrite)
+        return
+    with atomic_write(target, overwrite=overwrite) as tmp:
+        tmp.write_bytes(result.png(kind, background))
 
 
 def _cmd_predict(args: argparse.Namespace) -> int:
-    import numpy as np
-
     from automatte.api import load_model
-    from automatte.io import write_image
 
     kinds = [k.strip() for k in args.save.split(",") if k.strip()]
     bad = [k for k in kinds if k not in SAVE_KINDS]
@@ -261,17 +250,12 @@ def _cmd_predict(args: argparse.Namespace) -> int:
                 continue
             try:
                 if to_stdout:
-                    import cv2
-
-                    array = _encode_result(result, kinds[0], args.background)
-                    bgr = array[..., [2, 1, 0, 3][: array.shape[2]]] if array.ndim == 3 else array
-                    ok, data = cv2.imencode(".png", np.ascontiguousarray(bgr))
-                    sys.stdout.buffer.write(data.tobytes())
+                    sys.stdout.buffer.write(result.png(kinds[0], args.background))
                     sys.stdout.buffer.flush()
                 else:
                     for kind, target in targets.items():
                         target.parent.mkdir(parents=True, exist_ok=True)
-                        write_image(target, _encode_result(result, kind, args.background), overwrite=args.overwrite)
+                        _write_output(result, kind, target, args.background, args.overwrite)
                 written += 1
             except (ValueError, OSError) as exc:
                 failures.append(f"{source}: {exc}")

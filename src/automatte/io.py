@@ -60,6 +60,7 @@ __all__ = [
     "ImageNotFoundError",
     "ImageWarning",
     "atomic_write",
+    "encode_png",
     "list_images",
     "read_alpha",
     "read_image",
@@ -611,6 +612,26 @@ def write_image(
     with atomic_write(path, overwrite=overwrite) as tmp:
         pil.save(tmp, format=_PIL_SAVE_FORMATS[suffix], **params)
     return path
+
+
+def encode_png(array: np.ndarray, level: int = 3) -> bytes:
+    """PNG bytes of an (H, W) grey, (H, W, 3) RGB or (H, W, 4) RGBA uint8 array (encoded in memory).
+
+    Example:
+        >>> png = encode_png(np.zeros((2, 3, 4), np.uint8))
+        >>> png[:8] == b"\\x89PNG\\r\\n\\x1a\\n"
+        True
+    """
+    import cv2
+
+    if array.dtype != np.uint8 or array.ndim not in (2, 3) or (array.ndim == 3 and array.shape[2] not in (3, 4)):
+        raise ValueError(f"encode_png: expected (H, W), (H, W, 3) or (H, W, 4) uint8, got {array.shape} {array.dtype}")
+    if array.ndim == 3:
+        array = cv2.cvtColor(array, cv2.COLOR_RGB2BGR if array.shape[2] == 3 else cv2.COLOR_RGBA2BGRA)
+    ok, buf = cv2.imencode(".png", array, [cv2.IMWRITE_PNG_COMPRESSION, int(level)])
+    if not ok:
+        raise ValueError(f"encode_png: OpenCV could not encode a {array.shape} image")
+    return buf.tobytes()
 
 
 def write_alpha(path: str | os.PathLike, alpha: np.ndarray, *, bits: int = 8, overwrite: bool = True) -> Path:

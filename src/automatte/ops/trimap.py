@@ -265,6 +265,19 @@ def quantize_trimap(trimap: np.ndarray) -> np.ndarray:
     return out
 
 
+def trimap_from_soft_alpha(alpha: np.ndarray, low: float = 0.01, high: float = 0.99) -> np.ndarray:
+    """The trimap a predicted alpha implies: 0 below ``low``, 1 above ``high``, unknown between (the trimap
+    shown for pipelines that predict none, e.g. one-stage networks without a trimap head).
+
+    Example:
+        >>> import numpy as np
+        >>> trimap_from_soft_alpha(np.array([[0.0, 0.005, 0.5, 0.995]])).tolist()
+        [[0.0, 0.0, 0.5, 1.0]]
+    """
+    a = as_alpha(alpha, "trimap_from_soft_alpha")
+    return np.where(a < low, 0.0, np.where(a > high, 1.0, 0.5)).astype(np.float32)
+
+
 def trimap_to_uint8(trimap: np.ndarray) -> np.ndarray:
     """Float trimap -> uint8 {0, 128, 255} (quantised first).
 

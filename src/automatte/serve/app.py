@@ -48,6 +48,8 @@ from fastapi import FastAPI, Request
 from fastapi.responses import FileResponse, JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
 
+from automatte.io import encode_png
+
 __all__ = ["OUTPUTS", "create_app", "background_server", "encode_png"]
 
 OUTPUTS = ("alpha", "rgba", "composite", "fg", "trimap")
@@ -68,51 +70,14 @@ class _Refusal(Exception):
 # --------------------------------------------------------------------------------------------- encoding
 
 
-def encode_png(array: np.ndarray, level: int = 3) -> bytes:
-    """PNG bytes of an (H, W) grey, (H, W, 3) RGB or (H, W, 4) RGBA uint8 array (encoded in memory).
-
-    Example:
-        >>> png = encode_png(np.zeros((2, 3, 4), np.uint8))
-        >>> png[:8] == b"\\x89PNG\\r\\n\\x1a\\n"
-        True
-    """
-    import cv2
-
-    if array.dtype != np.uint8 or array.ndim not in (2, 3) or (array.ndim == 3 and array.shape[2] not in (3, 4)):
-        raise ValueError(f"encode_png: expected (H, W), (H, W, 3) or (H, W, 4) uint8, got {array.shape} {array.dtype}")
-    if array.ndim == 3:
-        array = cv2.cvtColor(array, cv2.COLOR_RGB2BGR if array.shape[2] == 3 else cv2.COLOR_RGBA2BGRA)
-    ok, buf = cv2.imencode(".png", array, [cv2.IMWRITE_PNG_COMPRESSION, int(level)])
-    if not ok:
-        raise ValueError(f"encode_png: OpenCV could not encode a {array.shape} image")
-    return buf.tobytes()
-
-
-def _to_uint8(x: np.ndarray) -> np.ndarray:
-    return np.clip(np.rint(x * 255.0), 0, 255).astype(np.uint8)
-
-
-def _trimap_of(matte) -> tuple[np.ndarray, str]:
-    """The pipeline's trimap, else one derived from alpha (0 below 0.01, 1 above 0.99, unknown between)."""
-    if matte.trimap is not None:
-        return matte.trimap, "pipeline"
-    a = matte.alpha
-    return np.where(a < 0.01, 0.0, np.where(a > 0.99, 1.0, 0.5)).astype(np.float32), "derived"
-
-
 def _render(matte, output: str, background: str) -> tuple[np.ndarray, dict[str, str]]:
-    """The uint8 array of one output kind and the extra headers it comes with."""
-    if output == "alpha":
-        return _to_uint8(matte.alpha), {}
-    if output == "rgba":
-        return matte.rgba(), {}
+    """The uint8 array of one output kind (:meth:`Matte.render`) and the extra headers it comes with."""
+    extra = {}
     if output == "composite":
-        return matte.composite(background), {"X-Automatte-Background": background}
-    if output == "fg":
-        fg = matte.foreground if matte.foreground is not None else matte.image
-        return _to_uint8(fg), {}
-    trimap, source = _trimap_of(matte)
-    return _to_uint8(trimap), {"X-Automatte-Trimap": source}
+        extra = {"X-Automatte-Background": background}
+    elif output == "trimap":
+        extra = {"X-Automatte-Trimap": "pipeline" if matte.trimap is not None else "derived"}
+    return matte.render(output, background), extra
 
 
 def _check_background(value: str) -> str:

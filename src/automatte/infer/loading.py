@@ -1,0 +1,158 @@
+"""From a name or a path to a loaded :class:`~automatte.infer.pipeline.Pipeline`: shipped models, the named
+pipelines, checkpoints and weights files, ONNX graphs and registry architectures."""
+
+from __future__ import annotations
+
+import os
+import warnings
+from pathlib import Path
+
+from automatte.infer.pipeline import CLASSICAL, Pipeline
+from automatte.infer.runners import OnnxRunner, TorchRunner, make_runner
+
+__all__ = ["load_model", "list_pipelines"]
+
+_CACHE: dict[tuple, Pipeline] = {}
+
+
+def default_refiner():
+    """The shipped refiner network (TorchRunner), else closed-form matting."""
+    from automatte.shipped import default_model_name, load_shipped
+
+    name = default_model_name("refiner")
+    if name is None:
+        return "cf"
+    key = ("refiner", name)
+    if key not in _CACHE:
+        _CACHE[key] = TorchRunner(load_shipped(name))  # type: ignore[assignment]
+    return _CACHE[key]
+
+
+def list_pipelines() -> list[str]:
+    """Names ``load_model`` accepts besides paths and registry architectures."""
+    from automatte.shipped import list_shipped
+
+    names = ["default", "twostage", *(f"twostage-{c}" for c in CLASSICAL), *CLASSICAL]
+    return names + [m.name for m in list_shipped()]
+
+
+def _network_from_file(path: Path, arch: str | None = None):
+    """A network from a training checkpoint or a state-dict file (its architecture named inside or ``arch``)."""
+    from automatte.registry import create_model
+    from automatte.train.checkpoint import model_state_from_file
+
+    state, saved = model_state_from_file(path)
+    if path.suffix.lower() == ".safetensors" and saved is None:
+        from safetensors import safe_open
+
+        with safe_open(str(path), framework="pt") as f:
+            saved = (f.metadata() or {}).get("arch")
+    arch = arch or saved
+    if arch is None:
+        raise ValueError(f"{path}: the file does not name its architecture; pass arch= (--arch)")
+    net = create_model(arch)
+    state = {k: v.float() if v.is_floating_point() else v for k, v in state.items()}
+    missing, unexpected = net.load_state_dict(state, strict=False)
+    if missing or unexpected:
+        raise ValueError(f"{path}: weights do not fit {arch} (missing {list(missing)[:3]}, unexpected {list(unexpected)[:3]})")
+    return net
+
+
+def _segmenter_runner(spec: str | None, device: str, backend: str, required: bool):
+    """The segmenter of a two-stage pipeline: the default shipped one (``spec`` None), a shipped segmenter by
+    name, or a checkpoint / state-dict file of a segmenter network."""
+    if spec is None:
+        return _shipped_runner("segmenter", device, backend, required)[0]
+    from automatte.shipped import list_shipped, load_shipped
+
+    shipped = {m.name: m for m in list_shipped() if m.role == "segmenter"}
+    if spec in shipped:
+        return make_runner(load_shipped(spec), device, backend, spec)
+    path = Path(spec)
+    if path.suffix.lower() in (".pt", ".pth", ".safetensors") and path.is_file():
+        return make_runner(_network_from_file(path), device, backend, path.stem)
+    raise ValueError(f"segmenter {spec!r}: not a shipped segmenter ({', '.join(shipped) or 'none'}) or a weights file")
+
+
+def _shipped_runner(role: str, device: str, backend: str, required: bool = True):
+    from automatte.shipped import default_model_name, get_shipped, load_shipped
+
+    name = default_model_name(role)
+    if name is None:
+        if required:
+            raise ValueError(f"no shipped {role} model in this installation")
+        return None, {}
+    return make_runner(load_shipped(name), device, backend, name), get_shipped(name).inference
+
+
+def _from_network(net, name: str, device: str, backend: str, options: dict, inference: dict | None = None,
+                  segmenter_spec: str | None = None) -> Pipeline:  # fmt: skip
+    inputs = tuple(getattr(net, "model_inputs", ("image",)))
+    runner = make_runner(net, device, backend, name)
+    opts = {**(inference or {}), **options}
+    if inputs == ("image",):
+        return Pipeline(name, matting=runner, **opts)
+    segmenter = _segmenter_runner(segmenter_spec, device, backend, required=False)
+    if "trimap" in inputs:
+        return Pipeline(name, refiner=runner, segmenter=segmenter, **opts)
+    return Pipeline(name, guided=runner, segmenter=segmenter, **opts)
+
+
+def load_model(name_or_path: str | os.PathLike | None = None, *, device: str = "cpu", backend: str = "torch",
+               arch: str | None = None, segmenter: str | None = None, **options) -> Pipeline:
+    """Load a pipeline by name or path (see the module docstring); ``options`` go to :class:`Pipeline`.
+    ``segmenter``: the first stage of two-stage pipelines, a shipped segmenter's name (e.g. the previous
+    ``salient-segmenter-v1``) or a segmenter checkpoint; default: the shipped default segmenter.
+
+    Example:
+        >>> p = load_model("cf", foreground="none")
+        >>> p.refiner
+        'cf'
+    """
+    from automatte.shipped import default_pipeline, list_shipped, load_shipped
+
+    name = "default" if name_or_path is None else str(name_or_path)
+    if backend not in ("torch", "onnx"):
+        raise ValueError(f"backend must be 'torch' or 'onnx', got {backend!r}")
+    shipped = {m.name: m for m in list_shipped()}
+    if name == "default":
+        default = default_pipeline()
+        if default is None:
+            raise ValueError("no shipped default model in this installation; give a model name or a checkpoint")
+        target, defaults, _ = default
+        pipeline = load_model(target, device=device, backend=backend, arch=arch, segmenter=segmenter,
+                              **{**defaults, **options})
+        pipeline.name = f"default ({pipeline.name})"
+        return pipeline
+    if name in shipped:
+        model = shipped[name]
+        return _from_network(load_shipped(name), name, device, backend, options, model.inference, segmenter)
+    if name in CLASSICAL or (name.startswith("twostage") and name.removeprefix("twostage-") in CLASSICAL + ("twostage",)):
+        method = name.removeprefix("twostage-")
+        seg = _segmenter_runner(segmenter, device, backend, required=name.startswith("twostage"))
+        if method == "twostage":
+            refiner, inference = _shipped_runner("refiner", device, backend)
+            return Pipeline(name, refiner=refiner, segmenter=seg, **{**inference, **options})
+        return Pipeline(name, refiner=method, segmenter=seg, **options)
+    path = Path(name)
+    if path.suffix.lower() == ".onnx":
+        if not path.is_file():
+            raise FileNotFoundError(f"{path}: ONNX file not found")
+        runner = OnnxRunner(path, device)
+        if runner.inputs == ("image",):
+            return Pipeline(path.stem, matting=runner, **options)
+        seg = _segmenter_runner(segmenter, device, "torch", required=False)
+        key = "refiner" if "trimap" in runner.inputs else "guided"
+        return Pipeline(path.stem, segmenter=seg, **{key: runner}, **options)
+    if path.suffix.lower() in (".pt", ".pth", ".safetensors"):
+        net = _network_from_file(path, arch)
+        return _from_network(net, path.stem, device, backend, options, None, segmenter)
+    from automatte.registry import create_model, list_models
+
+    if name in list_models(include_test=True):
+        warnings.warn(f"model {name!r}: registry architecture with untrained weights (plumbing tests only)", stacklevel=2)
+        return _from_network(create_model(name), name, device, backend, options, None, segmenter)
+    raise ValueError(f"unknown model {name!r}: not a shipped model ({', '.join(shipped) or 'none'}), a pipeline "
+                     f"({', '.join(list_pipelines()[:6])}), a checkpoint path or a registry architecture")
+
+

@@ -1,0 +1,331 @@
+"""The matting pipeline: stages (segmenter, one-stage network, refiner, fusion, foreground), batching and the
+high-resolution strategies, for one image or many. What runs for one call is described in :mod:`automatte.api`."""
+
+from __future__ import annotations
+
+import time
+from typing import Any, Iterable, Sequence
+
+import cv2
+import numpy as np
+
+from automatte.infer.fusion import hard_fusion, soft_fusion
+from automatte.infer.inputs import as_image, as_map
+from automatte.infer.result import Matte
+from automatte.infer.runners import plane, to_numpy, to_tensor
+
+__all__ = ["Pipeline", "CLASSICAL", "STRATEGIES", "FUSIONS", "BAND_MODES"]
+
+CLASSICAL = ("cf", "knn", "lkm")
+STRATEGIES = ("auto", "whole", "hybrid", "tiled")
+FUSIONS = ("hard", "soft")
+BAND_MODES = ("fixed", "uncertainty")
+ML_FOREGROUND_MAX_PIXELS = 4_000_000  # above this, "auto" foreground uses blur fusion (memory, time)
+CLASSICAL_MAX_PIXELS = 1_000_000  # classical refiners solve at most this many pixels (then upsample)
+WHOLE_MAX_SIDE = 1024  # networks run in one pass up to this long side, in tiles above
+
+
+class Pipeline:
+    """A loaded matting pipeline; call it on images (see the module docstring for what runs when).
+
+    Args:
+        name: shown in results and logs.
+        matting: one-stage runner (image -> alpha) or None.
+        refiner: trimap-based runner, a classical method name (``"cf"``, ``"knn"``, ``"lkm"``) or None.
+        segmenter: runner giving the salient-foreground probability as ``alpha``, or None.
+        guided: a runner taking image + coarse mask (TGN + SPAMattNet), or None.
+        strategy: one-stage resolution strategy (``STRATEGIES``).
+        global_long_side: long side of the global pass (and of ``"whole"`` for larger images).
+        detail_long_side: long side of the detail pass (None: full resolution).
+        tile, overlap: tiling of detail / refiner passes.
+        segment_long_side: the segmenter's input long side.
+        segment_flip: also run the segmenter on the mirrored image and average the two probabilities
+            (test-time augmentation; twice the segmenter's time).
+        band: unknown-band width of trimaps made from masks, as a fraction of the image's long side.
+        band_mode: trimaps from the segmenter's probability: ``"fixed"`` (``band`` around its 0.5 contour) or
+            ``"uncertainty"`` (a ``band_min`` band around the contour plus every pixel with a probability
+            between ``unsure[0]`` and ``unsure[1]``: :func:`automatte.ops.trimap.trimap_from_probability`).
+            User masks always get the fixed band.
+        fusion: two-stage fusion, ``"hard"`` or ``"soft"``.
+        foreground: ``"auto"`` (pymatting ``ml`` up to 4 MP, ``blur_fusion`` above), ``"ml"``,
+            ``"blur_fusion"`` or ``"none"``.
+        max_size: inputs whose long side exceeds this are shrunk to it first (area interpolation); results
+            and hints are at the shrunk size. None: full size.
+    """
+
+    def __init__(
+        self,
+        name: str,
+        *,
+        matting=None,
+        refiner=None,
+        segmenter=None,
+        guided=None,
+        strategy: str = "auto",
+        global_long_side: int = 640,
+        detail_long_side: int | None = 1280,
+        tile: int = 512,
+        overlap: int = 64,
+        segment_long_side: int = 512,
+        segment_flip: bool = False,
+        band: float = 0.02,
+        band_mode: str = "fixed",
+        band_min: float = 0.006,
+        unsure: tuple[float, float] = (0.1, 0.9),
+        fusion: str = "hard",
+        foreground: str = "auto",
+        max_size: int | None = None,
+    ):
+        if strategy not in STRATEGIES:
+            raise ValueError(f"strategy must be one of {', '.join(STRATEGIES)}, got {strategy!r}")
+        if fusion not in FUSIONS:
+            raise ValueError(f"fusion must be one of {', '.join(FUSIONS)}, got {fusion!r}")
+        if isinstance(refiner, str) and refiner not in CLASSICAL:
+            raise ValueError(f"classical refiner must be one of {', '.join(CLASSICAL)}, got {refiner!r}")
+        if not 0 < band < 0.5 or not 0 < band_min < 0.5:
+            raise ValueError(f"band and band_min must be in (0, 0.5), got {band}, {band_min}")
+        if band_mode not in BAND_MODES:
+            raise ValueError(f"band_mode must be one of {', '.join(BAND_MODES)}, got {band_mode!r}")
+        if not 0 <= unsure[0] < 0.5 < unsure[1] <= 1:
+            raise ValueError(f"unsure must be (low, high) with 0 <= low < 0.5 < high <= 1, got {unsure!r}")
+        self.name, self.matting, self.refiner, self.segmenter, self.guided = name, matting, refiner, segmenter, guided
+        self.strategy, self.global_long_side, self.detail_long_side = strategy, int(global_long_side), detail_long_side
+        self.tile, self.overlap, self.segment_long_side = int(tile), int(overlap), int(segment_long_side)
+        self.band, self.fusion, self.foreground = float(band), fusion, foreground
+        self.segment_flip, self.band_mode, self.band_min = bool(segment_flip), band_mode, float(band_min)
+        self.unsure = (float(unsure[0]), float(unsure[1]))
+        self.max_size = None if max_size is None else int(max_size)
+        if self.max_size is not None and self.max_size < 32:
+            raise ValueError(f"max_size must be >= 32, got {max_size}")
+
+    def _read(self, image: Any, name: str | None = None) -> np.ndarray:
+        img = as_image(image, name=name)
+        h, w = img.shape[:2]
+        if self.max_size is None or max(h, w) <= self.max_size:
+            return img
+        s = self.max_size / max(h, w)
+        return cv2.resize(img, (max(1, round(w * s)), max(1, round(h * s))), interpolation=cv2.INTER_AREA)
+
+    def _hint(self, value: Any, shape: tuple[int, int], kind: str) -> np.ndarray:
+        """A user trimap / mask, shrunk like the image when ``max_size`` applied (nearest for trimaps)."""
+        arr = as_map(value, None, kind)
+        if arr.shape != shape and self.max_size is not None:
+            interp = cv2.INTER_NEAREST if kind == "trimap" else cv2.INTER_AREA
+            arr = cv2.resize(np.asarray(arr, np.float32), (shape[1], shape[0]), interpolation=interp)
+        return as_map(arr, shape, kind)
+
+    def __repr__(self) -> str:
+        parts = [f"{k}={getattr(v, 'name', v)!r}" for k, v in (("matting", self.matting), ("refiner", self.refiner),
+                 ("segmenter", self.segmenter), ("guided", self.guided)) if v is not None]
+        return f"Pipeline({self.name!r}, {', '.join(parts)})"
+
+    # ------------------------------------------------------------------ stages
+
+    def _one_stage(self, image: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
+        from automatte.infer.highres import predict_hybrid, predict_tiled, predict_whole
+
+        x = to_tensor(image)
+        long_side = max(image.shape[:2])
+        strategy = self.strategy
+        if strategy == "auto":
+            strategy = "whole" if long_side <= 1.25 * self.global_long_side else "hybrid"
+        if strategy == "whole":
+            target = None if long_side <= 1.25 * self.global_long_side else self.global_long_side
+            alpha, probs = predict_whole(self.matting, x, long_side=target)
+            trimap = None if probs is None else to_numpy(probs.argmax(1, keepdim=True).float() / 2)
+            return to_numpy(alpha), trimap
+        if strategy == "tiled":
+            return to_numpy(predict_tiled(self.matting, x, tile=self.tile, overlap=self.overlap)), None
+        alpha, trimap = predict_hybrid(self.matting, x, global_long_side=self.global_long_side,
+                                       detail_long_side=self.detail_long_side, tile=self.tile, overlap=self.overlap)
+        return to_numpy(alpha), to_numpy(trimap)
+
+    def _band_kernel(self, shape: tuple[int, int], band: float | None = None) -> int:
+        k = max(3, int(round((self.band if band is None else band) * max(shape))))
+        return k + 1 - k % 2
+
+    def _trimap_from_mask(self, mask: np.ndarray, from_segmenter: bool = False) -> np.ndarray:
+        from automatte.ops.trimap import trimap_from_mask, trimap_from_probability
+
+        if from_segmenter and self.band_mode == "uncertainty":
+            k = self._band_kernel(mask.shape, self.band_min)
+            return trimap_from_probability(mask, k, *self.unsure)
+        return trimap_from_mask(mask, kernel_size=self._band_kernel(mask.shape)).astype(np.float32)
+
+    def _segment(self, image: np.ndarray) -> np.ndarray:
+        from automatte.infer.highres import predict_whole
+
+        if self.segmenter is None:
+            raise ValueError(f"pipeline {self.name!r} needs a trimap or a mask for this image (it has no segmenter)")
+        x = to_tensor(image)
+        alpha, _ = predict_whole(self.segmenter, x, long_side=self.segment_long_side)
+        if self.segment_flip:  # test-time augmentation: the mirrored image's probability, mirrored back
+            mirrored, _ = predict_whole(self.segmenter, x.flip(-1), long_side=self.segment_long_side)
+            alpha = 0.5 * (alpha + mirrored.flip(-1))
+        return to_numpy(alpha)
+
+    def _refine(self, image: np.ndarray, trimap: np.ndarray) -> np.ndarray:
+        from automatte.infer.loading import default_refiner
+
+        refiner = self.refiner if self.refiner is not None else default_refiner()
+        if isinstance(refiner, str):
+            from automatte.infer.classical import classical_alpha
+
+            h, w = trimap.shape
+            scale = min(1.0, (CLASSICAL_MAX_PIXELS / (h * w)) ** 0.5)
+            if scale < 1.0:
+                size = (max(1, round(w * scale)), max(1, round(h * scale)))
+                small = cv2.resize(image, size, interpolation=cv2.INTER_AREA)
+                small_tri = cv2.resize(trimap, size, interpolation=cv2.INTER_NEAREST)
+                alpha = cv2.resize(classical_alpha(small, small_tri, refiner), (w, h), interpolation=cv2.INTER_LINEAR)
+            else:
+                alpha = classical_alpha(image, trimap, refiner)
+        else:
+            alpha = self._refine_network(refiner, to_tensor(image), plane(trimap))
+        return hard_fusion(alpha, trimap)  # known regions stay as the trimap says
+
+    def _refine_network(self, refiner, x, t) -> np.ndarray:
+        """Trimap-based network at ``min(long side, detail_long_side)``: one pass up to ``WHOLE_MAX_SIDE``,
+        tiles above (bounded memory), alpha resized back to the input size."""
+        import torch.nn.functional as F
+
+        from automatte.infer.highres import predict_tiled, predict_whole, resize_long_side
+
+        h, w = x.shape[-2:]
+        long_side = max(h, w) if self.detail_long_side is None else min(max(h, w), int(self.detail_long_side))
+        h2, w2 = (h, w) if long_side == max(h, w) else resize_long_side(h, w, long_side)
+        if (h2, w2) != (h, w):
+            x = F.interpolate(x, size=(h2, w2), mode="bilinear", align_corners=False, antialias=True)
+            t = F.interpolate(t, size=(h2, w2), mode="nearest")
+        if max(h2, w2) <= WHOLE_MAX_SIDE:
+            alpha = predict_whole(refiner, x, trimap=t)[0]
+        else:
+            alpha = predict_tiled(refiner, x, tile=self.tile, overlap=self.overlap, trimap=t)
+        if (h2, w2) != (h, w):
+            alpha = F.interpolate(alpha, size=(h, w), mode="bilinear", align_corners=False)
+        return to_numpy(alpha.clamp(0, 1))
+
+    def _fuse(self, alpha: np.ndarray, trimap: np.ndarray, prob: np.ndarray) -> np.ndarray:
+        if self.fusion == "hard":
+            return hard_fusion(alpha, trimap)
+        return soft_fusion(alpha, trimap, prob, self._band_kernel(trimap.shape))
+
+    def _foreground(self, image: np.ndarray, alpha: np.ndarray) -> np.ndarray | None:
+        from automatte.ops.foreground import estimate_foreground
+
+        method = self.foreground
+        if method == "none":
+            return None
+        if method == "auto":
+            method = "ml" if alpha.size <= ML_FOREGROUND_MAX_PIXELS else "blur_fusion"
+        return estimate_foreground(image, alpha, method=method).astype(np.float32)
+
+    # ------------------------------------------------------------------ calls
+
+    def __call__(self, image: Any, *, trimap: Any = None, mask: Any = None, name: str | None = None) -> Matte:
+        """Matte one image (path, bytes, PIL or array); ``trimap`` / ``mask`` are optional user hints."""
+        t0 = time.perf_counter()
+        timings: dict[str, float] = {}
+        img = self._read(image, name=name)
+        timings["read"] = time.perf_counter() - t0
+        shape = img.shape[:2]
+        tri = None
+        t = time.perf_counter()
+        if trimap is not None:
+            tri = self._hint(trimap, shape, "trimap")
+            alpha = self._refine(img, tri)
+            timings["refine"] = time.perf_counter() - t
+        elif mask is not None or (self.matting is None and self.guided is None):
+            if mask is not None:
+                prob = self._hint(mask, shape, "mask")
+            else:
+                prob = self._segment(img)
+                timings["segment"] = time.perf_counter() - t
+            t = time.perf_counter()
+            tri = self._trimap_from_mask(prob, from_segmenter=mask is None)
+            alpha = self._fuse(self._refine(img, tri), tri, prob)
+            timings["refine"] = time.perf_counter() - t
+        elif self.matting is not None:
+            alpha, tri = self._one_stage(img)
+            timings["matting"] = time.perf_counter() - t
+        else:
+            from automatte.infer.highres import predict_whole
+
+            prob = self._segment(img)
+            timings["segment"] = time.perf_counter() - t
+            t = time.perf_counter()
+            out, _ = predict_whole(lambda image, trimap=None: self.guided(image, mask=plane(np_resize(prob, image.shape[-2:]))),
+                                   to_tensor(img), long_side=self.global_long_side)
+            alpha = to_numpy(out)
+            timings["matting"] = time.perf_counter() - t
+        t = time.perf_counter()
+        fg = self._foreground(img, alpha)
+        timings["foreground"] = time.perf_counter() - t
+        timings["total"] = time.perf_counter() - t0
+        return Matte(alpha=np.clip(alpha, 0, 1).astype(np.float32), foreground=fg, image=img, trimap=tri,
+                     model=self.name, timings=timings)
+
+    def batch(self, images: Iterable[Any], *, trimaps: Sequence[Any] | None = None, masks: Sequence[Any] | None = None,
+              batch_size: int = 4, on_error: str = "raise") -> list[Matte | Exception]:
+        """Matte many images. One-stage networks run ``batch_size`` images of the same inference size per
+        forward pass (``"whole"`` strategy); other cases go one by one. With ``on_error="return"`` a failing
+        image gives its exception in the list instead of stopping the batch."""
+        images = list(images)
+        if on_error not in ("raise", "return"):
+            raise ValueError(f"on_error must be 'raise' or 'return', got {on_error!r}")
+        results: list[Any] = [None] * len(images)
+        batched = self.matting is not None and trimaps is None and masks is None and self.strategy in ("auto", "whole")
+        groups: dict[tuple[int, int], list[tuple[int, np.ndarray, float]]] = {}
+        for i, image in enumerate(images):
+            hint = {"trimap": trimaps[i] if trimaps is not None else None, "mask": masks[i] if masks is not None else None}
+            try:
+                if not batched:
+                    results[i] = self(image, **hint)
+                    continue
+                t0 = time.perf_counter()
+                img = self._read(image)
+                if max(img.shape[:2]) > 1.25 * self.global_long_side and self.strategy == "auto":
+                    results[i] = self(img)
+                    continue
+                groups.setdefault(img.shape[:2], []).append((i, img, time.perf_counter() - t0))
+            except Exception as exc:  # noqa: BLE001 - reported per image
+                if on_error == "raise":
+                    raise
+                results[i] = exc
+        for shape, items in groups.items():
+            for start in range(0, len(items), max(1, batch_size)):
+                chunk = items[start : start + max(1, batch_size)]
+                self._run_group(chunk, results, on_error)
+        return results
+
+    def _run_group(self, chunk, results, on_error: str) -> None:
+        import torch
+
+        from automatte.infer.highres import predict_whole
+
+        t = time.perf_counter()
+        try:
+            x = torch.cat([to_tensor(img) for _, img, _ in chunk])
+            long_side = max(chunk[0][1].shape[:2])
+            alphas, _ = predict_whole(self.matting, x, long_side=None if long_side <= 1.25 * self.global_long_side else self.global_long_side)
+        except Exception as exc:  # noqa: BLE001
+            if on_error == "raise":
+                raise
+            for i, _, _ in chunk:
+                results[i] = exc
+            return
+        per = (time.perf_counter() - t) / len(chunk)
+        for j, (i, img, read) in enumerate(chunk):
+            t = time.perf_counter()
+            alpha = alphas[j, 0].numpy().astype(np.float32)
+            fg = self._foreground(img, alpha)
+            timings = {"read": read, "matting": per, "foreground": time.perf_counter() - t}
+            timings["total"] = sum(timings.values())
+            results[i] = Matte(alpha=alpha, foreground=fg, image=img, model=self.name, timings=timings)
+
+
+def np_resize(x: np.ndarray, size) -> np.ndarray:
+    h, w = int(size[0]), int(size[1])
+    return cv2.resize(x, (w, h), interpolation=cv2.INTER_LINEAR)
+
+
