@@ -39,7 +39,7 @@ def list_pipelines() -> list[str]:
 def _network_from_file(path: Path, arch: str | None = None):
     """A network from a training checkpoint or a state-dict file (its architecture named inside or ``arch``)."""
     from automatte.registry import create_model
-    from automatte.train.checkpoint import model_state_from_file
+    from automatte.models.weights import model_state_from_file
 
     state, saved = model_state_from_file(path)
     if path.suffix.lower() == ".safetensors" and saved is None:

@@ -7,7 +7,9 @@ from pathlib import Path
 import torch
 from torch import Tensor
 
-__all__ = ["read_state_dict"]
+__all__ = ["read_state_dict", "read_training_checkpoint", "model_state_from_file", "TRAIN_FORMAT"]
+
+TRAIN_FORMAT = "automatte-train/1"  # the format tag of checkpoints written by automatte.train
 
 _WRAPPERS = ("state_dict", "model", "model_state")
 
@@ -52,6 +54,27 @@ def read_state_dict(path: str | Path, *, metadata: bool = False) -> dict[str, Te
     if not isinstance(obj, dict):
         raise ValueError(f"{path}: expected a state dict (name -> tensor), got {type(obj).__name__}")
     return {k.removeprefix("module."): v for k, v in obj.items()}
+
+
+def read_training_checkpoint(path: str | Path) -> dict | None:
+    """The dict of an ``automatte train`` checkpoint (model, model_name, config, step, ...), None for another
+    file (``weights_only``: no code runs on load)."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: weights file not found")
+    if path.suffix == ".safetensors":
+        return None
+    raw = torch.load(path, map_location="cpu", weights_only=True)
+    return raw if isinstance(raw, dict) and raw.get("format") == TRAIN_FORMAT else None
+
+
+def model_state_from_file(path: str | Path) -> tuple[dict, str | None]:
+    """``(state_dict, model_name)`` from a training checkpoint (``model_name`` from it) or a plain state-dict
+    file (``.pt`` / ``.pth`` / ``.safetensors``; name None). ``module.`` prefixes are removed."""
+    ckpt = read_training_checkpoint(path)
+    if ckpt is not None:
+        return {k.removeprefix("module."): v for k, v in ckpt["model"].items()}, ckpt.get("model_name")
+    return read_state_dict(path), None
 
 
 def load_backbone_state(net, state: dict[str, Tensor], what: str, first_conv: str = "conv1") -> list[str]:

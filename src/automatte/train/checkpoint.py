@@ -34,6 +34,7 @@ import numpy as np
 import torch
 
 from automatte.io import atomic_write
+from automatte.models.weights import TRAIN_FORMAT, model_state_from_file
 
 __all__ = [
     "FORMAT",
@@ -44,7 +45,7 @@ __all__ = [
     "model_state_from_file",
 ]
 
-FORMAT = "automatte-train/1"
+FORMAT = TRAIN_FORMAT
 
 
 def save_checkpoint(path: str | Path, state: Mapping[str, Any]) -> Path:
@@ -112,18 +113,3 @@ def restore_rng_state(state: Mapping) -> None:
     torch.set_rng_state(state["torch"].cpu())
     if state.get("cuda") and torch.cuda.is_available():
         torch.cuda.set_rng_state_all([s.cpu() for s in state["cuda"]])
-
-
-def model_state_from_file(path: str | Path) -> tuple[dict, str | None]:
-    """``(state_dict, model_name)`` from a training checkpoint (``model_name`` from it) or a plain state-dict
-    file (``.pt`` / ``.pth`` / ``.safetensors``; name None). ``module.`` prefixes are removed."""
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"{path}: weights file not found")
-    if path.suffix != ".safetensors":
-        raw = torch.load(path, map_location="cpu", weights_only=True)
-        if isinstance(raw, dict) and raw.get("format") == FORMAT:
-            return {k.removeprefix("module."): v for k, v in raw["model"].items()}, raw.get("model_name")
-    from automatte.models.backbones.resnet import read_state_dict
-
-    return read_state_dict(path), None
