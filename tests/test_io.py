@@ -55,11 +55,18 @@ def test_list_images_filters_sorts_and_recurses(tmp_path):
     assert [p.relative_to(tmp_path).as_posix() for p in list_images(tmp_path, recursive=True)] == [
         "a.jpg", "b.PNG", "c.webp", "sub/d.tif"
     ]
-    assert set(IMAGE_EXTENSIONS) == {".jpg", ".jpeg", ".png", ".webp", ".tif", ".tiff", ".bmp"}
+    assert set(IMAGE_EXTENSIONS) == {".jpg", ".jpeg", ".png", ".webp", ".tif", ".tiff", ".bmp", ".gif"}
     with pytest.raises(FileNotFoundError, match="missing"):
         list_images(tmp_path / "missing")
     with pytest.raises(NotADirectoryError):
         list_images(tmp_path / "a.jpg")
+
+
+def test_animated_gif_gives_its_first_frame(tmp_path):
+    frames = [Image.new("RGB", (5, 4), c) for c in ((255, 0, 0), (0, 0, 255))]
+    frames[0].save(tmp_path / "anim.gif", save_all=True, append_images=frames[1:], duration=50)
+    image = read_image(tmp_path / "anim.gif")
+    assert image.shape == (4, 5, 3) and image[..., 0].min() > 0.9 and image[..., 2].max() < 0.1
 
 
 # --------------------------------------------------------------------------------------------- round trips
@@ -236,7 +243,7 @@ BAD_FILES = {
     "half.png": (_truncated_png, "truncated or corrupt image data"),
     "half16.png": (_truncated_png16, "truncated or corrupt image data"),
     "text.png": (lambda p: p.write_text("hello, I am not a picture\nsecond line\n"), "not a recognised image"),
-    "anim.gif": (lambda p: Image.new("RGB", (4, 4)).save(p, format="GIF"), "not a recognised image"),
+    "pcx.png": (lambda p: Image.new("RGB", (4, 4)).save(p, format="PCX"), "not a recognised image"),
     "empty.png": (lambda p: p.write_bytes(b""), "empty file"),
     "folder.png": (lambda p: p.mkdir(), "is a directory"),
     "float.tif": (lambda p: Image.fromarray(np.zeros((4, 4), np.float32)).save(p), "unsupported"),

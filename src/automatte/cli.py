@@ -172,12 +172,25 @@ def _hint_path(hint: str | None, source: str, root: Path | None, kind: str) -> s
     raise FileNotFoundError(f"{source}: no {kind} named {src.stem}.png (or {src.stem}_{kind}.*) in {hint}")
 
 
-def _targets(source: str, root: Path | None, out: Path | None, kinds: Sequence[str], composite_ext: str) -> dict[str, Path]:
+def _targets(source: str, root: Path | None, out: Path | None, kinds: Sequence[str], composite_ext: str,
+             qualify: bool = False) -> dict[str, Path]:  # fmt: skip
+    """The output files of one input; ``qualify``: name them ``<stem>_<ext>_<kind>`` (another input in the same
+    folder has the same stem, e.g. photo.webp and photo.tiff)."""
     src = Path(source)
     folder = out if out is not None else src.parent
     if out is not None and root is not None:
         folder = out / src.parent.relative_to(root)
-    return {k: folder / f"{src.stem}_{k}{composite_ext if k == 'composite' else '.png'}" for k in kinds}
+    stem = f"{src.stem}_{src.suffix.lstrip('.').lower()}" if qualify and src.suffix else src.stem
+    return {k: folder / f"{stem}_{k}{composite_ext if k == 'composite' else '.png'}" for k in kinds}
+
+
+def _shared_stems(sources: Sequence[tuple[str, Path | None]]) -> set[str]:
+    """Inputs whose folder holds another input with the same stem (their outputs would collide)."""
+    from collections import Counter
+
+    key = {s: (str(Path(s).parent.resolve()), Path(s).stem) for s, _ in sources if s != "-"}
+    counts = Counter(key.values())
+    return {s for s, k in key.items() if counts[k] > 1}
 
 
 def _write_output(result, kind: str, target: Path, background: str, overwrite: bool) -> None:
@@ -213,9 +226,11 @@ def _cmd_predict(args: argparse.Namespace) -> int:
     pipeline = load_model(args.model, device=args.device, backend=args.backend, **options) if sources else None
 
     jobs = []  # (source, root, targets, trimap, mask)
+    shared = _shared_stems(sources)
     for source, root in sources:
         try:
-            targets = {} if to_stdout else _targets(source if source != "-" else "stdin.png", root, out, kinds, composite_ext)
+            targets = {} if to_stdout else _targets(source if source != "-" else "stdin.png", root, out, kinds,
+                                                    composite_ext, qualify=source in shared)
             for target in targets.values():
                 if Path(source).exists() and target.resolve() == Path(source).resolve():
                     raise FileExistsError(f"{source}: an output would replace the input itself; choose -o")

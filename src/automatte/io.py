@@ -4,9 +4,9 @@ Every reader returns float32 arrays in [0, 1] following the tensor contract of t
 alpha and trimap without a channel axis) and every problem with a file is a one-line ``ImageError`` (a
 ``ValueError``) whose message starts with the file name. Decisions taken here:
 
-* Formats: PNG, JPEG (MPO included), WebP, TIFF and BMP, decoded by Pillow with ``formats=`` restricted
-  to those, so a GIF or a text file named ``.png`` is "not a recognised image". Multi-frame files give
-  their first frame.
+* Formats: PNG, JPEG (MPO included), WebP, TIFF, BMP and GIF, decoded by Pillow with ``formats=`` restricted
+  to those, so a text file named ``.png`` is "not a recognised image". Multi-frame files (animated GIF,
+  WebP, multi-page TIFF) give their first frame.
 * Bit depth: 8-bit data is divided by 255 and 16-bit data by 65535. Pillow reads 16-bit grey losslessly
   (mode ``I;16``) but reduces 16-bit colour PNG/TIFF to 8 bits, so for 16-bit colour the samples come from
   ``cv2.imdecode(..., IMREAD_UNCHANGED)`` (BGR order, converted) after Pillow has validated the file and
@@ -69,7 +69,7 @@ __all__ = [
     "write_image",
 ]
 
-IMAGE_EXTENSIONS: tuple[str, ...] = (".jpg", ".jpeg", ".png", ".webp", ".tif", ".tiff", ".bmp")
+IMAGE_EXTENSIONS: tuple[str, ...] = (".jpg", ".jpeg", ".png", ".webp", ".tif", ".tiff", ".bmp", ".gif")
 """Lower-case suffixes that ``list_images`` picks up (compared case-insensitively)."""
 
 DEFAULT_MAX_PIXELS = 178_956_970
@@ -80,8 +80,8 @@ GREY_TOLERANCE = 2 / 255
 
 Source = Union[str, os.PathLike, bytes, bytearray, memoryview, BinaryIO]
 
-_PIL_FORMATS = ("PNG", "JPEG", "WEBP", "TIFF", "BMP")  # JPEG also opens MPO (multi-picture) files
-_NOT_AN_IMAGE = "not a recognised image (PNG/JPEG/WebP/TIFF/BMP)"
+_PIL_FORMATS = ("PNG", "JPEG", "WEBP", "TIFF", "BMP", "GIF")  # JPEG also opens MPO (multi-picture) files
+_NOT_AN_IMAGE = "not a recognised image (PNG/JPEG/WebP/TIFF/BMP/GIF)"
 _DECODE_ERRORS = (OSError, SyntaxError, ValueError, EOFError, IndexError, KeyError, struct.error, zlib.error)
 _GREY16_MODES = ("I;16", "I;16B", "I;16L", "I;16N", "I")
 
