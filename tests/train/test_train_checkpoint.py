@@ -99,6 +99,7 @@ def test_rng_state_round_trip():
     assert a[0] == b[0] and a[1] == b[1] and torch.equal(a[2], b[2])
 
 
+@pytest.mark.slow  # minutes on 2 CPU cores; tests/train/test_train_smoke.py keeps a short run per paradigm
 @pytest.mark.parametrize("case", sorted(RESUME_CASES))
 def test_resume_is_bit_identical(case, tmp_path, monkeypatch):
     name, extra = RESUME_CASES[case]

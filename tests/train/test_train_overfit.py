@@ -43,6 +43,7 @@ PARADIGMS = {
 }
 
 
+@pytest.mark.slow  # minutes on 2 CPU cores; tests/train/test_train_smoke.py keeps a short run per paradigm
 @pytest.mark.parametrize("paradigm", sorted(PARADIGMS))
 def test_every_paradigm_overfits_a_fixed_batch(paradigm, tmp_path):
     name, extra, fall = PARADIGMS[paradigm]

@@ -13,20 +13,22 @@ Cutting out with the image itself (``rgba = [I, alpha]``) leaves the old backgro
   Less accurate than ML where alpha is low over wide areas and the background is busy (its local means then
   mix in background colour).
 
-Measured with ``python benchmarks/foreground_speed.py --repeats 9`` on a shared 2-core x86 VM (Python 3.11,
-numpy 2.4, OpenCV 5.0, numba 0.68; timings there vary up to ~2x between runs). Synthetic composite: smooth
-random F, busier random B, an opaque ellipse with a wide halo of soft strands. F error = mean |F_est - F| over
-alpha > 0.05 in 8-bit levels (alpha-weighted in brackets, i.e. the error a re-composite shows):
+Measured with ``python benchmarks/foreground_speed.py --repeats 3`` on a shared 2-core x86 VM (Python 3.11,
+numpy 2.4, OpenCV 5.1, numba 0.68; a training run was using the cores, so timings vary up to ~2x). Synthetic
+composite: smooth random F, busier random B, an opaque ellipse with a wide halo of soft strands. F error = mean
+|F_est - F| over alpha > 0.05 in 8-bit levels (alpha-weighted in brackets, i.e. the error a re-composite shows);
+pymatting-ml's first call includes ``import pymatting`` (which compiles all its kernels):
 
-    size    method       1st call, no numba cache  1st call, cached  steady (best of 9)  F error       image as F
-    0.5 MP  ml           6.88 s                    1.30 s            157 ms              7.91 (1.91)   29.53 (7.44)
-    0.5 MP  blur_fusion  0.11 s                    -                 21 ms               17.43 (4.36)  29.53 (7.44)
-    2 MP    ml           8.83 s                    2.18 s            250 ms              7.79 (1.86)   29.51 (7.44)
-    2 MP    blur_fusion  0.35 s                    -                 89 ms               21.30 (5.23)  29.51 (7.44)
+    size    method        1st call, no numba cache  1st call, cached  steady (best of 3)  F error       image as F
+    0.5 MP  ml            0.29 s                    -                 190 ms              7.79 (1.86)   29.53 (7.44)
+    0.5 MP  blur_fusion   0.07 s                    -                 23 ms               17.43 (4.36)  29.53 (7.44)
+    0.5 MP  pymatting-ml  87.8 s                    0.88 s            404 ms              7.91 (1.91)   29.53 (7.44)
+    2 MP    ml            1.27 s                    -                 839 ms              7.64 (1.81)   29.51 (7.44)
+    2 MP    blur_fusion   0.36 s                    -                 95 ms               21.30 (5.23)  29.51 (7.44)
+    2 MP    pymatting-ml  138.8 s                   2.94 s            556 ms              7.79 (1.86)   29.51 (7.44)
 
-Rule of thumb: ML wherever colour quality matters (it has well under half the error of blur fusion here) and a
-first call of a few seconds is acceptable; blur fusion for interactive or latency-bound paths and one-shot
-processes, where no compile may be paid.
+Rule of thumb: ML wherever colour quality matters (it has well under half the error of blur fusion here);
+blur fusion for latency-bound paths and very large images.
 """
 
 from __future__ import annotations
