@@ -34,8 +34,10 @@ demo-synth: $(STAMP)
 	$(BIN)/automatte baseline $(DEMO)/data $(DEMO)/pred --method cf --overwrite
 	$(BIN)/automatte eval --pred $(DEMO)/pred --data $(DEMO)/data --protocol dim --format md --output $(DEMO)/report.md
 
-## The default test run (CPU, fast; slow/gpu/browser tests are deselected).
+## The default test run (CPU, fast; slow/gpu/browser tests are deselected), lint and format checks first.
 test: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
 	$(BIN)/python -m pytest -q
 
 ## The page of `automatte serve` end to end in headless Chromium (tests marked browser). Installs Debian's

@@ -124,8 +124,15 @@ def synthetic_metrics(pipeline, shared: Path, n: int) -> dict:
         gt = item["alpha"][0].numpy().astype(np.float64)
         pred = pipeline(image).alpha.astype(np.float64)
         pred = np.round(pred * 255) / 255  # what a saved 8-bit PNG holds, as the evaluation of files sees it
-        rows.append({"type": item["type"], "SAD": sad(pred, gt), "MSE": mse(pred, gt), "Grad": grad(pred, gt),
-                     "Conn": conn(pred, gt)})
+        rows.append(
+            {
+                "type": item["type"],
+                "SAD": sad(pred, gt),
+                "MSE": mse(pred, gt),
+                "Grad": grad(pred, gt),
+                "Conn": conn(pred, gt),
+            }
+        )
     out = {f"synth {k}": float(np.mean([r[k] for r in rows])) for k in ("SAD", "MSE", "Grad", "Conn")}
     for t in ("SO", "STM", "NS"):
         sel = [r for r in rows if r["type"] == t]
@@ -172,8 +179,12 @@ def latency(pipeline, repeats: int = 3) -> float:
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--model", action="append", default=None,
-                        help="shipped name, pipeline or checkpoint, options after @ (repeat; default: old, new)")
+    parser.add_argument(
+        "--model",
+        action="append",
+        default=None,
+        help="shipped name, pipeline or checkpoint, options after @ (repeat; default: old, new)",
+    )
     parser.add_argument("--shared", default=str(ROOT.parent / "shared" / "data"))
     parser.add_argument("--n", type=int, default=64, help="synthetic held-out samples (default 64; 0 skips)")
     parser.add_argument("--limit", type=int, default=None, help="at most this many images per real set")
@@ -200,22 +211,33 @@ def main(argv=None) -> int:
             row["latency 1MP (s)"] = latency(pipeline)
         row["eval time (s)"] = time.perf_counter() - t
         results[spec] = row
-        print(f"{spec}: " + ", ".join(f"{k} {v:.4g}" if isinstance(v, float) else f"{k} {v}" for k, v in row.items()), flush=True)
+        print(
+            f"{spec}: " + ", ".join(f"{k} {v:.4g}" if isinstance(v, float) else f"{k} {v}" for k, v in row.items()),
+            flush=True,
+        )
     keys = list(dict.fromkeys(k for r in results.values() for k in r))
     print("\n| figure | " + " | ".join(results) + " |")
     print("|---|" + "---|" * len(results))
     for k in keys:
-        print(f"| {k} | " + " | ".join(f"{r[k]:.4g}" if isinstance(r.get(k), float) else str(r.get(k, "")) for r in results.values()) + " |")
+        print(
+            f"| {k} | "
+            + " | ".join(f"{r[k]:.4g}" if isinstance(r.get(k), float) else str(r.get(k, "")) for r in results.values())
+            + " |"
+        )
     if args.json:
         from automatte.io import atomic_write
 
         with atomic_write(args.json) as tmp:
-            tmp.write_text(json.dumps({"specs": {s: ALIASES.get(s, s) for s in specs}, "results": results}, indent=2) + "\n")
+            tmp.write_text(
+                json.dumps({"specs": {s: ALIASES.get(s, s) for s in specs}, "results": results}, indent=2) + "\n"
+            )
     if args.sheet:
         sys.path.insert(0, str(ROOT / "docs"))
         from make_figures import contact_sheet
 
-        photos = sorted((shared / "examples" / "alphamatting-test").glob("*.jpg")) + sorted((ROOT / "examples").glob("*.jpg"))
+        photos = sorted((shared / "examples" / "alphamatting-test").glob("*.jpg")) + sorted(
+            (ROOT / "examples").glob("*.jpg")
+        )
         shown = {k: p for k, p in pipelines.items() if not isinstance(p, PeerPipeline)}
         for p in shown.values():
             p.foreground = "auto"  # cutouts need the foreground colours

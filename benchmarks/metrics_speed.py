@@ -224,8 +224,10 @@ def main(argv: list[str] | None = None) -> int:
             print(f"{name:<6} {region:<8} {lib:>14.5f} {ref:>16.3f} {ref / lib:>9.0f}x")
     lib_total, ref_total = sum(lib_seconds.values()), sum(ref_seconds.values())
     print(f"{'all 10':<15} {lib_total:>14.5f} {ref_total:>16.3f} {ref_total / lib_total:>9.0f}x")
-    print(f"library on {args.images} images, reference on {args.ref_images} (per image); "
-          f"largest relative difference {worst:.2e} (tolerance {TOLERANCE:g})")
+    print(
+        f"library on {args.images} images, reference on {args.ref_images} (per image); "
+        f"largest relative difference {worst:.2e} (tolerance {TOLERANCE:g})"
+    )
     if worst > TOLERANCE:
         print("FAIL: library and reference disagree", file=sys.stderr)
         return 1

@@ -101,8 +101,16 @@ def run_one(pipeline: str, megapixels: float, repeats: int, trimap_file: str | N
         stages = call()
         times.append(time.perf_counter() - t)
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    return {"pipeline": pipeline, "MP": megapixels, "size": f"{image.shape[1]}x{image.shape[0]}", "cold_s": cold,
-            "latency_s": float(np.median(times)), "peak_rss_mb": peak, "image_cost_mb": peak - base, "stages": stages}
+    return {
+        "pipeline": pipeline,
+        "MP": megapixels,
+        "size": f"{image.shape[1]}x{image.shape[0]}",
+        "cold_s": cold,
+        "latency_s": float(np.median(times)),
+        "peak_rss_mb": peak,
+        "image_cost_mb": peak - base,
+        "stages": stages,
+    }
 
 
 def _automatic_trimap_file(folder: str) -> str:
@@ -132,9 +140,13 @@ def main(argv=None) -> int:
     if not pipelines:
         parser.error("nothing to measure")
     sizes = [float(s) for s in args.sizes.split(",")]
-    print(f"{os.cpu_count()} CPU(s), torch threads default; photo {PHOTO.name} resized; empty numba cache per case;"
-          f" warm: median of {args.repeats}")
-    print(f"{'pipeline':<14} {'MP':>5} {'size':>10} {'cold s':>7} {'warm s':>7} {'peak RSS MB':>12} {'image MB':>9}  stages")
+    print(
+        f"{os.cpu_count()} CPU(s), torch threads default; photo {PHOTO.name} resized; empty numba cache per case;"
+        f" warm: median of {args.repeats}"
+    )
+    print(
+        f"{'pipeline':<14} {'MP':>5} {'size':>10} {'cold s':>7} {'warm s':>7} {'peak RSS MB':>12} {'image MB':>9}  stages"
+    )
     rows = []
     work = tempfile.TemporaryDirectory()
     trimap_file = _automatic_trimap_file(work.name) if any(p in PEERS for p in pipelines) else "-"
@@ -145,8 +157,11 @@ def main(argv=None) -> int:
                 numba_cache = tempfile.TemporaryDirectory()
                 env = {**os.environ, "NUMBA_CACHE_DIR": numba_cache.name}
                 proc = subprocess.run(cmd, capture_output=True, text=True, timeout=args.timeout, env=env)
-                row = json.loads(proc.stdout.strip().splitlines()[-1]) if proc.returncode == 0 else \
-                    {"pipeline": pipeline, "MP": mp, "error": proc.stderr.strip().splitlines()[-1:]}
+                row = (
+                    json.loads(proc.stdout.strip().splitlines()[-1])
+                    if proc.returncode == 0
+                    else {"pipeline": pipeline, "MP": mp, "error": proc.stderr.strip().splitlines()[-1:]}
+                )
             except subprocess.TimeoutExpired:
                 row = {"pipeline": pipeline, "MP": mp, "error": f"timeout > {args.timeout} s"}
             numba_cache.cleanup()
@@ -154,16 +169,21 @@ def main(argv=None) -> int:
             if "error" in row:
                 print(f"{pipeline:<14} {mp:>5} {'':>10} {row['error']}")
             else:
-                print(f"{pipeline:<14} {mp:>5} {row['size']:>10} {row['cold_s']:>7.2f} {row['latency_s']:>7.2f} {row['peak_rss_mb']:>12.0f} "
-                      f"{row['image_cost_mb']:>9.0f}  {row['stages']}", flush=True)
+                print(
+                    f"{pipeline:<14} {mp:>5} {row['size']:>10} {row['cold_s']:>7.2f} {row['latency_s']:>7.2f} {row['peak_rss_mb']:>12.0f} "
+                    f"{row['image_cost_mb']:>9.0f}  {row['stages']}",
+                    flush=True,
+                )
     peer = {r["MP"]: r for r in rows if r["pipeline"] == "pymatting-cf" and "error" not in r}
     if peer:
         print("\nratio to pymatting-cf, cold / warm (lower is faster):")
         for r in rows:
             if r["pipeline"] != "pymatting-cf" and "error" not in r and r["MP"] in peer:
                 p = peer[r["MP"]]
-                print(f"  {r['pipeline']:<14} {r['MP']:>5} MP: {r['cold_s'] / p['cold_s']:.2f}x / "
-                      f"{r['latency_s'] / p['latency_s']:.2f}x")
+                print(
+                    f"  {r['pipeline']:<14} {r['MP']:>5} MP: {r['cold_s'] / p['cold_s']:.2f}x / "
+                    f"{r['latency_s'] / p['latency_s']:.2f}x"
+                )
     if args.json:
         Path(args.json).write_text(json.dumps(rows, indent=2) + "\n")
     return 0

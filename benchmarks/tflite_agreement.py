@@ -58,7 +58,7 @@ def center_crop_224(img: np.ndarray) -> np.ndarray:
     s = 256 / min(h, w)
     img = cv2.resize(img, (round(w * s), round(h * s)), interpolation=cv2.INTER_AREA)
     h, w = img.shape[:2]
-    return np.ascontiguousarray(img[(h - 224) // 2:(h - 224) // 2 + 224, (w - 224) // 2:(w - 224) // 2 + 224])
+    return np.ascontiguousarray(img[(h - 224) // 2 : (h - 224) // 2 + 224, (w - 224) // 2 : (w - 224) // 2 + 224])
 
 
 def to_tensor(x: np.ndarray) -> torch.Tensor:
@@ -104,8 +104,13 @@ def classifier_figures(src: Path, tmp: Path, images: list[Path]) -> dict:
         top5.append(len(set(np.argsort(-ours)[:5]) & set(np.argsort(-theirs, kind="stable")[:5])) / 5)
         diffs.append(np.abs(ours - theirs.ravel()))
     diffs = np.concatenate(diffs)
-    return {"photos": len(images), "top-1 agreement %": 100 * np.mean(top1), "top-5 overlap %": 100 * np.mean(top5),
-            "mean |logit diff|": diffs.mean(), "max |logit diff|": diffs.max()}
+    return {
+        "photos": len(images),
+        "top-1 agreement %": 100 * np.mean(top1),
+        "top-5 overlap %": 100 * np.mean(top5),
+        "mean |logit diff|": diffs.mean(),
+        "max |logit diff|": diffs.max(),
+    }
 
 
 def deeplab_figures(src: Path, tmp: Path, images: list[Path]) -> dict:
@@ -128,8 +133,13 @@ def deeplab_figures(src: Path, tmp: Path, images: list[Path]) -> dict:
         per_photo.append(same / ours.size)
         diffs.append(np.abs(low - theirs).ravel())
     diffs = np.concatenate(diffs)
-    return {"photos": len(images), "pixel agreement %": 100 * agree / (len(images) * 513 * 513),
-            "worst photo %": 100 * min(per_photo), "mean |logit diff|": diffs.mean(), "max |logit diff|": diffs.max()}
+    return {
+        "photos": len(images),
+        "pixel agreement %": 100 * agree / (len(images) * 513 * 513),
+        "worst photo %": 100 * min(per_photo),
+        "mean |logit diff|": diffs.mean(),
+        "max |logit diff|": diffs.max(),
+    }
 
 
 def main(argv=None) -> int:
@@ -146,8 +156,11 @@ def main(argv=None) -> int:
     torch.set_num_threads(args.threads)
     images = photos(args.data, args.coarse)
     with tempfile.TemporaryDirectory(prefix="automatte-tflite-") as tmp:
-        for name, fn in (("tf2_mobilenet_v2_1.0_224_ptq", classifier_figures), ("mobilenet_v2_1.0_224_quant", classifier_figures),
-                         ("deeplabv3_mnv2_pascal_quant", deeplab_figures)):
+        for name, fn in (
+            ("tf2_mobilenet_v2_1.0_224_ptq", classifier_figures),
+            ("mobilenet_v2_1.0_224_quant", classifier_figures),
+            ("deeplabv3_mnv2_pascal_quant", deeplab_figures),
+        ):
             start = time.perf_counter()
             figures = fn(weights / f"{name}.tflite", Path(tmp), images)
             cells = ", ".join(f"{k} {v:.4g}" if isinstance(v, float) else f"{k} {v}" for k, v in figures.items())

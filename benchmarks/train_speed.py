@@ -143,8 +143,11 @@ def run_loop(config: Path, overrides: list[str], steps: int, warmup: int) -> dic
         optimizer.step()
         times.append(time.perf_counter() - start)
     timed = times[warmup:]
-    return {"images_per_s": round(cfg.data.batch_size * len(timed) / sum(timed), 3),
-            "s_per_step": round(sum(timed) / len(timed), 3), "threads": torch.get_num_threads()}
+    return {
+        "images_per_s": round(cfg.data.batch_size * len(timed) / sum(timed), 3),
+        "s_per_step": round(sum(timed) / len(timed), 3),
+        "threads": torch.get_num_threads(),
+    }
 
 
 def main_loop(config: Path, steps: int, warmup: int) -> int:
@@ -159,8 +162,11 @@ def main_loop(config: Path, steps: int, warmup: int) -> int:
             return 1
         rows.append((name, json.loads(done.stdout.strip().splitlines()[-1])))
         r = rows[-1][1]
-        print(f"{name:<48} {r['images_per_s']:8.3f} img/s {r['s_per_step']:7.3f} s/step "
-              f"{r['images_per_s'] / rows[0][1]['images_per_s']:6.2f}x  ({r['threads']} threads)", flush=True)
+        print(
+            f"{name:<48} {r['images_per_s']:8.3f} img/s {r['s_per_step']:7.3f} s/step "
+            f"{r['images_per_s'] / rows[0][1]['images_per_s']:6.2f}x  ({r['threads']} threads)",
+            flush=True,
+        )
     return 0
 
 
@@ -187,16 +193,31 @@ def main() -> int:
     configs = [c for c in CONFIGS if not args.names or c.stem in args.names]
     rows, failures = [], []
     for config in configs:
-        cmd = [sys.executable, __file__, "--one", str(config), "--batch", str(args.batch), "--steps", str(args.steps),
-               "--warmup", str(args.warmup), "--device", args.device]
+        cmd = [
+            sys.executable,
+            __file__,
+            "--one",
+            str(config),
+            "--batch",
+            str(args.batch),
+            "--steps",
+            str(args.steps),
+            "--warmup",
+            str(args.warmup),
+            "--device",
+            args.device,
+        ]
         done = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT)
         if done.returncode != 0:
             failures.append(f"{config.stem}: {(done.stderr.strip().splitlines() or ['failed'])[-1]}")
             continue
         rows.append(json.loads(done.stdout.strip().splitlines()[-1]))
         r = rows[-1]
-        print(f"{r['config']:<42} {r['paradigm']:<10} {r['params_m']:>7.2f}M {r['images_per_s']:>8.3f} img/s "
-              f"{r['s_per_step']:>7.3f} s/step {r['peak_mb']:>8.1f} MB  ({r['device']})", flush=True)
+        print(
+            f"{r['config']:<42} {r['paradigm']:<10} {r['params_m']:>7.2f}M {r['images_per_s']:>8.3f} img/s "
+            f"{r['s_per_step']:>7.3f} s/step {r['peak_mb']:>8.1f} MB  ({r['device']})",
+            flush=True,
+        )
     if rows:
         fastest = max(r["images_per_s"] for r in rows)
         print(f"\nbatch {args.batch} at 320x320; ratio = images/s relative to the fastest in this run")

@@ -45,8 +45,12 @@ def readme_figure(pipeline, out: Path, height: int = 300) -> None:
     result = pipeline(ROOT / "examples" / "chelsea.jpg")
     alpha, cutout = _views(result)
     photo = np.clip(np.rint(result.image * 255), 0, 255).astype(np.uint8)
-    tiles = [_label(_fit(photo, height), "photo"), _label(_fit(alpha, height), "alpha"),
-             _label(_fit(cutout, height), "cutout"), _label(_fit(result.composite("blur"), height), "on its blurred copy")]
+    tiles = [
+        _label(_fit(photo, height), "photo"),
+        _label(_fit(alpha, height), "alpha"),
+        _label(_fit(cutout, height), "cutout"),
+        _label(_fit(result.composite("blur"), height), "on its blurred copy"),
+    ]
     gap = np.full((height, 6, 3), 255, np.uint8)
     write_image(out, np.concatenate(sum(([t, gap] for t in tiles), [])[:-1], axis=1), quality=90)
 

@@ -54,8 +54,15 @@ def test_as_image_accepts_arrays_bytes_and_pil(image, tmp_path):
     assert api.as_image((u8.astype(np.uint16) * 257)).max() <= 1.0
 
 
-@pytest.mark.parametrize("bad, message", [(np.zeros((4, 4, 3), np.int32), "dtype"), (np.full((4, 4, 3), 2.0), r"\[0, 1\]"),
-                                          (np.zeros((4, 4, 5), np.uint8), "shape"), (b"nope", "not a recognised image")])
+@pytest.mark.parametrize(
+    "bad, message",
+    [
+        (np.zeros((4, 4, 3), np.int32), "dtype"),
+        (np.full((4, 4, 3), 2.0), r"\[0, 1\]"),
+        (np.zeros((4, 4, 5), np.uint8), "shape"),
+        (b"nope", "not a recognised image"),
+    ],
+)
 def test_as_image_rejects_bad_input(bad, message):
     with pytest.raises(ValueError, match=message):
         api.as_image(bad)
@@ -185,12 +192,27 @@ def test_checkpoint_path_round_trip(tmp_path, image):
     from automatte.train.checkpoint import save_checkpoint
 
     net = create_model("indexnet_free_test")
-    save_checkpoint(tmp_path / "c.pt", {"format": "automatte-train/1", "model_name": "indexnet_free_test",
-                                        "model": net.state_dict(), "config": {}, "step": 1})
+    save_checkpoint(
+        tmp_path / "c.pt",
+        {
+            "format": "automatte-train/1",
+            "model_name": "indexnet_free_test",
+            "model": net.state_dict(),
+            "config": {},
+            "step": 1,
+        },
+    )
     p = api.load_model(str(tmp_path / "c.pt"), foreground="none")
     with torch.inference_mode():
-        ref = net.eval()(image=torch.from_numpy(np.pad(image, ((0, 26), (0, 6), (0, 0)), mode="reflect")
-                                                .transpose(2, 0, 1))[None]).alpha[0, 0, :70, :90].numpy()
+        ref = (
+            net.eval()(
+                image=torch.from_numpy(np.pad(image, ((0, 26), (0, 6), (0, 0)), mode="reflect").transpose(2, 0, 1))[
+                    None
+                ]
+            )
+            .alpha[0, 0, :70, :90]
+            .numpy()
+        )
     np.testing.assert_allclose(p(image).alpha, ref, atol=1e-5)
 
 

@@ -5,10 +5,7 @@ from __future__ import annotations
 import subprocess
 import sys
 
-import numpy as np
-
 from automatte.cli import main
-from automatte.io import write_alpha
 
 
 def test_synth_baseline_eval_end_to_end(tmp_path, capsys):
@@ -62,7 +59,9 @@ def test_models_lists_families_with_parameter_counts(capsys):
 
 
 def test_convert_tflite_missing_input_is_one_line(tmp_path, capsys):
-    code = main(["convert-tflite", str(tmp_path / "none.tflite"), str(tmp_path / "o.safetensors"), "--arch", "mobilenet_v2"])
+    code = main(
+        ["convert-tflite", str(tmp_path / "none.tflite"), str(tmp_path / "o.safetensors"), "--arch", "mobilenet_v2"]
+    )
     assert code == 2
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and "none.tflite" in err

@@ -109,7 +109,9 @@ def test_trimap_folder_and_trimap_output(tmp_path, capsys):
     tri[10:30, 10:40] = 128
     tri[15:25, 15:35] = 255
     Image.fromarray(tri).save(tri_dir / "x.png")
-    code = main(["predict", str(src), "-o", str(out), "--trimap", str(tri_dir), "--model", "cf", "--save", "alpha,trimap", "-q"])
+    code = main(
+        ["predict", str(src), "-o", str(out), "--trimap", str(tri_dir), "--model", "cf", "--save", "alpha,trimap", "-q"]
+    )
     assert code == 1 and "y.png: no trimap named y.png" in capsys.readouterr().err
     alpha = np.asarray(Image.open(out / "x_alpha.png"))
     assert (alpha[tri == 255] == 255).all() and (alpha[tri == 0] == 0).all()
@@ -119,8 +121,13 @@ def test_trimap_folder_and_trimap_output(tmp_path, capsys):
 def test_stdin_to_stdout(tmp_path):
     src = _photo(tmp_path / "p.png")
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONWARNINGS": "ignore"}
-    proc = subprocess.run([sys.executable, "-m", "automatte.cli", "predict", "-", "-o", "-", "--save", "alpha", *MODEL],
-                          input=src.read_bytes(), capture_output=True, env=env, timeout=300)
+    proc = subprocess.run(
+        [sys.executable, "-m", "automatte.cli", "predict", "-", "-o", "-", "--save", "alpha", *MODEL],
+        input=src.read_bytes(),
+        capture_output=True,
+        env=env,
+        timeout=300,
+    )
     assert proc.returncode == 0, proc.stderr.decode()
     (tmp_path / "o.png").write_bytes(proc.stdout)
     assert np.asarray(Image.open(tmp_path / "o.png")).shape == (64, 80)
@@ -138,10 +145,25 @@ def test_bad_options(tmp_path, capsys):
 def test_killed_run_leaves_only_complete_files(folder, tmp_path):
     out = tmp_path / "out"
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONWARNINGS": "ignore"}
-    proc = subprocess.Popen([sys.executable, "-m", "automatte.cli", "predict", str(folder), "-o", str(out),
-                             "--save", "alpha,rgba,fg,composite", *MODEL], env=env,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "automatte.cli",
+            "predict",
+            str(folder),
+            "-o",
+            str(out),
+            "--save",
+            "alpha,rgba,fg,composite",
+            *MODEL,
+        ],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     deadline = time.time() + 240
+
     def visible():  # a SIGKILL can leave a hidden .NAME.*.tmp.png, never a partial NAME.png
         return [p for p in out.glob("*.png") if not p.name.startswith(".")] if out.is_dir() else []
 

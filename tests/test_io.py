@@ -53,7 +53,10 @@ def test_list_images_filters_sorts_and_recurses(tmp_path):
     (tmp_path / "folder.png").mkdir()
     assert [p.name for p in list_images(tmp_path)] == ["a.jpg", "b.PNG", "c.webp"]
     assert [p.relative_to(tmp_path).as_posix() for p in list_images(tmp_path, recursive=True)] == [
-        "a.jpg", "b.PNG", "c.webp", "sub/d.tif"
+        "a.jpg",
+        "b.PNG",
+        "c.webp",
+        "sub/d.tif",
     ]
     assert set(IMAGE_EXTENSIONS) == {".jpg", ".jpeg", ".png", ".webp", ".tif", ".tiff", ".bmp", ".gif"}
     with pytest.raises(FileNotFoundError, match="missing"):

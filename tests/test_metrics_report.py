@@ -25,8 +25,14 @@ def report():
 
 def test_summary_means_and_counts(report):
     rows = {(s["group"], s["name"]): s for s in report.summary()}
-    assert list(rows) == [("overall", "all"), ("type", "SO"), ("type", "STM"), ("type", "NS"),
-                          ("category", "animal"), ("category", "plant")]
+    assert list(rows) == [
+        ("overall", "all"),
+        ("type", "SO"),
+        ("type", "STM"),
+        ("type", "NS"),
+        ("category", "animal"),
+        ("category", "plant"),
+    ]
     assert rows["overall", "all"]["count"] == 4
     assert rows["overall", "all"]["metrics"]["SAD"] == 4.0  # (1 + 3 + 8 + 4) / 4
     assert rows["overall", "all"]["metrics"]["MSE"] == pytest.approx(0.04)  # NaN skipped: 0.12 / 3
@@ -54,8 +60,16 @@ def test_csv(report):
         "missing",
         "problem",
     ]
-    assert rows[0] == {"row": "image", "name": "a", "type": "SO", "category": "animal", "count": "1", "SAD": "1.0",
-                       "MSE": "0.01", "problem": ""}
+    assert rows[0] == {
+        "row": "image",
+        "name": "a",
+        "type": "SO",
+        "category": "animal",
+        "count": "1",
+        "SAD": "1.0",
+        "MSE": "0.01",
+        "problem": "",
+    }
     assert rows[3]["MSE"] == ""
     assert float(rows[4]["SAD"]) == 4.0 and rows[4]["count"] == "4"
     assert (rows[-2]["name"], rows[-2]["problem"]) == ("e", "no prediction e.png")

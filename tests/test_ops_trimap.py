@@ -106,7 +106,14 @@ def test_quantize_and_encodings_round_trip():
     t = np.array([[0.0, 0.2, 0.34, 0.5, 0.66, 0.7, 1.0]], np.float32)
     assert quantize_trimap(t).tolist() == [[0.0, 0.0, 0.5, 0.5, 0.5, 1.0, 1.0]]
     assert quantize_trimap(np.array([0, 84, 85, 127, 128, 169, 170, 255], np.uint8)).tolist() == [
-        0.0, 0.0, 0.5, 0.5, 0.5, 0.5, 1.0, 1.0,
+        0.0,
+        0.0,
+        0.5,
+        0.5,
+        0.5,
+        0.5,
+        1.0,
+        1.0,
     ]
     exact = np.array([[0.0, 0.5, 1.0]], np.float32)
     assert trimap_to_uint8(exact).tolist() == [[0, 128, 255]] and trimap_to_uint8(exact).dtype == np.uint8

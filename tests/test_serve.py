@@ -89,7 +89,15 @@ def test_health_and_page(client):
     assert body["running"] == 0 and body["max_upload_bytes"] == 20 * 2**20
     page = client.get("/")
     assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
-    for element in ('id="file"', 'id="drop"', 'id="alpha"', 'id="cutout"', 'id="composite"', 'id="error"', 'id="status"'):
+    for element in (
+        'id="file"',
+        'id="drop"',
+        'id="alpha"',
+        'id="cutout"',
+        'id="composite"',
+        'id="error"',
+        'id="status"',
+    ):
         assert element in page.text
     assert client.get("/static/app.js").status_code == 200
     assert client.get("/openapi.json").json()["paths"]["/matte"]["post"]["requestBody"]
@@ -105,7 +113,11 @@ def test_models(client):
 
 @pytest.mark.parametrize("output", OUTPUTS)
 def test_matte_png_each_output(client, output):
-    r = client.post("/matte", params={"output": output, "background": "green"}, files={"image": ("photo.png", png_bytes(), "image/png")})
+    r = client.post(
+        "/matte",
+        params={"output": output, "background": "green"},
+        files={"image": ("photo.png", png_bytes(), "image/png")},
+    )
     assert r.status_code == 200, r.text
     assert r.headers["content-type"] == "image/png"
     assert r.headers["x-automatte-model"] == "indexnet_free_test" and float(r.headers["x-automatte-time"]) >= 0
@@ -125,7 +137,9 @@ def test_composite_background_as_form_field(client):
 
 
 def test_matte_all_json(client):
-    r = client.post("/matte/all", data={"background": "checker"}, files={"image": ("my photo.png", png_bytes(), "image/png")})
+    r = client.post(
+        "/matte/all", data={"background": "checker"}, files={"image": ("my photo.png", png_bytes(), "image/png")}
+    )
     assert r.status_code == 200, r.text
     body = r.json()
     assert body["model"] == "indexnet_free_test" and (body["width"], body["height"]) == (W, H)
@@ -140,7 +154,9 @@ def test_hints_are_decoded_and_checked():
     mask[:, W // 2 :] = 255
     mask_png = cv2.imencode(".png", mask)[1].tobytes()
     with TestClient(create_app(pipeline=fake, allowed_models=[])) as c:
-        r = c.post("/matte", params={"output": "alpha"}, files={"image": ("p.png", png_bytes()), "mask": ("m.png", mask_png)})
+        r = c.post(
+            "/matte", params={"output": "alpha"}, files={"image": ("p.png", png_bytes()), "mask": ("m.png", mask_png)}
+        )
         assert r.status_code == 200 and np.array_equal(decode(r.content), mask)
         assert fake.hints["mask"].shape == (H, W) and fake.hints["trimap"] is None
         wrong = cv2.imencode(".png", np.zeros((10, 10), np.uint8))[1].tobytes()
@@ -193,34 +209,45 @@ def test_oversized_upload_is_413():
                 yield b"-" * 1000
 
         r = c.post("/matte", content=chunks(), headers={"content-type": "multipart/form-data; boundary=xyz"})
-        assert r.status_code == 413 and r.json()["detail"] == "upload is over the upload limit of 4 KB (max_upload_bytes)"
+        assert (
+            r.status_code == 413 and r.json()["detail"] == "upload is over the upload limit of 4 KB (max_upload_bytes)"
+        )
         assert c.get("/health").json()["waiting"] == 0  # the refused requests gave their places back
 
 
 def test_too_many_pixels_is_413():
     with TestClient(create_app(pipeline=FakePipeline(), max_pixels=1000, allowed_models=[])) as c:
         r = c.post("/matte", files={"image": ("wide.png", png_bytes(20, 60), "image/png")})
-    assert r.status_code == 413 and r.json()["detail"] == "image wide.png: has 60 x 20 = 1,200 pixels, over the limit of 1,000 (max_pixels)"
+    assert (
+        r.status_code == 413
+        and r.json()["detail"] == "image wide.png: has 60 x 20 = 1,200 pixels, over the limit of 1,000 (max_pixels)"
+    )
 
 
 def test_model_that_cannot_load_is_503_and_reported():
     with TestClient(create_app("no_such_model", allowed_models=[])) as c:
         assert c.get("/health").json()["loaded"] is False
         r = c.post("/matte", files={"image": ("p.png", png_bytes())})
-        assert r.status_code == 503 and r.json()["detail"].startswith("model 'no_such_model' could not be loaded: unknown model")
+        assert r.status_code == 503 and r.json()["detail"].startswith(
+            "model 'no_such_model' could not be loaded: unknown model"
+        )
         assert "unknown model 'no_such_model'" in c.get("/health").json()["error"]
 
 
 @pytest.mark.filterwarnings("ignore:model '(indexnet_free|aimnet)_test'")
 def test_lazy_load_once_and_allowed_extra_model():
-    app = create_app("indexnet_free_test", pipeline_options={"foreground": "blur_fusion"}, allowed_models=["aimnet_test"])
+    app = create_app(
+        "indexnet_free_test", pipeline_options={"foreground": "blur_fusion"}, allowed_models=["aimnet_test"]
+    )
     with TestClient(app) as c:
         assert c.get("/health").json()["loaded"] is False
         assert c.post("/matte", files={"image": ("p.png", png_bytes())}).status_code == 200
         first = app.state.models.loaded["indexnet_free_test"]
         assert c.post("/matte", files={"image": ("p.png", png_bytes())}).status_code == 200
         assert app.state.models.loaded["indexnet_free_test"] is first and c.get("/health").json()["loaded"] is True
-        r = c.post("/matte", params={"model": "aimnet_test", "output": "alpha"}, files={"image": ("p.png", png_bytes())})
+        r = c.post(
+            "/matte", params={"model": "aimnet_test", "output": "alpha"}, files={"image": ("p.png", png_bytes())}
+        )
         assert r.status_code == 200 and r.headers["x-automatte-model"] == "aimnet_test"
         assert c.get("/models").json()["loaded"] == ["indexnet_free_test", "aimnet_test"]
 
@@ -256,7 +283,9 @@ def test_queue_overflow_is_503_with_retry_after():
     with background_server(app) as url, httpx.Client(base_url=url, timeout=60) as http:
         with ThreadPoolExecutor(2) as pool:
             try:
-                pending = [pool.submit(http.post, "/matte", files={"image": (f"p{i}.png", png_bytes())}) for i in range(2)]
+                pending = [
+                    pool.submit(http.post, "/matte", files={"image": (f"p{i}.png", png_bytes())}) for i in range(2)
+                ]
                 deadline = time.monotonic() + 30
                 while True:  # the event loop answers while an inference blocks
                     health = http.get("/health").json()

@@ -71,8 +71,15 @@ def browser():
 
     options = webdriver.ChromeOptions()
     options.binary_location = binary
-    for flag in ("--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-dev-shm-usage", "--window-size=1400,1000", "--hide-scrollbars"):
+    for flag in (
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-background-networking",
+        "--disable-dev-shm-usage",
+        "--window-size=1400,1000",
+        "--hide-scrollbars",
+    ):
         options.add_argument(flag)
     driver = webdriver.Chrome(service=Service(executable_path=driver_path), options=options)
     driver.set_page_load_timeout(60)
@@ -85,12 +92,18 @@ def browser():
 def wait_for_state(driver, *states: str, timeout: float = 60) -> str:
     from selenium.webdriver.support.ui import WebDriverWait
 
-    WebDriverWait(driver, timeout).until(lambda d: d.find_element("tag name", "body").get_attribute("data-state") in states)
+    WebDriverWait(driver, timeout).until(
+        lambda d: d.find_element("tag name", "body").get_attribute("data-state") in states
+    )
     return driver.find_element("tag name", "body").get_attribute("data-state")
 
 
 def natural_size(driver, element_id: str) -> tuple[int, int]:
-    return tuple(driver.execute_script(f"const i = document.getElementById('{element_id}'); return [i.naturalWidth, i.naturalHeight];"))
+    return tuple(
+        driver.execute_script(
+            f"const i = document.getElementById('{element_id}'); return [i.naturalWidth, i.naturalHeight];"
+        )
+    )
 
 
 def test_page_mattes_a_photo(server, browser, tmp_path, capsys):
@@ -119,7 +132,9 @@ def test_page_mattes_a_photo(server, browser, tmp_path, capsys):
 
     shot = Path(os.environ.get("AUTOMATTE_SCREENSHOT") or tmp_path / "serve_screenshot.png")
     shot.parent.mkdir(parents=True, exist_ok=True)
-    assert browser.find_element("tag name", "body").screenshot(str(shot)) and shot.stat().st_size > 0  # the page, no blank
+    assert (
+        browser.find_element("tag name", "body").screenshot(str(shot)) and shot.stat().st_size > 0
+    )  # the page, no blank
     with capsys.disabled():
         print(f"\nscreenshot: {shot.resolve()}")
 

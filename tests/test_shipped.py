@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import numpy as np
-import pytest
-
 import sys
 from pathlib import Path
+
+import numpy as np
+import pytest
 
 from automatte.io import read_alpha
 from automatte.shipped import ROLES, default_pipeline, list_shipped, load_shipped
@@ -72,7 +72,9 @@ def test_corrupted_weights_are_refused(tmp_path):
 
     model = SHIPPED[0]
     shutil.copy(model.path, tmp_path / model.path.name)
-    (tmp_path / f"{model.name}.json").write_text(json.dumps({**json.loads(model.path.with_suffix(".json").read_text())}))
+    (tmp_path / f"{model.name}.json").write_text(
+        json.dumps({**json.loads(model.path.with_suffix(".json").read_text())})
+    )
     with open(tmp_path / model.path.name, "r+b") as f:
         f.seek(-4, 2)
         f.write(b"\0\1\2\3")

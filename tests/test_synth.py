@@ -251,7 +251,9 @@ def test_contact_sheet_inputs(tmp_path):
 
 @pytest.mark.data
 def test_real_backgrounds(tmp_path, shared_data):
-    rows = synthesize_dataset(tmp_path / "real", 3, size=128, seed=0, backgrounds=shared_data / "backgrounds" / "bsds200")
+    rows = synthesize_dataset(
+        tmp_path / "real", 3, size=128, seed=0, backgrounds=shared_data / "backgrounds" / "bsds200"
+    )
     for r in rows:
         image, alpha = read_image(r["image"]), read_alpha(r["alpha"])[..., None]
         fg, bg = read_image(r["fg"]), read_image(r["bg"])

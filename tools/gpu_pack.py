@@ -103,8 +103,12 @@ def main(argv=None) -> int:
     parser.add_argument("--max-per-set", type=int, default=550, help="photos per coarse set at most")
     parser.add_argument("--batch", type=int, default=32, help="global batch on the GPU")
     parser.add_argument("--workers", type=int, default=14)
-    parser.add_argument("--budget-mb", type=float, default=None,
-                        help="pack size limit (default: 62 MiB minus the checkout's tracked files, which travel too)")
+    parser.add_argument(
+        "--budget-mb",
+        type=float,
+        default=None,
+        help="pack size limit (default: 62 MiB minus the checkout's tracked files, which travel too)",
+    )
     args = parser.parse_args(argv)
     out = Path(args.out)
     if out.exists():
@@ -119,7 +123,11 @@ def main(argv=None) -> int:
                 continue
             src = (ROOT / value).resolve()
             rel = Path(value).name if key == "path" else "backgrounds"
-            dst = out / ("cutouts" if source["kind"] == "cutouts" and key == "path" else "coarse" if key == "path" else "") / rel
+            dst = (
+                out
+                / ("cutouts" if source["kind"] == "cutouts" and key == "path" else "coarse" if key == "path" else "")
+                / rel
+            )
             if str(src) not in packed_paths:
                 if key == "backgrounds":
                     total += pack_backgrounds(src, dst, args.bg_side, args.quality)

@@ -69,18 +69,38 @@ def main(argv=None) -> int:
         common += ["train.amp=off", "data.workers=0"]
     probe_dir = Path(tempfile.mkdtemp(prefix="probe-"))
     every = max(1, args.probe_steps // 2)
-    probe = load_config(args.experiment, [*common, f"train.steps={args.probe_steps}", f"train.log_every={every}",
-                                          f"train.out_dir={probe_dir}", "train.ckpt_every=0", "optim.warmup_steps=0"])
+    probe = load_config(
+        args.experiment,
+        [
+            *common,
+            f"train.steps={args.probe_steps}",
+            f"train.log_every={every}",
+            f"train.out_dir={probe_dir}",
+            "train.ckpt_every=0",
+            "optim.warmup_steps=0",
+        ],
+    )
     t = time.perf_counter()
     train(probe)
     rate = _rate(probe_dir / "log.jsonl")
     shutil.rmtree(probe_dir, ignore_errors=True)
     budget = args.minutes * 60
     steps = max(1, int(rate * budget / probe.data.batch_size))
-    print(f"probe: {rate:.1f} images/s ({time.perf_counter() - t:.0f} s); the run: {steps} steps in {budget:.0f} s", flush=True)
+    print(
+        f"probe: {rate:.1f} images/s ({time.perf_counter() - t:.0f} s); the run: {steps} steps in {budget:.0f} s",
+        flush=True,
+    )
     run_dir = Path(tempfile.mkdtemp(prefix="run-"))
-    cfg = load_config(args.experiment, [*common, f"train.steps={steps}", f"train.time_limit_s={budget * 1.1}",
-                                        f"train.out_dir={run_dir}", f"train.ckpt_every={max(1, steps // 4)}"])
+    cfg = load_config(
+        args.experiment,
+        [
+            *common,
+            f"train.steps={steps}",
+            f"train.time_limit_s={budget * 1.1}",
+            f"train.out_dir={run_dir}",
+            f"train.ckpt_every={max(1, steps // 4)}",
+        ],
+    )
     t = time.perf_counter()
     result = train(cfg)
     seconds = time.perf_counter() - t
@@ -92,9 +112,16 @@ def main(argv=None) -> int:
     save_file(weights, str(out / "segmenter.safetensors"), metadata={"arch": cfg.model.name})
     for name in ("log.jsonl", "config.yaml"):
         shutil.copy(run_dir / name, out / name)
-    summary = {"steps": result.step, "planned_steps": steps, "images": result.step * cfg.data.batch_size,
-               "seconds": round(seconds, 1), "probe_images_per_s": round(rate, 2), "device": args.device,
-               "gpu": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None, "init": args.init}
+    summary = {
+        "steps": result.step,
+        "planned_steps": steps,
+        "images": result.step * cfg.data.batch_size,
+        "seconds": round(seconds, 1),
+        "probe_images_per_s": round(rate, 2),
+        "device": args.device,
+        "gpu": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,
+        "init": args.init,
+    }
     (out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
     print(json.dumps(summary), flush=True)
     return 0

@@ -73,11 +73,20 @@ def main(argv=None) -> int:
     for item in args.inference:
         key, value = item.split("=", 1)
         inference[key] = json.loads(value) if value[:1].isdigit() or value in ("null", "true", "false") else value
-    model = ship_checkpoint(args.checkpoint, args.name, args.role, default=args.default, inference=inference,
-                            card=card, kwargs=json.loads(args.kwargs))
+    model = ship_checkpoint(
+        args.checkpoint,
+        args.name,
+        args.role,
+        default=args.default,
+        inference=inference,
+        card=card,
+        kwargs=json.loads(args.kwargs),
+    )
     GOLDEN_DIR.mkdir(parents=True, exist_ok=True)
     write_alpha(GOLDEN_DIR / f"{model.name}.png", golden_output(model.name), bits=16)
-    print(f"shipped {model.name} ({model.arch}, {model.role}) sha256 {model.sha256}; golden {GOLDEN_DIR / model.name}.png")
+    print(
+        f"shipped {model.name} ({model.arch}, {model.role}) sha256 {model.sha256}; golden {GOLDEN_DIR / model.name}.png"
+    )
     return 0
 
 

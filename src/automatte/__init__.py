@@ -20,8 +20,8 @@ Example:
 __version__ = "0.1.0"
 
 from automatte import io, metrics, ops  # noqa: E402  (the public sub-packages)
-from automatte.io import read_alpha, read_image, read_trimap, write_alpha, write_image  # noqa: E402
 from automatte.api import Matte, Pipeline, list_pipelines, load_model, matte  # noqa: E402
+from automatte.io import read_alpha, read_image, read_trimap, write_alpha, write_image  # noqa: E402
 
 __all__ = [
     "__version__",

@@ -46,8 +46,15 @@ from automatte.infer.result import Matte
 __all__ = ["Matte", "Pipeline", "matte", "load_model", "list_pipelines", "parse_background", "as_image"]
 
 
-def matte(image: Any, model: str | Pipeline | None = None, *, trimap: Any = None, mask: Any = None,
-          device: str = "cpu", **options) -> Matte:
+def matte(
+    image: Any,
+    model: str | Pipeline | None = None,
+    *,
+    trimap: Any = None,
+    mask: Any = None,
+    device: str = "cpu",
+    **options,
+) -> Matte:
     """Matte one image with ``model`` (default: the shipped default model; loaded once and kept).
 
     ``options`` (strategy, fusion, foreground, band, ...) configure the pipeline (see :class:`Pipeline`).
@@ -60,4 +67,3 @@ def matte(image: Any, model: str | Pipeline | None = None, *, trimap: Any = None
             _CACHE[key] = load_model(model, device=device, **options)
         pipeline = _CACHE[key]
     return pipeline(image, trimap=trimap, mask=mask)
-

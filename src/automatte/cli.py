@@ -109,7 +109,6 @@ def _cmd_eval(args: argparse.Namespace) -> int:
     return 0
 
 
-
 # ------------------------------------------------------------------------------------------- predict
 SAVE_KINDS = ("alpha", "rgba", "fg", "trimap", "composite")
 
@@ -130,7 +129,10 @@ def _gather_inputs(inputs: Sequence[str], recursive: bool) -> tuple[list[tuple[s
         elif path.is_dir():
             images = list_images(path, recursive=recursive)
             if not images:
-                failures.append(f"{path}: no image files in this folder" + ("" if recursive else " (use --recursive for sub-folders)"))
+                failures.append(
+                    f"{path}: no image files in this folder"
+                    + ("" if recursive else " (use --recursive for sub-folders)")
+                )
             found.extend((str(p), path) for p in images)
         elif path.exists():
             found.append((str(path), None))
@@ -221,23 +223,43 @@ def _cmd_predict(args: argparse.Namespace) -> int:
     if out is not None and out.exists() and not out.is_dir():
         raise NotADirectoryError(f"{out}: -o must be a folder (or '-' for stdout)")
     composite_ext = ".jpg" if args.composite_format == "jpg" else ".png"
-    options = {k: v for k, v in {"strategy": args.strategy, "fusion": args.fusion, "foreground": args.foreground,
-                                 "max_size": args.max_size}.items() if v}
+    options = {
+        k: v
+        for k, v in {
+            "strategy": args.strategy,
+            "fusion": args.fusion,
+            "foreground": args.foreground,
+            "max_size": args.max_size,
+        }.items()
+        if v
+    }
     pipeline = load_model(args.model, device=args.device, backend=args.backend, **options) if sources else None
 
     jobs = []  # (source, root, targets, trimap, mask)
     shared = _shared_stems(sources)
     for source, root in sources:
         try:
-            targets = {} if to_stdout else _targets(source if source != "-" else "stdin.png", root, out, kinds,
-                                                    composite_ext, qualify=source in shared)
+            targets = (
+                {}
+                if to_stdout
+                else _targets(
+                    source if source != "-" else "stdin.png", root, out, kinds, composite_ext, qualify=source in shared
+                )
+            )
             for target in targets.values():
                 if Path(source).exists() and target.resolve() == Path(source).resolve():
                     raise FileExistsError(f"{source}: an output would replace the input itself; choose -o")
                 if target.exists() and not args.overwrite:
                     raise FileExistsError(f"{target}: exists (use --overwrite)")
-            jobs.append((source, root, targets, _hint_path(args.trimap, source, root, "trimap"),
-                         _hint_path(args.mask, source, root, "mask")))
+            jobs.append(
+                (
+                    source,
+                    root,
+                    targets,
+                    _hint_path(args.trimap, source, root, "trimap"),
+                    _hint_path(args.mask, source, root, "mask"),
+                )
+            )
         except (ValueError, OSError) as exc:
             failures.append(str(exc))
     claimed: dict[Path, str] = {}
@@ -254,9 +276,13 @@ def _cmd_predict(args: argparse.Namespace) -> int:
         chunk = jobs[start : start + args.batch_size]
         images = [sys.stdin.buffer.read() if j[0] == "-" else j[0] for j in chunk]
         has_hints = any(j[3] or j[4] for j in chunk)
-        results = pipeline.batch(images, trimaps=[j[3] for j in chunk] if has_hints else None,
-                                 masks=[j[4] for j in chunk] if has_hints else None,
-                                 batch_size=args.batch_size, on_error="return")
+        results = pipeline.batch(
+            images,
+            trimaps=[j[3] for j in chunk] if has_hints else None,
+            masks=[j[4] for j in chunk] if has_hints else None,
+            batch_size=args.batch_size,
+            on_error="return",
+        )
         for job, result in zip(chunk, results):
             source, _, targets = job[:3]
             if isinstance(result, Exception):
@@ -280,7 +306,10 @@ def _cmd_predict(args: argparse.Namespace) -> int:
         bar.close()
     if not to_stdout:
         where = f"to {out}" if out is not None else "next to the inputs"
-        print(f"wrote {written} of {len(sources)} image(s) ({', '.join(kinds)}) {where}", file=sys.stderr if args.quiet else sys.stdout)
+        print(
+            f"wrote {written} of {len(sources)} image(s) ({', '.join(kinds)}) {where}",
+            file=sys.stderr if args.quiet else sys.stdout,
+        )
     return _summarise_failures(failures)
 
 
@@ -312,8 +341,10 @@ def _cmd_export(args: argparse.Namespace) -> int:
             ref = net(**dict(zip(net.model_inputs, inputs))).alpha.numpy()
         got = session.run(["alpha"], {k: v.numpy() for k, v in zip(net.model_inputs, inputs)})[0]
         worst = max(worst, float(np.abs(ref - got).max()))
-    print(f"wrote {path} ({net.model_name}: inputs {', '.join(net.model_inputs)}, output alpha; dynamic batch, height, "
-          f"width in multiples of 32); ONNX Runtime vs PyTorch max |diff| {worst:.2e}")
+    print(
+        f"wrote {path} ({net.model_name}: inputs {', '.join(net.model_inputs)}, output alpha; dynamic batch, height, "
+        f"width in multiples of 32); ONNX Runtime vs PyTorch max |diff| {worst:.2e}"
+    )
     if worst > 1e-3:
         print("warning: the difference exceeds 1e-3", file=sys.stderr)
         return EXIT_FAILURES
@@ -334,14 +365,18 @@ def _cmd_models(args: argparse.Namespace) -> int:
         for m in shipped.values():
             metrics = m.card.get("metrics", {})
             summary = ", ".join(f"{k} {v}" for k, v in list(metrics.items())[:4]) if isinstance(metrics, dict) else ""
-            print(f"  {m.name:<24} {m.role:<10} {m.arch:<16} {'default  ' if m.default else ''}{m.card.get('summary', '')}")
+            print(
+                f"  {m.name:<24} {m.role:<10} {m.arch:<16} {'default  ' if m.default else ''}{m.card.get('summary', '')}"
+            )
             if summary:
                 print(f"  {'':<24} {summary}")
         from automatte.shipped import default_pipeline
 
         default = default_pipeline()
-        print(f"\nPipelines: default (= {default[0] if default else 'none'}), twostage, twostage-cf, twostage-knn, "
-              "cf, knn, lkm (see `automatte predict --help`)")
+        print(
+            f"\nPipelines: default (= {default[0] if default else 'none'}), twostage, twostage-cf, twostage-knn, "
+            "cf, knn, lkm (see `automatte predict --help`)"
+        )
         print("\nRegistered architectures:")
 
     names = list_models(args.pattern, include_test=args.all or None)
@@ -386,7 +421,10 @@ def _cmd_convert_tflite(args: argparse.Namespace) -> int:
     if not Path(args.input).is_file():
         raise FileNotFoundError(f"{args.input}: no such file")
     report = convert_tflite(args.input, args.output, args.arch)
-    print(f"wrote {args.output} ({args.arch}): " + ", ".join(f"{k}={v}" for k, v in report.items() if not isinstance(v, (list, dict))))
+    print(
+        f"wrote {args.output} ({args.arch}): "
+        + ", ".join(f"{k}={v}" for k, v in report.items() if not isinstance(v, (list, dict)))
+    )
     return 0
 
 
@@ -405,26 +443,56 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"automatte {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
-    p = sub.add_parser("predict", help="alpha mattes, cutouts and composites of photos (the default command)",
-                       description="Matte photos with the shipped default model (or --model). Writes "
-                                   "OUT/<stem>_<kind>.png for each --save kind; never overwrites without --overwrite.")
+    p = sub.add_parser(
+        "predict",
+        help="alpha mattes, cutouts and composites of photos (the default command)",
+        description="Matte photos with the shipped default model (or --model). Writes "
+        "OUT/<stem>_<kind>.png for each --save kind; never overwrites without --overwrite.",
+    )
     p.add_argument("inputs", nargs="+", help="image files, folders, globs, or '-' for stdin")
-    p.add_argument("-o", "--output", default=None, help="output folder (default: next to each input); '-': stdout (one image)")
-    p.add_argument("--save", default=PREDICT_DEFAULT_SAVE, help=f"comma list of {', '.join(SAVE_KINDS)} (default {PREDICT_DEFAULT_SAVE})")
-    p.add_argument("--model", default=None, help="shipped model, pipeline (twostage, twostage-cf, cf, ...), checkpoint or .onnx (default: the shipped default)")
+    p.add_argument(
+        "-o", "--output", default=None, help="output folder (default: next to each input); '-': stdout (one image)"
+    )
+    p.add_argument(
+        "--save",
+        default=PREDICT_DEFAULT_SAVE,
+        help=f"comma list of {', '.join(SAVE_KINDS)} (default {PREDICT_DEFAULT_SAVE})",
+    )
+    p.add_argument(
+        "--model",
+        default=None,
+        help="shipped model, pipeline (twostage, twostage-cf, cf, ...), checkpoint or .onnx (default: the shipped default)",
+    )
     p.add_argument("--arch", default=None, help="architecture of a weights file that does not name it")
     p.add_argument("--trimap", default=None, help="trimap FILE (one input) or DIR with <stem>.png: a refiner is used")
-    p.add_argument("--mask", default=None, help="coarse mask FILE or DIR with <stem>.png: trimap from it, then a refiner")
-    p.add_argument("--background", default="white", help="composite background: colour, #rrggbb, blur, checker or an image file")
+    p.add_argument(
+        "--mask", default=None, help="coarse mask FILE or DIR with <stem>.png: trimap from it, then a refiner"
+    )
+    p.add_argument(
+        "--background", default="white", help="composite background: colour, #rrggbb, blur, checker or an image file"
+    )
     p.add_argument("--composite-format", default="png", choices=["png", "jpg"])
-    p.add_argument("--recursive", action="store_true", help="descend into sub-folders of folder inputs (and ** in globs)")
+    p.add_argument(
+        "--recursive", action="store_true", help="descend into sub-folders of folder inputs (and ** in globs)"
+    )
     p.add_argument("--device", default="cpu", help="cpu, cuda, cuda:1 ...")
-    p.add_argument("--backend", default="torch", choices=["torch", "onnx"], help="run the networks with PyTorch or ONNX Runtime")
+    p.add_argument(
+        "--backend", default="torch", choices=["torch", "onnx"], help="run the networks with PyTorch or ONNX Runtime"
+    )
     p.add_argument("--batch-size", type=int, default=1, help="images per forward pass (same-size images)")
-    p.add_argument("--max-size", type=int, default=None, help="shrink inputs whose long side exceeds this first (outputs at that size)")
-    p.add_argument("--strategy", default=None, choices=["auto", "whole", "hybrid", "tiled"], help="one-stage resolution strategy")
+    p.add_argument(
+        "--max-size",
+        type=int,
+        default=None,
+        help="shrink inputs whose long side exceeds this first (outputs at that size)",
+    )
+    p.add_argument(
+        "--strategy", default=None, choices=["auto", "whole", "hybrid", "tiled"], help="one-stage resolution strategy"
+    )
     p.add_argument("--fusion", default=None, choices=["hard", "soft"], help="two-stage fusion")
-    p.add_argument("--foreground", default=None, choices=["auto", "ml", "blur_fusion", "none"], help="foreground colour estimation")
+    p.add_argument(
+        "--foreground", default=None, choices=["auto", "ml", "blur_fusion", "none"], help="foreground colour estimation"
+    )
     p.add_argument("--overwrite", action="store_true", help="replace existing outputs")
     p.add_argument("-q", "--quiet", action="store_true")
     p.set_defaults(func=_cmd_predict)
@@ -438,7 +506,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=_cmd_export)
 
     try:
-        from automatte.serve.cli import add_arguments as add_serve_arguments, run as run_serve
+        from automatte.serve.cli import add_arguments as add_serve_arguments
+        from automatte.serve.cli import run as run_serve
     except ImportError:  # the server's optional parts are missing
         add_serve_arguments = None
     if add_serve_arguments is not None:
@@ -459,7 +528,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("baseline", help="classical trimap-based mattes (pymatting) of a dataset")
     p.add_argument("data", help="dataset folder (image/, alpha/, trimap/)")
     p.add_argument("out", help="output folder for NAME.png alpha mattes")
-    p.add_argument("--method", default="cf", choices=["cf", "knn", "lkm"], help="closed-form (default), KNN, large-kernel")
+    p.add_argument(
+        "--method", default="cf", choices=["cf", "knn", "lkm"], help="closed-form (default), KNN, large-kernel"
+    )
     p.add_argument("--trimap-dir", default="trimap")
     p.add_argument("--overwrite", action="store_true")
     p.add_argument("-q", "--quiet", action="store_true")
@@ -477,12 +548,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=_cmd_eval)
 
     p = sub.add_parser("models", help="list the registered models (and their parameter counts)")
-    p.add_argument("pattern", nargs="?", default="*", help="a shipped model's name (its card) or a glob on architectures")
+    p.add_argument(
+        "pattern", nargs="?", default="*", help="a shipped model's name (its card) or a glob on architectures"
+    )
     p.add_argument("--params", action="store_true", help="count parameters of each variant beside the paper's")
     p.add_argument("--all", action="store_true", help="include the tiny *_test variants")
     p.set_defaults(func=_cmd_models)
 
-    from automatte.train.cli import add_arguments as add_train_arguments, run as run_train
+    from automatte.train.cli import add_arguments as add_train_arguments
+    from automatte.train.cli import run as run_train
 
     p = add_train_arguments(sub.add_parser("train", help="train a model from a YAML experiment (configs/*.yaml)"))
     p.set_defaults(func=run_train)
@@ -498,7 +572,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     argv = list(sys.argv[1:] if argv is None else argv)
-    commands = set(parser._subparsers._group_actions[0].choices) if parser._subparsers else set()  # noqa: SLF001
+    commands = set(parser._subparsers._group_actions[0].choices) if parser._subparsers else set()
     if argv and argv[0] not in commands and (argv[0] == "-" or not argv[0].startswith("-")):
         argv = ["predict", *argv]  # `automatte photo.jpg`
     args = parser.parse_args(argv)

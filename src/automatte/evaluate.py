@@ -130,4 +130,3 @@ def evaluate_folder(
     if not any(data.trimaps.get(n) for n in names) and any(r != "whole" for r in regions):
         report.add_problem(str(data.root / trimap_dir), "no trimaps: only whole-image metrics were computed")
     return report
-

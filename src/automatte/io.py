@@ -226,7 +226,9 @@ def _pillow_channels(im: Image.Image, label: str) -> np.ndarray:
     elif mode in ("RGB", "RGBX", "YCbCr", "CMYK"):
         im = im.convert("RGBA" if transparent and mode == "RGB" else "RGB")
     else:
-        raise ImageError(label, f"unsupported pixel mode {mode!r}; expected 8- or 16-bit grey, RGB, RGBA, palette or CMYK")
+        raise ImageError(
+            label, f"unsupported pixel mode {mode!r}; expected 8- or 16-bit grey, RGB, RGBA, palette or CMYK"
+        )
     array = np.asarray(im).astype(np.float32) / np.float32(255)
     return array[..., None] if array.ndim == 2 else array
 
@@ -263,7 +265,8 @@ def _decode(source: Source, name: str | None, max_pixels: int | None) -> tuple[n
         width, height = im.size
         if max_pixels is not None and width * height > max_pixels:
             raise ImageError(
-                label, f"has {width} x {height} = {width * height:,} pixels, over the limit of {max_pixels:,} (max_pixels)"
+                label,
+                f"has {width} x {height} = {width * height:,} pixels, over the limit of {max_pixels:,} (max_pixels)",
             )
         try:
             im.load()
@@ -453,8 +456,7 @@ def read_trimap(
     if count:
         examples = ", ".join(str(v) for v in np.unique(np.round(levels[off_grid]).astype(int))[:5])
         problem = (
-            f"{count} of {levels.size} trimap pixels are not within {tolerance} levels of 0/128/255 "
-            f"(e.g. {examples})"
+            f"{count} of {levels.size} trimap pixels are not within {tolerance} levels of 0/128/255 (e.g. {examples})"
         )
         if strict:
             raise ImageError(label, f"{problem}; use strict=False to treat them as unknown")
@@ -547,7 +549,15 @@ def _to_uint(array: np.ndarray, bits: int) -> np.ndarray:
     raise ValueError(f"cannot write an array of dtype {array.dtype} as a {bits}-bit image")
 
 
-_PIL_SAVE_FORMATS = {".jpg": "JPEG", ".jpeg": "JPEG", ".png": "PNG", ".webp": "WEBP", ".tif": "TIFF", ".tiff": "TIFF", ".bmp": "BMP"}
+_PIL_SAVE_FORMATS = {
+    ".jpg": "JPEG",
+    ".jpeg": "JPEG",
+    ".png": "PNG",
+    ".webp": "WEBP",
+    ".tif": "TIFF",
+    ".tiff": "TIFF",
+    ".bmp": "BMP",
+}
 
 
 def write_image(

@@ -72,7 +72,9 @@ def register_model(
 
     def wrap(fn: Callable) -> Callable:
         if name in _REGISTRY and _REGISTRY[name].factory is not fn:
-            raise ValueError(f"model {name!r} is registered twice ({_REGISTRY[name].factory.__module__} and {fn.__module__})")
+            raise ValueError(
+                f"model {name!r} is registered twice ({_REGISTRY[name].factory.__module__} and {fn.__module__})"
+            )
         _REGISTRY[name] = ModelInfo(
             name=name,
             family=family,

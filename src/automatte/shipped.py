@@ -38,8 +38,18 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-__all__ = ["ROLES", "WEIGHTS_DIR", "ShippedModel", "list_shipped", "get_shipped", "default_model_name",
-           "default_pipeline", "load_shipped", "ship_checkpoint", "format_card"]
+__all__ = [
+    "ROLES",
+    "WEIGHTS_DIR",
+    "ShippedModel",
+    "list_shipped",
+    "get_shipped",
+    "default_model_name",
+    "default_pipeline",
+    "load_shipped",
+    "ship_checkpoint",
+    "format_card",
+]
 
 WEIGHTS_DIR = Path(__file__).resolve().parent / "weights"
 ROLES = ("one-stage", "refiner", "segmenter")
@@ -64,9 +74,14 @@ def _read_card(path: Path) -> ShippedModel:
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
         model = ShippedModel(
-            name=str(data["name"]), arch=str(data["arch"]), role=str(data["role"]),
-            path=path.with_suffix(".safetensors"), sha256=str(data["sha256"]), kwargs=dict(data.get("kwargs", {})),
-            default=bool(data.get("default", False)), inference=dict(data.get("inference", {})),
+            name=str(data["name"]),
+            arch=str(data["arch"]),
+            role=str(data["role"]),
+            path=path.with_suffix(".safetensors"),
+            sha256=str(data["sha256"]),
+            kwargs=dict(data.get("kwargs", {})),
+            default=bool(data.get("default", False)),
+            inference=dict(data.get("inference", {})),
             card=dict(data.get("card", {})),
         )
     except (OSError, ValueError, KeyError, TypeError) as exc:
@@ -139,16 +154,20 @@ def load_shipped(name: str, folder: str | os.PathLike | None = None, *, check: b
 
     model = get_shipped(name, folder)
     if not model.path.is_file():
-        raise ValueError(f"{model.path}: weights of shipped model {name!r} are missing (is the checkout complete? "
-                         "git lfs is not used: the file is plain git)")
+        raise ValueError(
+            f"{model.path}: weights of shipped model {name!r} are missing (is the checkout complete? "
+            "git lfs is not used: the file is plain git)"
+        )
     if check and _sha256(model.path) != model.sha256:
         raise ValueError(f"{model.path}: sha256 differs from its model card; the file is corrupted or was replaced")
     net = create_model(model.arch, **model.kwargs)
     state = {k: v.float() if v.is_floating_point() else v for k, v in load_file(str(model.path)).items()}
     missing, unexpected = net.load_state_dict(state, strict=False)
     if missing or unexpected:
-        raise ValueError(f"{model.path}: weights do not fit {model.arch} (missing {list(missing)[:5]}, "
-                         f"unexpected {list(unexpected)[:5]})")
+        raise ValueError(
+            f"{model.path}: weights do not fit {model.arch} (missing {list(missing)[:5]}, "
+            f"unexpected {list(unexpected)[:5]})"
+        )
     return net.eval()
 
 
@@ -189,8 +208,14 @@ def ship_checkpoint(
         save_file(half, str(tmp), metadata={"arch": arch, "name": name, "format": "automatte-shipped/1"})
     full_card = {"config": ckpt.get("config"), "step": ckpt.get("step"), **(card or {})}
     data: dict[str, Any] = {
-        "name": name, "arch": arch, "role": role, "default": default, "kwargs": dict(kwargs or {}),
-        "inference": dict(inference or {}), "sha256": _sha256(weights), "card": full_card,
+        "name": name,
+        "arch": arch,
+        "role": role,
+        "default": default,
+        "kwargs": dict(kwargs or {}),
+        "inference": dict(inference or {}),
+        "sha256": _sha256(weights),
+        "card": full_card,
     }
     with atomic_write(folder / f"{name}.json") as tmp:
         tmp.write_text(json.dumps(data, indent=2, sort_keys=False) + "\n", encoding="utf-8")
@@ -199,8 +224,11 @@ def ship_checkpoint(
 
 def format_card(model: ShippedModel) -> str:
     """The model card as readable text (``automatte models NAME``)."""
-    lines = [f"{model.name}  ({model.role}{', default' if model.default else ''})", f"  architecture: {model.arch}",
-             f"  weights: {model.path.name}  sha256 {model.sha256}"]
+    lines = [
+        f"{model.name}  ({model.role}{', default' if model.default else ''})",
+        f"  architecture: {model.arch}",
+        f"  weights: {model.path.name}  sha256 {model.sha256}",
+    ]
     if model.inference:
         lines.append("  inference: " + ", ".join(f"{k}={v}" for k, v in model.inference.items()))
     for key, value in model.card.items():

@@ -126,8 +126,15 @@ def test_random_background_size_and_source():
 
 @pytest.mark.parametrize(
     "kw",
-    [dict(size=4), dict(crop_sizes=()), dict(crop_sizes=(0,)), dict(flip_prob=1.5), dict(jpeg_quality=(90, 40)),
-     dict(trimap_k_range=(5, 2)), dict(scale_range=(0.0, 1.0))],
+    [
+        dict(size=4),
+        dict(crop_sizes=()),
+        dict(crop_sizes=(0,)),
+        dict(flip_prob=1.5),
+        dict(jpeg_quality=(90, 40)),
+        dict(trimap_k_range=(5, 2)),
+        dict(scale_range=(0.0, 1.0)),
+    ],
 )
 def test_augment_rejects_bad_settings(kw):
     with pytest.raises(ValueError, match="Augment"):

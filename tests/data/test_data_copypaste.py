@@ -99,7 +99,9 @@ def test_cutout_dataset_items_have_exact_alpha(cutout_dir, bg_dir):
         assert ((alpha > 0.05) & (alpha < 0.95)).any()  # the cutout's own soft edge survives
         torch.testing.assert_close(image, alpha * fg + (1 - alpha) * bg, atol=1 / 255 + 1e-4, rtol=0)
     again = CutoutDataset(cutout_dir, bg_dir, Augment(size=48), seed=3)
-    torch.testing.assert_close(again[1]["alpha"], CutoutDataset(cutout_dir, bg_dir, Augment(size=48), seed=3)[1]["alpha"])
+    torch.testing.assert_close(
+        again[1]["alpha"], CutoutDataset(cutout_dir, bg_dir, Augment(size=48), seed=3)[1]["alpha"]
+    )
 
 
 def test_cutout_dataset_split_and_errors(cutout_dir, bg_dir, tmp_path):

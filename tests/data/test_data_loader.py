@@ -126,8 +126,12 @@ def test_distributed_loader_partitions_an_epoch(sources):
     full = build_loader(sources, batch_size=1, seed=0, epoch_length=8, drop_last=False)
     names = [b["name"][0] + b["source"][0] for b in full]
     per_rank = [
-        [b["name"][0] + b["source"][0] for b in build_loader(sources, 1, seed=0, epoch_length=8, distributed=True,
-                                                             num_replicas=2, rank=r, drop_last=False)]  # fmt: skip
+        [
+            b["name"][0] + b["source"][0]
+            for b in build_loader(
+                sources, 1, seed=0, epoch_length=8, distributed=True, num_replicas=2, rank=r, drop_last=False
+            )
+        ]  # fmt: skip
         for r in range(2)
     ]
     assert per_rank[0] == names[0::2] and per_rank[1] == names[1::2]

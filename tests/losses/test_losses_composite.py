@@ -66,11 +66,13 @@ def test_rows_without_foreground_layers_are_left_out():
 
 
 def test_dataset_items_rebuild_the_composite_before_degradation():
-    common = dict(size=64, crop_sizes=(64,), flip_prob=0.0, jitter_prob=0.0, bokeh_prob=0.0, bokeh_prob_ns=0.0,
-                  blur_prob=0.0)
+    common = dict(
+        size=64, crop_sizes=(64,), flip_prob=0.0, jitter_prob=0.0, bokeh_prob=0.0, bokeh_prob_ns=0.0, blur_prob=0.0
+    )
     clean = SynthDataset(2, Augment(**common, noise_prob=0.0, jpeg_prob=0.0), types=("SO",), seed=3)
-    noisy = SynthDataset(2, Augment(**common, noise_prob=1.0, noise_sigma=(0.05, 0.05), jpeg_prob=1.0), types=("SO",),
-                         seed=3)
+    noisy = SynthDataset(
+        2, Augment(**common, noise_prob=1.0, noise_sigma=(0.05, 0.05), jpeg_prob=1.0), types=("SO",), seed=3
+    )
     batch = collate_matting([noisy[0], noisy[1]])
     reference = collate_matting([clean[0], clean[1]])["image"]  # no degradation: the image is the composite
     assert (batch["image"] - reference).abs().mean() > 0.01

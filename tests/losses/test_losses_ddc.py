@@ -126,7 +126,10 @@ def test_dc_and_affinity_match_unfold_references(case):
         assert abs(LF.dc_loss(image, alpha, k).item() - reference_dc(image, alpha, k).item()) < 1e-6
         assert abs(LF.dc_loss(image, alpha, k, chunk_rows=3).item() - reference_dc(image, alpha, k).item()) < 1e-6
         assert abs(LF.affinity_loss(image, alpha, k).item() - reference_affinity(image, alpha, k).item()) < 1e-6
-        assert abs(LF.affinity_loss(image, alpha, k, chunk_rows=6).item() - reference_affinity(image, alpha, k).item()) < 1e-6
+        assert (
+            abs(LF.affinity_loss(image, alpha, k, chunk_rows=6).item() - reference_affinity(image, alpha, k).item())
+            < 1e-6
+        )
 
 
 def test_neighbour_distances_shapes_and_centre():

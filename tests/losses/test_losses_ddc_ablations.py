@@ -18,8 +18,11 @@ def _batch(seed: int = 0) -> dict:
     trimap = torch.zeros(2, 1, 16, 16)
     trimap[..., 4:12, 4:12] = 0.5
     trimap[..., 6:10, 6:10] = 1.0
-    return {"image": torch.rand(2, 3, 16, 16, generator=g), "trimap": trimap,
-            "alpha": torch.rand(2, 1, 16, 16, generator=g)}
+    return {
+        "image": torch.rand(2, 3, 16, 16, generator=g),
+        "trimap": trimap,
+        "alpha": torch.rand(2, 1, 16, 16, generator=g),
+    }
 
 
 @pytest.mark.parametrize("consistency", ["ddc", "dc", "affinity"])
@@ -27,8 +30,9 @@ def test_unknown_region_is_the_masked_mean_of_the_whole_map(consistency):
     batch = _batch()
     alpha = torch.rand(2, 1, 16, 16, generator=torch.Generator().manual_seed(5))
     whole = ddc_losses(MattingOutput(alpha=alpha), batch, kernel_size=3, consistency=consistency)
-    unknown = ddc_losses(MattingOutput(alpha=alpha), batch, kernel_size=3, consistency=consistency,
-                         consistency_region="unknown")
+    unknown = ddc_losses(
+        MattingOutput(alpha=alpha), batch, kernel_size=3, consistency=consistency, consistency_region="unknown"
+    )
     assert unknown["known"].item() == whole["known"].item()
     assert unknown[consistency].item() != pytest.approx(whole[consistency].item(), rel=1e-3)
     # reference: the per-centre-pixel terms of the whole map, averaged over the unknown centres only
@@ -40,7 +44,7 @@ def test_unknown_region_is_the_masked_mean_of_the_whole_map(consistency):
     else:
         a = 1 - d / 3**0.5
         per_pixel = ((a * aj).sum(1, keepdim=True) / a.sum(1, keepdim=True) - alpha).abs()
-    mask = (batch["trimap"] == 0.5)
+    mask = batch["trimap"] == 0.5
     assert unknown[consistency].item() == pytest.approx(per_pixel[mask].mean().item(), rel=1e-5)
     assert whole[consistency].item() == pytest.approx(per_pixel.mean().item(), rel=1e-5)
 

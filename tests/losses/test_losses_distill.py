@@ -105,7 +105,9 @@ def test_gradcheck_distillation():
 def test_lsgan_reference_values():
     d_fake, d_real = torch.tensor([0.0, 0.5, 1.0]), torch.tensor([1.0, 0.0])
     assert LA.lsgan_generator_loss(d_fake).item() == pytest.approx((1 + 0.25 + 0) / 3)  # eq. 16
-    assert LA.lsgan_discriminator_loss(d_fake, d_real).item() == pytest.approx((0 + 0.25 + 1) / 3 + (0 + 1) / 2)  # eq. 17
+    assert LA.lsgan_discriminator_loss(d_fake, d_real).item() == pytest.approx(
+        (0 + 0.25 + 1) / 3 + (0 + 1) / 2
+    )  # eq. 17
     alpha = torch.tensor([0.0, 0.25, 1.0]).view(1, 1, 1, 3)
     fake = LA.recomposite(alpha, torch.ones(1, 3, 1, 3), torch.full((1, 3, 1, 3), 0.5))
     assert fake[0, 0, 0].tolist() == [0.5, 0.625, 1.0]

@@ -75,7 +75,9 @@ def test_composition_reference():
 EMPTY_CASES = {
     "l1": lambda p, t, m: LF.l1_loss(p, t, m),
     "charbonnier": lambda p, t, m: LF.charbonnier_loss(p, t, m),
-    "composition": lambda p, t, m: LF.composition_loss(p, t.expand(-1, 3, -1, -1), 1 - t.expand(-1, 3, -1, -1), t.repeat(1, 3, 1, 1), m),
+    "composition": lambda p, t, m: LF.composition_loss(
+        p, t.expand(-1, 3, -1, -1), 1 - t.expand(-1, 3, -1, -1), t.repeat(1, 3, 1, 1), m
+    ),
     "gradient": lambda p, t, m: LF.gradient_loss(p, t, m),
     "laplacian": lambda p, t, m: LF.laplacian_loss(p, t, m),
     "hard_mining": lambda p, t, m: LF.hard_mining_loss(p, t, m),

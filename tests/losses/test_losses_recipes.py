@@ -62,7 +62,14 @@ def test_aimnet(size):
     batch, (out, leaves) = make_batch(h=size[0], w=size[1]), make_output(h=size[0], w=size[1])
     r = L.aimnet_losses(out, batch)
     check(r, leaves)
-    total = r["semantic"] + r["detail_alpha"] + r["detail_laplacian"] + r["fused_alpha"] + r["fused_laplacian"] + r["composition"]
+    total = (
+        r["semantic"]
+        + r["detail_alpha"]
+        + r["detail_laplacian"]
+        + r["fused_alpha"]
+        + r["fused_laplacian"]
+        + r["composition"]
+    )
     assert r["total"].item() == pytest.approx(total.item(), rel=1e-6)
     r2 = L.aimnet_losses(*make_output(h=size[0], w=size[1])[:1], batch, detail_region="all", composition_weight=0)
     assert "composition" not in r2 and torch.isfinite(r2["total"])
@@ -72,7 +79,9 @@ def test_aimnet_semantic_targets_follow_image_types():
     batch = make_batch(b=2)
     out, _ = make_output(b=2, logits_scale=1)
     classes = L.unified_class_targets(batch["trimap"], batch["type"])
-    assert L.aimnet_losses(out, batch)["semantic"].item() == pytest.approx(L.trimap_ce_loss(out.trimap_logits, classes).item())
+    assert L.aimnet_losses(out, batch)["semantic"].item() == pytest.approx(
+        L.trimap_ce_loss(out.trimap_logits, classes).item()
+    )
 
 
 @pytest.mark.parametrize("size", [(16, 12), (19, 23)])
@@ -182,7 +191,18 @@ def test_missing_batch_keys_and_outputs_raise():
         L.aimnet_losses(out, {k: v for k, v in batch.items() if k != "type"})
     with pytest.raises(ValueError, match="'detail'"):
         L.ppmatting_losses(MattingOutput(alpha=out.alpha, trimap_logits=out.trimap_logits), batch)
-    assert set(L.RECIPES) == {"aimnet", "ppmatting", "spamattnet", "dim", "ppid", "ddc", "tgn", "vitmatte", "mixed", "segment"}
+    assert set(L.RECIPES) == {
+        "aimnet",
+        "ppmatting",
+        "spamattnet",
+        "dim",
+        "ppid",
+        "ddc",
+        "tgn",
+        "vitmatte",
+        "mixed",
+        "segment",
+    }
 
 
 # ------------------------------------------------------------------------------------------ modules
@@ -195,10 +215,16 @@ def test_modules_equal_functions():
     pairs = [
         (L.AlphaL1Loss()(p, a, m), L.l1_loss(p, a, m)),
         (L.CharbonnierLoss(eps=1e-3)(p, a), L.charbonnier_loss(p, a, eps=1e-3)),
-        (L.CompositionLoss()(p, batch["fg"], batch["bg"], img, m), L.composition_loss(p, batch["fg"], batch["bg"], img, m)),
+        (
+            L.CompositionLoss()(p, batch["fg"], batch["bg"], img, m),
+            L.composition_loss(p, batch["fg"], batch["bg"], img, m),
+        ),
         (L.GradientLoss(operator="diff", mode="vector")(p, a), L.gradient_loss(p, a, operator="diff", mode="vector")),
         (L.LaplacianLoss(levels=3, residual_weight=2.0)(p, a), L.laplacian_loss(p, a, levels=3, residual_weight=2.0)),
-        (L.TrimapCELoss([1.0, 2.0, 1.0])(logits, classes), L.trimap_ce_loss(logits, classes, None, torch.tensor([1.0, 2.0, 1.0]))),
+        (
+            L.TrimapCELoss([1.0, 2.0, 1.0])(logits, classes),
+            L.trimap_ce_loss(logits, classes, None, torch.tensor([1.0, 2.0, 1.0])),
+        ),
         (L.UnifiedCELoss()(logits, tri, batch["type"]), L.unified_ce_loss(logits, tri, batch["type"])),
         (L.HardMiningLoss(percent=20)(p, a, m), L.hard_mining_loss(p, a, m, 20)),
         (L.RegionalScalingLoss()(p, a, tri), L.regional_scaling_loss(p, a, tri)),

@@ -61,8 +61,14 @@ def test_aimnet_semantic_target_switch():
     trimap = torch.zeros(1, 1, 8, 8)
     trimap[..., 2:6, 2:6] = 1.0
     trimap[..., 2, 2:6] = 0.5
-    batch = {"image": torch.rand(1, 3, 8, 8), "alpha": trimap.clone(), "fg": torch.rand(1, 3, 8, 8),
-             "bg": torch.rand(1, 3, 8, 8), "trimap": trimap, "type": "NS"}  # NS: the unimap is all transition
+    batch = {
+        "image": torch.rand(1, 3, 8, 8),
+        "alpha": trimap.clone(),
+        "fg": torch.rand(1, 3, 8, 8),
+        "bg": torch.rand(1, 3, 8, 8),
+        "trimap": trimap,
+        "type": "NS",
+    }  # NS: the unimap is all transition
     logits = torch.zeros(1, 3, 8, 8)
     logits[:, 1] = 4.0  # predicts transition everywhere: right for the unimap, wrong for the plain trimap
     out = MattingOutput(alpha=trimap.clone(), trimap_logits=logits, detail=trimap.clone())

@@ -51,7 +51,7 @@ def _to_official(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         if head == "encoder":
             out["resnet." + rest] = v
             if rest.startswith("layer1."):
-                out["encoder1.0." + rest[len("layer1."):]] = v  # the authors' alias of resnet.layer1
+                out["encoder1.0." + rest[len("layer1.") :]] = v  # the authors' alias of resnet.layer1
         elif head == "ppm":
             out["psp_module." + (rest.replace(".weight", ".1.weight") if rest.startswith("stages.") else rest)] = v
         elif head == "ppm_up":
@@ -68,8 +68,11 @@ def _to_official(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
             if tail.endswith("weight"):
                 out[f"decoder{4 - int(i)}_g_se.{tail}"] = v[:, :, 0, 0]  # Linear, no bias
         else:
-            out[{"sd_final": "decoder_final_g", "md_final": "decoder_final_l", "spa": "decoder0_g_spatial"}[head]
-                + "." + rest.removeprefix("conv.")] = v
+            out[
+                {"sd_final": "decoder_final_g", "md_final": "decoder_final_l", "spa": "decoder0_g_spatial"}[head]
+                + "."
+                + rest.removeprefix("conv.")
+            ] = v
     out["resnet.fc.weight"] = torch.zeros(10, 48)
     out["resnet.fc.bias"] = torch.zeros(10)
     return out

@@ -91,17 +91,28 @@ def test_models_inputs_and_features():
 
 def _to_official(state):
     """Our names -> the authors' (spectral-norm wrapped convs), independently of map_official_gca_keys."""
-    pairs = [("stem.0.", "encoder.conv1."), ("stem.1.", "encoder.bn1."), ("stem.3.", "encoder.conv2."),
-             ("stem.4.", "encoder.bn2."), ("stem_out.0.", "encoder.conv3."), ("stem_out.1.", "encoder.bn3."),
-             ("layer4.", "encoder.layer_bottleneck."), ("enc_gca.", "encoder.gca."), ("dec_gca.", "decoder.gca."),
-             ("guidance_head.", "encoder.guidance_head."), ("shortcut.", "encoder.shortcut."),
-             ("final_up.", "decoder.conv1."), ("final_bn.", "decoder.bn1."), ("final_conv.", "decoder.conv2.")]
+    pairs = [
+        ("stem.0.", "encoder.conv1."),
+        ("stem.1.", "encoder.bn1."),
+        ("stem.3.", "encoder.conv2."),
+        ("stem.4.", "encoder.bn2."),
+        ("stem_out.0.", "encoder.conv3."),
+        ("stem_out.1.", "encoder.bn3."),
+        ("layer4.", "encoder.layer_bottleneck."),
+        ("enc_gca.", "encoder.gca."),
+        ("dec_gca.", "decoder.gca."),
+        ("guidance_head.", "encoder.guidance_head."),
+        ("shortcut.", "encoder.shortcut."),
+        ("final_up.", "decoder.conv1."),
+        ("final_bn.", "decoder.bn1."),
+        ("final_conv.", "decoder.conv2."),
+    ]
     pairs += [(f"layer{i}.", f"encoder.layer{i}.") for i in (1, 2, 3)]
     pairs += [(f"dec{i}.", f"decoder.layer{i}.") for i in (1, 2, 3, 4)]
     out = {}
     for key, value in state.items():
-        new = next(n + key[len(o):] for o, n in pairs if key.startswith(o))
-        if value.dim() == 4 and "gca" not in new and "conv2.weight" != new[len("decoder."):]:
+        new = next(n + key[len(o) :] for o, n in pairs if key.startswith(o))
+        if value.dim() == 4 and "gca" not in new and "conv2.weight" != new[len("decoder.") :]:
             base = new[: -len("weight")] + "module."
             v = F.normalize(torch.randn(value[0].numel()), dim=0)
             wv = value.reshape(value.shape[0], -1) @ v

@@ -37,7 +37,7 @@ def test_m2o_fused_block_equals_four_subnetworks():
         h = F.conv2d(x, conv1.weight[rows], stride=2, padding=1)
         h = F.batch_norm(h, bn.running_mean[rows], bn.running_var[rows], bn.weight[rows], bn.bias[rows], eps=bn.eps)
         h = F.conv2d(F.relu6(h), conv2.weight[rows])
-        torch.testing.assert_close(dec[:, :, k // 2::2, k % 2::2], torch.sigmoid(h))
+        torch.testing.assert_close(dec[:, :, k // 2 :: 2, k % 2 :: 2], torch.sigmoid(h))
 
 
 def test_o2o_is_channelwise():
@@ -46,7 +46,7 @@ def test_o2o_is_channelwise():
     x = torch.randn(1, 4, 8, 8)
     y = x.clone()
     y[:, 0] += 1
-    (e1, d1), (e2, d2) = block(x), block(y)
+    (_, d1), (_, d2) = block(x), block(y)
     torch.testing.assert_close(d1[:, 1:], d2[:, 1:])
     assert not torch.allclose(d1[:, 0], d2[:, 0])
 

@@ -57,9 +57,18 @@ def test_tf_same_conv_pads_bottom_right_on_even_input():
 def test_torchvision_layout_and_parameter_count():
     net = MobileNetV2Classifier(1000)
     keys = set(net.state_dict())
-    for key in ("features.0.0.weight", "features.0.1.running_var", "features.1.conv.0.0.weight", "features.1.conv.1.weight",
-                "features.2.conv.0.0.weight", "features.2.conv.1.0.weight", "features.2.conv.3.running_var",
-                "features.17.conv.2.weight", "features.18.0.weight", "classifier.1.weight"):
+    for key in (
+        "features.0.0.weight",
+        "features.0.1.running_var",
+        "features.1.conv.0.0.weight",
+        "features.1.conv.1.weight",
+        "features.2.conv.0.0.weight",
+        "features.2.conv.1.0.weight",
+        "features.2.conv.3.running_var",
+        "features.17.conv.2.weight",
+        "features.18.0.weight",
+        "classifier.1.weight",
+    ):
         assert key in keys, key
     assert sum(p.numel() for p in net.parameters()) == 3_504_872  # torchvision's mobilenet_v2
 
@@ -70,7 +79,9 @@ def test_folded_build_has_conv_bias_and_no_bn():
     assert net.features[0][0].bias is not None and isinstance(net.features[0][1], torch.nn.Identity)
 
 
-@pytest.mark.parametrize("output_stride,sizes", [(32, [32, 16, 8, 4, 2]), (16, [32, 16, 8, 4, 4]), (8, [32, 16, 8, 8, 8])])
+@pytest.mark.parametrize(
+    "output_stride,sizes", [(32, [32, 16, 8, 4, 2]), (16, [32, 16, 8, 4, 4]), (8, [32, 16, 8, 8, 8])]
+)
 def test_output_stride_schedule(output_stride, sizes):
     net = MobileNetV2(width_mult=0.25, output_stride=output_stride).eval()
     feats = net(torch.rand(1, 3, 64, 64))
@@ -155,8 +166,9 @@ def test_pretrained_path_round_trip(tmp_path):
     net = MobileNetV2Classifier(5, width_mult=0.25, folded=True, tf_same_padding=True).eval()
     net.set_normalization(((1.5, 1.5, 1.5), (-0.5, -0.5, -0.5)))
     save_file({k: v.contiguous() for k, v in net.state_dict().items()}, str(tmp_path / "w.safetensors"))
-    again = MobileNetV2Classifier(5, width_mult=0.25, folded=True, tf_same_padding=True,
-                                  pretrained=tmp_path / "w.safetensors").eval()
+    again = MobileNetV2Classifier(
+        5, width_mult=0.25, folded=True, tf_same_padding=True, pretrained=tmp_path / "w.safetensors"
+    ).eval()
     assert again.input_mul.tolist() == [1.5] * 3
     x = torch.rand(1, 3, 64, 64)
     with torch.no_grad():

@@ -72,8 +72,14 @@ def test_pretrained_torchvision_keys(tmp_path):
     ref = resnet50(**TINY)
     state = _torchvision_like_state(ref)
     # torchvision naming, checked literally
-    for key in ("conv1.weight", "bn1.running_var", "layer1.0.conv3.weight", "layer2.0.downsample.0.weight",
-                "layer2.0.downsample.1.bias", "layer4.0.bn2.weight"):
+    for key in (
+        "conv1.weight",
+        "bn1.running_var",
+        "layer1.0.conv3.weight",
+        "layer2.0.downsample.0.weight",
+        "layer2.0.downsample.1.bias",
+        "layer4.0.bn2.weight",
+    ):
         assert key in state
     path = tmp_path / "resnet50.pth"
     torch.save({"state_dict": state}, path)

@@ -11,10 +11,10 @@ import torch
 from scipy.ndimage import distance_transform_edt
 
 from automatte.models.spamattnet import (
-    CFC1d,
-    CFC2d,
     GPA,
     LSPA,
+    CFC1d,
+    CFC2d,
     SPAMattNet,
     nearest_region_distance,
     pool_regions,
@@ -172,7 +172,10 @@ def test_spamattnet_outputs_and_input_encoding():
     net = spamattnet_test().eval()
     assert net.encoder.conv1.in_channels == 6  # RGB + one-hot trimap (bg, unknown, fg)
     assert trimap_regions(torch.tensor([0.0, 0.5, 1.0]).view(1, 1, 1, 3))[0, :, 0].T.tolist() == [
-        [1, 0, 0], [0, 1, 0], [0, 0, 1]]
+        [1, 0, 0],
+        [0, 1, 0],
+        [0, 0, 1],
+    ]
     image = torch.rand(2, 3, 64, 96)
     trimap = torch.zeros(2, 1, 64, 96)
     trimap[..., 20:44, 30:70] = 0.5

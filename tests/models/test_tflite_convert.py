@@ -77,7 +77,7 @@ def _center_crop_224(img: np.ndarray) -> np.ndarray:
     s = 256 / min(h, w)
     img = cv2.resize(img, (round(w * s), round(h * s)), interpolation=cv2.INTER_AREA)
     h, w = img.shape[:2]
-    return np.ascontiguousarray(img[(h - 224) // 2:(h - 224) // 2 + 224, (w - 224) // 2:(w - 224) // 2 + 224])
+    return np.ascontiguousarray(img[(h - 224) // 2 : (h - 224) // 2 + 224, (w - 224) // 2 : (w - 224) // 2 + 224])
 
 
 def _interpreter(path: Path):
@@ -110,9 +110,15 @@ def test_mobilenet_v2_top1_agrees_with_tflite(shared_data, tmp_path, name):
 
     with safe_open(str(tmp_path / "mnv2.safetensors"), "pt") as f:
         meta = f.metadata()
-    assert meta["arch"] == "mobilenet_v2" and len(meta["source_sha256"]) == 64 and int(meta["tflite_ops"]) == report["tflite_ops"]
+    assert (
+        meta["arch"] == "mobilenet_v2"
+        and len(meta["source_sha256"]) == 64
+        and int(meta["tflite_ops"]) == report["tflite_ops"]
+    )
     torch.set_num_threads(1)
-    net = MobileNetV2Classifier(1001, folded=True, tf_same_padding=True, pretrained=tmp_path / "mnv2.safetensors").eval()
+    net = MobileNetV2Classifier(
+        1001, folded=True, tf_same_padding=True, pretrained=tmp_path / "mnv2.safetensors"
+    ).eval()
     it = _interpreter(src)
     same = 0
     photos = _photos(shared_data, 12)
@@ -150,10 +156,15 @@ def test_deeplab_labels_agree_with_tflite(shared_data, tmp_path):
 @pytest.mark.data
 def test_wrong_arch_names_the_mismatch(shared_data, tmp_path):
     with pytest.raises(ValueError, match="DeepLab head"):
-        convert_tflite(shared_data / "weights" / "mobilenet_v2_1.0_224_quant.tflite", tmp_path / "x.safetensors",
-                       "deeplabv3_mnv2_voc")
+        convert_tflite(
+            shared_data / "weights" / "mobilenet_v2_1.0_224_quant.tflite",
+            tmp_path / "x.safetensors",
+            "deeplabv3_mnv2_voc",
+        )
     with pytest.raises(ValueError, match="after the backbone"):
-        convert_tflite(shared_data / "weights" / "deeplabv3_mnv2_pascal_quant.tflite", tmp_path / "x.safetensors", "mobilenet_v2")
+        convert_tflite(
+            shared_data / "weights" / "deeplabv3_mnv2_pascal_quant.tflite", tmp_path / "x.safetensors", "mobilenet_v2"
+        )
 
 
 @pytest.mark.data

@@ -17,8 +17,15 @@ from automatte.models.backbones.vit import (
     window_unpartition,
 )
 
-TINY = dict(embed_dim=32, depth=2, num_heads=2, window_size=3, window_block_indexes=(0,), residual_block_indexes=(1,),
-            img_size=64)
+TINY = dict(
+    embed_dim=32,
+    depth=2,
+    num_heads=2,
+    window_size=3,
+    window_block_indexes=(0,),
+    residual_block_indexes=(1,),
+    img_size=64,
+)
 
 
 @pytest.mark.parametrize("hw", [(5, 7), (6, 9), (3, 3), (1, 4)])
@@ -93,8 +100,13 @@ def test_vit_output_shape_any_multiple_of_16():
 def test_dino_style_checkpoint_loads_with_patched_trimap_channel():
     torch.manual_seed(0)
     rgb = ViT(in_chans=3, **TINY)
-    state = {**rgb.state_dict(), "cls_token": torch.zeros(1, 1, 32), "norm.weight": torch.ones(32),
-             "norm.bias": torch.zeros(32), "head.weight": torch.zeros(10, 32)}
+    state = {
+        **rgb.state_dict(),
+        "cls_token": torch.zeros(1, 1, 32),
+        "norm.weight": torch.ones(32),
+        "norm.bias": torch.zeros(32),
+        "head.weight": torch.zeros(10, 32),
+    }
     vit = ViT(in_chans=4, **TINY)
     missing = load_vit_state_dict(vit, state)
     assert missing == []

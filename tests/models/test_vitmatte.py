@@ -84,9 +84,21 @@ def test_parameter_counts():
 
 def test_dino_backbone_checkpoint(tmp_path):
     torch.manual_seed(0)
-    dino = ViT(in_chans=3, **{k: TEST_CONFIG[k] for k in ("embed_dim", "depth", "num_heads", "window_size",
-                                                           "window_block_indexes", "residual_block_indexes")},
-               use_rel_pos=False)
+    dino = ViT(
+        in_chans=3,
+        **{
+            k: TEST_CONFIG[k]
+            for k in (
+                "embed_dim",
+                "depth",
+                "num_heads",
+                "window_size",
+                "window_block_indexes",
+                "residual_block_indexes",
+            )
+        },
+        use_rel_pos=False,
+    )
     state = {k: v for k, v in dino.state_dict().items() if not k.startswith("blocks.1.residual")}
     state.update({"cls_token": torch.zeros(1, 1, 32), "norm.weight": torch.ones(32), "norm.bias": torch.zeros(32)})
     torch.save({"model": state}, tmp_path / "dino.pth")

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-
 import signal
 import subprocess
 import sys
@@ -12,12 +11,11 @@ from pathlib import Path
 
 import pytest
 import torch
+from train_helpers import CONFIGS, experiment, subprocess_env
 
 import automatte.train.loop as loop
 from automatte.train import train
 from automatte.train.checkpoint import FORMAT, capture_rng_state, load_checkpoint, restore_rng_state, save_checkpoint
-
-from train_helpers import CONFIGS, experiment, subprocess_env
 
 # tgn_test has dropout (so the RNG state matters) and BatchNorm (running statistics); adapt has extra state.
 RESUME_CASES = {
@@ -131,6 +129,7 @@ def test_resume_is_bit_identical(case, tmp_path, monkeypatch):
     if case == "adapt":
         assert_identical(a["extra"]["discriminator"], b["extra"]["discriminator"])
     assert a["best"] == b["best"]
+
     def rows(run):  # every logged value but the wall-clock throughput
         lines = (tmp_path / run / "log.jsonl").read_text().splitlines()
         return [{k: v for k, v in json.loads(line).items() if k != "images_per_s"} for line in lines]
@@ -173,7 +172,9 @@ def test_sigkill_then_resume_matches_an_uninterrupted_run(tmp_path):
     proc.wait()
     step = load_checkpoint(killed / "last.pt")["step"]
     assert proc.returncode == -signal.SIGKILL and step < 12, f"killed too late (step {step})"
-    done = subprocess.run([*command, "--out", str(killed), "--resume"], env=subprocess_env(), capture_output=True, text=True)
+    done = subprocess.run(
+        [*command, "--out", str(killed), "--resume"], env=subprocess_env(), capture_output=True, text=True
+    )
     assert done.returncode == 0, done.stderr
     whole = tmp_path / "whole"
     done = subprocess.run([*command, "--out", str(whole)], env=subprocess_env(), capture_output=True, text=True)

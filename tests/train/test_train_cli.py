@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
+from train_helpers import CONFIGS
+
 from automatte.train import cli_main
 from automatte.train.checkpoint import load_checkpoint
-
-from train_helpers import CONFIGS
 
 SMOKE = str(CONFIGS / "tgn_tiny_alpha_synth_smoke.yaml")
 

@@ -14,13 +14,12 @@ import subprocess
 import sys
 
 import pytest
+from train_helpers import CONFIGS, experiment, subprocess_env
 
 from automatte.registry import create_model
 from automatte.train import train
 from automatte.train.checkpoint import load_checkpoint
 from automatte.train.loop import seed_everything
-
-from train_helpers import CONFIGS, experiment, subprocess_env
 
 ATOL = 1e-5  # absolute, on parameters of magnitude ~0.1-1 after 4 SGD steps (measured: below 1e-6)
 SETTINGS = [
@@ -49,7 +48,10 @@ def test_two_gloo_processes_match_one_process_with_the_whole_batch(tmp_path):
     start = create_model("dim_test").state_dict()
     moved = max((one["model"][k].float() - start[k].float()).abs().max().item() for k in start)
     assert moved > 1000 * ATOL
-    rows = [[json.loads(line)["total"] for line in (tmp_path / d / "log.jsonl").read_text().splitlines()] for d in ("one", "two")]
+    rows = [
+        [json.loads(line)["total"] for line in (tmp_path / d / "log.jsonl").read_text().splitlines()]
+        for d in ("one", "two")
+    ]
     assert rows[0] == pytest.approx(rows[1], rel=1e-4)  # rank-averaged losses of the halves = whole-batch loss
 
 

@@ -6,11 +6,10 @@ import math
 
 import pytest
 import torch
+from train_helpers import experiment
 
 from automatte.train import train
 from automatte.train.checkpoint import load_checkpoint
-
-from train_helpers import experiment
 
 pytestmark = [
     pytest.mark.gpu,

@@ -6,10 +6,9 @@ import json
 import sys
 
 import pytest
+from train_helpers import experiment
 
 from automatte.train import train
-
-from train_helpers import experiment
 
 QUICK = ("train.steps=2", "train.log_every=1", "train.val_every=2", "data.val.0.kwargs.n=2")
 

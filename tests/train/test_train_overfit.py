@@ -5,10 +5,9 @@ from __future__ import annotations
 import json
 
 import pytest
+from train_helpers import experiment
 
 from automatte.train import train
-
-from train_helpers import experiment
 
 FIXED = {  # one batch of 4 fixed samples: no random augmentation, a fixed trimap kernel
     "flip_prob": 0, "jitter_prob": 0, "bokeh_prob": 0, "bokeh_prob_ns": 0, "blur_prob": 0, "noise_prob": 0,

@@ -8,13 +8,12 @@ import math
 
 import pytest
 import torch
+from train_helpers import CONFIGS, experiment, shrink
 
 from automatte.registry import create_model
 from automatte.train import train
 from automatte.train.checkpoint import load_checkpoint
 from automatte.train.config import from_dict
-
-from train_helpers import CONFIGS, experiment, shrink
 
 SMOKE = sorted(p.stem for p in CONFIGS.glob("*_smoke.yaml"))
 FULL = sorted(p.stem for p in CONFIGS.glob("*.yaml") if not p.stem.endswith("_smoke"))
@@ -68,7 +67,6 @@ def test_layer_decay_and_step_schedule_reach_the_optimiser(tmp_path):
     assert torch.is_tensor(next(iter(ckpt["model"].values())))
 
 
-
 def test_frozen_parameters_stay_and_channels_last_trains(tmp_path):
     from automatte.train.loop import seed_everything
 
@@ -82,7 +80,9 @@ def test_frozen_parameters_stay_and_channels_last_trains(tmp_path):
     assert frozen and moved
     assert all(torch.equal(state[k], start[k]) for k in frozen)
     assert any(not torch.equal(state[k], start[k]) for k in moved)
-    bad = shrink(experiment("deeplabv3plus_mnv2_salient_mixed", tmp_path / "b", "train.freeze=[nothing.]"), tmp_path / "b")
+    bad = shrink(
+        experiment("deeplabv3plus_mnv2_salient_mixed", tmp_path / "b", "train.freeze=[nothing.]"), tmp_path / "b"
+    )
     with pytest.raises(ValueError, match="train.freeze"):
         train(bad)
 

@@ -25,11 +25,10 @@ losses on the trimap, not with an alpha L1 on it.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from pathlib import Path
 
 import cv2
 import numpy as np
-
-from pathlib import Path
 
 from automatte.io import list_images
 from automatte.ops.composition import composite

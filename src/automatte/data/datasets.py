@@ -206,7 +206,7 @@ class SeededDataset(Dataset):
         self.epoch = int(epoch)
 
     def _key(self, key) -> tuple[int, np.random.Generator]:
-        index, epoch = (key if isinstance(key, tuple) else (key, self.epoch))
+        index, epoch = key if isinstance(key, tuple) else (key, self.epoch)
         index, n = int(index), len(self)
         if not 0 <= index < n:
             raise IndexError(f"{type(self).__name__}: index {index} out of range for {n} items")

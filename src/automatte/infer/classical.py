@@ -51,7 +51,11 @@ def classical_alpha(image: np.ndarray, trimap: np.ndarray, method: str = "cf") -
     elif method in ("knn", "lkm"):
         import pymatting  # imported lazily: numba-compiled kernels take seconds to load (a minute to compile)
 
-        alpha = pymatting.estimate_alpha_knn(image, trimap) if method == "knn" else pymatting.estimate_alpha_lkm(image, trimap)
+        alpha = (
+            pymatting.estimate_alpha_knn(image, trimap)
+            if method == "knn"
+            else pymatting.estimate_alpha_lkm(image, trimap)
+        )
     else:
         raise ValueError(f"unknown classical method {method!r}; expected one of {', '.join(CLASSICAL_METHODS)}")
     return np.clip(alpha, 0.0, 1.0).astype(np.float32)

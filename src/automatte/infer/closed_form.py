@@ -122,7 +122,9 @@ def estimate_alpha_cf(image: np.ndarray, trimap: np.ndarray, epsilon: float = 1e
     if min(h, w) < 3:  # no 3x3 window fits: solve on the edge-replicated image and crop back
         ph, pw = max(0, 3 - h), max(0, 3 - w)
         padded = estimate_alpha_cf(
-            np.pad(image, ((0, ph), (0, pw), (0, 0)), mode="edge"), np.pad(trimap, ((0, ph), (0, pw)), mode="edge"), epsilon
+            np.pad(image, ((0, ph), (0, pw), (0, 0)), mode="edge"),
+            np.pad(trimap, ((0, ph), (0, pw)), mode="edge"),
+            epsilon,
         )
         return padded[:h, :w]
     lap, b, unknown = cf_system(image, trimap, epsilon)

@@ -160,8 +160,14 @@ def _axis_weights(n: int, overlap: int, ramp_start: bool, ramp_end: bool, device
 
 @torch.inference_mode()
 def predict_tiled(
-    fn: MattingFn, image: Tensor, *, tile: int = 512, overlap: int = 64, trimap: Tensor | None = None,
-    batch_size: int = 1, mask: Tensor | None = None,
+    fn: MattingFn,
+    image: Tensor,
+    *,
+    tile: int = 512,
+    overlap: int = 64,
+    trimap: Tensor | None = None,
+    batch_size: int = 1,
+    mask: Tensor | None = None,
 ) -> Tensor:
     """Run the network on overlapping full-resolution tiles and blend them without seams.
 
@@ -229,7 +235,6 @@ def predict_tiled(
     if pending:
         flush()
     acc.div_(wsum.clamp_(min=1e-12)).clamp_(0.0, 1.0)  # pixels of no run tile: 0 / 1e-12 = 0
-    del wsum
     return acc[None, None]
 
 
@@ -248,8 +253,15 @@ def _box_sum(x: Tensor, r: int) -> Tensor:
 
 @torch.inference_mode()
 def predict_hybrid(
-    fn: MattingFn, image: Tensor, *, global_long_side: int | None = 640, detail_long_side: int | None = None,
-    tile: int = 512, overlap: int = 64, band: int | None = None, trimap_threshold: float = 0.02,
+    fn: MattingFn,
+    image: Tensor,
+    *,
+    global_long_side: int | None = 640,
+    detail_long_side: int | None = None,
+    tile: int = 512,
+    overlap: int = 64,
+    band: int | None = None,
+    trimap_threshold: float = 0.02,
     batch_size: int = 1,
 ) -> tuple[Tensor, Tensor]:
     """Hybrid test strategy: a global pass at a reduced scale and a detail pass fused in the transition band.

@@ -94,7 +94,9 @@ def parse_background(background: Any, shape: tuple[int, int], image: np.ndarray 
         try:
             rgb = _COLOURS.get(background.lower()) or ImageColor.getrgb(background)[:3]
         except ValueError:
-            raise ValueError(f"background {background!r}: not a colour name, #rrggbb, 'blur', 'checker' or an image file") from None
+            raise ValueError(
+                f"background {background!r}: not a colour name, #rrggbb, 'blur', 'checker' or an image file"
+            ) from None
         return np.broadcast_to(np.asarray(rgb, np.float32) / 255.0, (h, w, 3)).copy()
     if isinstance(background, (tuple, list)) and len(background) == 3:
         rgb = np.asarray(background, np.float32)
@@ -107,5 +109,3 @@ def parse_background(background: Any, shape: tuple[int, int], image: np.ndarray 
     bg = cv2.resize(bg, (nw, nh), interpolation=cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR)
     y0, x0 = (nh - h) // 2, (nw - w) // 2
     return np.ascontiguousarray(bg[y0 : y0 + h, x0 : x0 + w])
-
-

@@ -24,7 +24,7 @@ def default_refiner():
         return "cf"
     key = ("refiner", name)
     if key not in _CACHE:
-        _CACHE[key] = TorchRunner(load_shipped(name))  # type: ignore[assignment]
+        _CACHE[key] = TorchRunner(load_shipped(name))
     return _CACHE[key]
 
 
@@ -38,8 +38,8 @@ def list_pipelines() -> list[str]:
 
 def _network_from_file(path: Path, arch: str | None = None):
     """A network from a training checkpoint or a state-dict file (its architecture named inside or ``arch``)."""
-    from automatte.registry import create_model
     from automatte.models.weights import model_state_from_file
+    from automatte.registry import create_model
 
     state, saved = model_state_from_file(path)
     if path.suffix.lower() == ".safetensors" and saved is None:
@@ -54,7 +54,9 @@ def _network_from_file(path: Path, arch: str | None = None):
     state = {k: v.float() if v.is_floating_point() else v for k, v in state.items()}
     missing, unexpected = net.load_state_dict(state, strict=False)
     if missing or unexpected:
-        raise ValueError(f"{path}: weights do not fit {arch} (missing {list(missing)[:3]}, unexpected {list(unexpected)[:3]})")
+        raise ValueError(
+            f"{path}: weights do not fit {arch} (missing {list(missing)[:3]}, unexpected {list(unexpected)[:3]})"
+        )
     return net
 
 
@@ -98,8 +100,15 @@ def _from_network(net, name: str, device: str, backend: str, options: dict, infe
     return Pipeline(name, guided=runner, segmenter=segmenter, **opts)
 
 
-def load_model(name_or_path: str | os.PathLike | None = None, *, device: str = "cpu", backend: str = "torch",
-               arch: str | None = None, segmenter: str | None = None, **options) -> Pipeline:
+def load_model(
+    name_or_path: str | os.PathLike | None = None,
+    *,
+    device: str = "cpu",
+    backend: str = "torch",
+    arch: str | None = None,
+    segmenter: str | None = None,
+    **options,
+) -> Pipeline:
     """Load a pipeline by name or path (see the module docstring); ``options`` go to :class:`Pipeline`.
     ``segmenter``: the first stage of two-stage pipelines, a shipped segmenter's name (e.g. the previous
     ``salient-segmenter-v1``) or a segmenter checkpoint; default: the shipped default segmenter.
@@ -120,14 +129,17 @@ def load_model(name_or_path: str | os.PathLike | None = None, *, device: str = "
         if default is None:
             raise ValueError("no shipped default model in this installation; give a model name or a checkpoint")
         target, defaults, _ = default
-        pipeline = load_model(target, device=device, backend=backend, arch=arch, segmenter=segmenter,
-                              **{**defaults, **options})
+        pipeline = load_model(
+            target, device=device, backend=backend, arch=arch, segmenter=segmenter, **{**defaults, **options}
+        )
         pipeline.name = f"default ({pipeline.name})"
         return pipeline
     if name in shipped:
         model = shipped[name]
         return _from_network(load_shipped(name), name, device, backend, options, model.inference, segmenter)
-    if name in CLASSICAL or (name.startswith("twostage") and name.removeprefix("twostage-") in CLASSICAL + ("twostage",)):
+    if name in CLASSICAL or (
+        name.startswith("twostage") and name.removeprefix("twostage-") in CLASSICAL + ("twostage",)
+    ):
         method = name.removeprefix("twostage-")
         seg = _segmenter_runner(segmenter, device, backend, required=name.startswith("twostage"))
         if method == "twostage":
@@ -150,9 +162,11 @@ def load_model(name_or_path: str | os.PathLike | None = None, *, device: str = "
     from automatte.registry import create_model, list_models
 
     if name in list_models(include_test=True):
-        warnings.warn(f"model {name!r}: registry architecture with untrained weights (plumbing tests only)", stacklevel=2)
+        warnings.warn(
+            f"model {name!r}: registry architecture with untrained weights (plumbing tests only)", stacklevel=2
+        )
         return _from_network(create_model(name), name, device, backend, options, None, segmenter)
-    raise ValueError(f"unknown model {name!r}: not a shipped model ({', '.join(shipped) or 'none'}), a pipeline "
-                     f"({', '.join(list_pipelines()[:6])}), a checkpoint path or a registry architecture")
-
-
+    raise ValueError(
+        f"unknown model {name!r}: not a shipped model ({', '.join(shipped) or 'none'}), a pipeline "
+        f"({', '.join(list_pipelines()[:6])}), a checkpoint path or a registry architecture"
+    )

@@ -115,8 +115,16 @@ class Pipeline:
         return as_map(arr, shape, kind)
 
     def __repr__(self) -> str:
-        parts = [f"{k}={getattr(v, 'name', v)!r}" for k, v in (("matting", self.matting), ("refiner", self.refiner),
-                 ("segmenter", self.segmenter), ("guided", self.guided)) if v is not None]
+        parts = [
+            f"{k}={getattr(v, 'name', v)!r}"
+            for k, v in (
+                ("matting", self.matting),
+                ("refiner", self.refiner),
+                ("segmenter", self.segmenter),
+                ("guided", self.guided),
+            )
+            if v is not None
+        ]
         return f"Pipeline({self.name!r}, {', '.join(parts)})"
 
     # ------------------------------------------------------------------ stages
@@ -136,8 +144,14 @@ class Pipeline:
             return to_numpy(alpha), trimap
         if strategy == "tiled":
             return to_numpy(predict_tiled(self.matting, x, tile=self.tile, overlap=self.overlap)), None
-        alpha, trimap = predict_hybrid(self.matting, x, global_long_side=self.global_long_side,
-                                       detail_long_side=self.detail_long_side, tile=self.tile, overlap=self.overlap)
+        alpha, trimap = predict_hybrid(
+            self.matting,
+            x,
+            global_long_side=self.global_long_side,
+            detail_long_side=self.detail_long_side,
+            tile=self.tile,
+            overlap=self.overlap,
+        )
         return to_numpy(alpha), to_numpy(trimap)
 
     def _band_kernel(self, shape: tuple[int, int], band: float | None = None) -> int:
@@ -254,19 +268,35 @@ class Pipeline:
             prob = self._segment(img)
             timings["segment"] = time.perf_counter() - t
             t = time.perf_counter()
-            out, _ = predict_whole(lambda image, trimap=None: self.guided(image, mask=plane(np_resize(prob, image.shape[-2:]))),
-                                   to_tensor(img), long_side=self.global_long_side)
+            out, _ = predict_whole(
+                lambda image, trimap=None: self.guided(image, mask=plane(np_resize(prob, image.shape[-2:]))),
+                to_tensor(img),
+                long_side=self.global_long_side,
+            )
             alpha = to_numpy(out)
             timings["matting"] = time.perf_counter() - t
         t = time.perf_counter()
         fg = self._foreground(img, alpha)
         timings["foreground"] = time.perf_counter() - t
         timings["total"] = time.perf_counter() - t0
-        return Matte(alpha=np.clip(alpha, 0, 1).astype(np.float32), foreground=fg, image=img, trimap=tri,
-                     model=self.name, timings=timings)
+        return Matte(
+            alpha=np.clip(alpha, 0, 1).astype(np.float32),
+            foreground=fg,
+            image=img,
+            trimap=tri,
+            model=self.name,
+            timings=timings,
+        )
 
-    def batch(self, images: Iterable[Any], *, trimaps: Sequence[Any] | None = None, masks: Sequence[Any] | None = None,
-              batch_size: int = 4, on_error: str = "raise") -> list[Matte | Exception]:
+    def batch(
+        self,
+        images: Iterable[Any],
+        *,
+        trimaps: Sequence[Any] | None = None,
+        masks: Sequence[Any] | None = None,
+        batch_size: int = 4,
+        on_error: str = "raise",
+    ) -> list[Matte | Exception]:
         """Matte many images. One-stage networks run ``batch_size`` images of the same inference size per
         forward pass (``"whole"`` strategy); other cases go one by one. With ``on_error="return"`` a failing
         image gives its exception in the list instead of stopping the batch."""
@@ -277,7 +307,10 @@ class Pipeline:
         batched = self.matting is not None and trimaps is None and masks is None and self.strategy in ("auto", "whole")
         groups: dict[tuple[int, int], list[tuple[int, np.ndarray, float]]] = {}
         for i, image in enumerate(images):
-            hint = {"trimap": trimaps[i] if trimaps is not None else None, "mask": masks[i] if masks is not None else None}
+            hint = {
+                "trimap": trimaps[i] if trimaps is not None else None,
+                "mask": masks[i] if masks is not None else None,
+            }
             try:
                 if not batched:
                     results[i] = self(image, **hint)
@@ -288,7 +321,7 @@ class Pipeline:
                     results[i] = self(img)
                     continue
                 groups.setdefault(img.shape[:2], []).append((i, img, time.perf_counter() - t0))
-            except Exception as exc:  # noqa: BLE001 - reported per image
+            except Exception as exc:  # reported per image
                 if on_error == "raise":
                     raise
                 results[i] = exc
@@ -307,8 +340,10 @@ class Pipeline:
         try:
             x = torch.cat([to_tensor(img) for _, img, _ in chunk])
             long_side = max(chunk[0][1].shape[:2])
-            alphas, _ = predict_whole(self.matting, x, long_side=None if long_side <= 1.25 * self.global_long_side else self.global_long_side)
-        except Exception as exc:  # noqa: BLE001
+            alphas, _ = predict_whole(
+                self.matting, x, long_side=None if long_side <= 1.25 * self.global_long_side else self.global_long_side
+            )
+        except Exception as exc:
             if on_error == "raise":
                 raise
             for i, _, _ in chunk:
@@ -327,5 +362,3 @@ class Pipeline:
 def np_resize(x: np.ndarray, size) -> np.ndarray:
     h, w = int(size[0]), int(size[1])
     return cv2.resize(x, (w, h), interpolation=cv2.INTER_LINEAR)
-
-

@@ -89,5 +89,3 @@ class Matte:
 
 def _to_uint8(x: np.ndarray) -> np.ndarray:
     return np.clip(np.rint(x * 255.0), 0, 255).astype(np.uint8)
-
-

@@ -42,7 +42,11 @@ class OnnxRunner:
     def __init__(self, path: str | os.PathLike, device: str = "cpu", name: str | None = None):
         import onnxruntime as ort
 
-        providers = ["CUDAExecutionProvider", "CPUExecutionProvider"] if str(device).startswith("cuda") else ["CPUExecutionProvider"]
+        providers = (
+            ["CUDAExecutionProvider", "CPUExecutionProvider"]
+            if str(device).startswith("cuda")
+            else ["CPUExecutionProvider"]
+        )
         self.session = ort.InferenceSession(str(path), providers=providers)
         self.inputs = tuple(i.name for i in self.session.get_inputs())
         unknown = set(self.inputs) - {"image", "trimap", "mask"}
@@ -100,5 +104,3 @@ def plane(x: np.ndarray):
 
 def to_numpy(x) -> np.ndarray:
     return x[0, 0].detach().cpu().numpy().astype(np.float32)
-
-

@@ -102,7 +102,9 @@ def clsd_loss(
 
     def sq(a: Tensor, b: Tensor) -> Tensor:
         if a.shape != b.shape:
-            raise ValueError(f"clsd_loss: teacher {tuple(a.shape)} and student {tuple(b.shape)} features differ in shape")
+            raise ValueError(
+                f"clsd_loss: teacher {tuple(a.shape)} and student {tuple(b.shape)} features differ in shape"
+            )
         d = (a - b) ** 2
         return d.mean() if reduction == "mean" else d.flatten(1).sum(1).mean()
 

@@ -54,7 +54,9 @@ _REDUCTIONS = ("mean", "sum", "none")
 # ----------------------------------------------------------------------------------------------- helpers
 def _check_shape(a: Tensor, b: Tensor, where: str, names: tuple[str, str] = ("pred", "target")) -> None:
     if a.shape != b.shape:
-        raise ValueError(f"{where}: {names[0]} {tuple(a.shape)} and {names[1]} {tuple(b.shape)} must have the same shape")
+        raise ValueError(
+            f"{where}: {names[0]} {tuple(a.shape)} and {names[1]} {tuple(b.shape)} must have the same shape"
+        )
 
 
 def _check_4d(x: Tensor, where: str, name: str, channels: int | None = None) -> None:
@@ -575,7 +577,9 @@ def known_loss(pred: Tensor, trimap: Tensor) -> Tensor:
 
 def _check_window(kernel_size: int, where: str) -> None:
     if not (isinstance(kernel_size, int) and kernel_size >= 1 and kernel_size % 2 == 1):
-        raise ValueError(f"{where}: kernel_size must be a positive odd int (Listing 1 pads K // 2), got {kernel_size!r}")
+        raise ValueError(
+            f"{where}: kernel_size must be a positive odd int (Listing 1 pads K // 2), got {kernel_size!r}"
+        )
 
 
 def neighbour_distances(
@@ -661,7 +665,9 @@ def _neighbour_scale(neighbour_reduction: str, kernel_size: int, where: str) -> 
         return 1.0
     if neighbour_reduction == "sum":
         return float(kernel_size)
-    raise ValueError(f"{where}: neighbour_reduction must be 'mean' (Listing 1) or 'sum' (eq. 9), got {neighbour_reduction!r}")
+    raise ValueError(
+        f"{where}: neighbour_reduction must be 'mean' (Listing 1) or 'sum' (eq. 9), got {neighbour_reduction!r}"
+    )
 
 
 def ddc_loss(

@@ -210,7 +210,14 @@ class ALDLoss(nn.Module):
 
     def forward(self, teacher, student, teacher_attention, student_attention, trimap: Tensor) -> Tensor:
         return distill.ald_loss(
-            teacher, student, teacher_attention, student_attention, trimap, self.alpha, self.beta, self.attention_reduction
+            teacher,
+            student,
+            teacher_attention,
+            student_attention,
+            trimap,
+            self.alpha,
+            self.beta,
+            self.attention_reduction,
         )
 
 

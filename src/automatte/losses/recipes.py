@@ -32,13 +32,13 @@ from automatte.losses.adversarial import lsgan_generator_loss
 from automatte.losses.distill import ald_loss, clsd_loss
 from automatte.losses.functional import (
     affinity_loss,
-    image_gradients,
     charbonnier_loss,
     composition_loss,
     dc_loss,
     ddc_loss,
     gradient_loss,
     hard_mining_loss,
+    image_gradients,
     known_loss,
     l1_loss,
     laplacian_loss,
@@ -373,7 +373,9 @@ def ppid_losses(
         t_feat, t_att = teacher.extras["ald_feature"], teacher.extras["attention"]
     except KeyError as err:
         missing = err.args[0]
-        raise ValueError(f"{name}: missing distillation tensor extras[{missing!r}] (see models.ppid.PPIDStudent)") from None
+        raise ValueError(
+            f"{name}: missing distillation tensor extras[{missing!r}] (see models.ppid.PPIDStudent)"
+        ) from None
     parts["clsd"] = clsd_loss(teacher.features, output.features, cross, lambda1, lambda2, clsd_reduction)  # eq. 3
     parts["ald"] = ald_loss(t_feat, s_feat, t_att, s_att, trimap, ald_alpha, ald_beta, attention_reduction)  # eq. 9
     total = parts["alpha"] + gamma * (parts["clsd"] + parts["ald"])  # eq. 18 (eq. 10: L_distn = CLSD + ALD)
@@ -470,8 +472,9 @@ def adaptation_generator_losses(
     return {"total": total, **parts}
 
 
-
-def tgn_losses(output: MattingOutput, batch: Mapping, *, class_weights: tuple[float, float, float] | None = None) -> dict:
+def tgn_losses(
+    output: MattingOutput, batch: Mapping, *, class_weights: tuple[float, float, float] | None = None
+) -> dict:
     """TGN (spamattnet-tgn Sec. III-A / IV-B1, ``L_ce``): 3-class CE of ``trimap_logits`` against
     ``batch["trimap"]`` (the ground-truth trimap); logits smaller than the trimap are upsampled first.
 
@@ -529,7 +532,6 @@ def vitmatte_losses(
     return {"total": total, **parts}
 
 
-
 def _rows(value, keep: Tensor, batch_size: int):
     """``value`` restricted to the samples ``keep`` (bool (B,)): tensors whose first dimension is the batch,
     recursively through lists, tuples, dicts and :class:`MattingOutput`; anything else unchanged."""
@@ -576,7 +578,9 @@ def mixed_losses(
         (['total'], 0.0)
     """
     if alpha_recipe not in RECIPES or alpha_recipe == "mixed":
-        raise ValueError(f"mixed_losses: alpha_recipe must be one of {sorted(set(RECIPES) - {'mixed'})}, got {alpha_recipe!r}")
+        raise ValueError(
+            f"mixed_losses: alpha_recipe must be one of {sorted(set(RECIPES) - {'mixed'})}, got {alpha_recipe!r}"
+        )
     n = output.alpha.shape[0]
     has = batch.get("has_alpha")
     has = torch.ones(n, dtype=torch.bool, device=output.alpha.device) if has is None else has.to(torch.bool).view(-1)
@@ -596,6 +600,7 @@ def mixed_losses(
         total = total + scale * result["total"]
         parts.update({f"{name}/{k}": v for k, v in result.items()})
     return {"total": total, **parts}
+
 
 def segment_losses(
     output: MattingOutput,

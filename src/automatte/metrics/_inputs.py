@@ -127,6 +127,4 @@ def prepare(pred, gt, trimap, region, protocol: str, caller: str) -> Inputs:
 
 def warn_empty(caller: str, inputs: Inputs) -> None:
     """Warn that ``inputs`` selects no pixels (the metric then returns 0.0)."""
-    warnings.warn(
-        f"{caller}: region {inputs.region!r} has no pixels; returning 0.0", EmptyRegionWarning, stacklevel=3
-    )
+    warnings.warn(f"{caller}: region {inputs.region!r} has no pixels; returning 0.0", EmptyRegionWarning, stacklevel=3)

@@ -118,11 +118,15 @@ class Report:
         """A plain-text summary table with the missing images and problems below it."""
         names = self.metric_names
         header = ["group", "name", "count", *names]
-        body = [[s["group"], s["name"], str(s["count"])] + [self._fmt(s["metrics"][m]) for m in names]
-                for s in self.summary()]
+        body = [
+            [s["group"], s["name"], str(s["count"])] + [self._fmt(s["metrics"][m]) for m in names]
+            for s in self.summary()
+        ]
         widths = [max(len(row[i]) for row in [header, *body]) for i in range(len(header))]
-        lines = ["  ".join(c.ljust(w) if i < 2 else c.rjust(w) for i, (c, w) in enumerate(zip(row, widths)))
-                 for row in [header, *body]]
+        lines = [
+            "  ".join(c.ljust(w) if i < 2 else c.rjust(w) for i, (c, w) in enumerate(zip(row, widths)))
+            for row in [header, *body]
+        ]
         lines.insert(1, "  ".join("-" * w for w in widths))
         return "\n".join(lines + self._problem_lines())
 
@@ -139,13 +143,18 @@ class Report:
         names = self.metric_names
         counts = f"{len(self.rows)} evaluated, {len(self.missing)} missing, {len(self.problems)} with problems."
         lines = [f"# {self.title}", "", counts, "", "## Summary", ""]
-        lines += table(["group", "name", "count", *names],
-                       [[s["group"], s["name"], s["count"], *(self._fmt(s["metrics"][m]) for m in names)]
-                        for s in self.summary()])
+        lines += table(
+            ["group", "name", "count", *names],
+            [[s["group"], s["name"], s["count"], *(self._fmt(s["metrics"][m]) for m in names)] for s in self.summary()],
+        )
         lines += ["", "## Per image", ""]
-        lines += table(["name", "type", "category", *names],
-                       [[r["name"], r["type"], r["category"], *(self._fmt(r["metrics"].get(m)) for m in names)]
-                        for r in self.rows])
+        lines += table(
+            ["name", "type", "category", *names],
+            [
+                [r["name"], r["type"], r["category"], *(self._fmt(r["metrics"].get(m)) for m in names)]
+                for r in self.rows
+            ],
+        )
         for heading, items in (("Missing", self.missing), ("Problems", self.problems)):
             lines += ["", f"## {heading} ({len(items)})", ""]
             lines += [f"- {cell(n)}: {cell(p)}" for n, p in items] or ["none"]
@@ -162,8 +171,17 @@ class Report:
             return "" if value is None or not math.isfinite(value) else repr(value)
 
         for r in self.rows:
-            writer.writerow(["image", r["name"], r["type"] or "", r["category"] or "", 1,
-                             *(num(r["metrics"].get(m)) for m in names), ""])
+            writer.writerow(
+                [
+                    "image",
+                    r["name"],
+                    r["type"] or "",
+                    r["category"] or "",
+                    1,
+                    *(num(r["metrics"].get(m)) for m in names),
+                    "",
+                ]
+            )
         for s in self.summary():
             writer.writerow([s["group"], s["name"], "", "", s["count"], *(num(s["metrics"][m]) for m in names), ""])
         for kind, items in (("missing", self.missing), ("problem", self.problems)):

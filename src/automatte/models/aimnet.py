@@ -139,8 +139,16 @@ class AimNet(nn.Module):
             torchvision-style ImageNet ResNet-34 state dict (loaded into the encoder).
     """
 
-    def __init__(self, width: int = 64, layers: tuple[int, ...] = (3, 4, 6, 3), pretrained: str | Path | None = None,
-                 *, max_pool_indices: bool = True, se: bool = True, spatial_attention: bool = True):
+    def __init__(
+        self,
+        width: int = 64,
+        layers: tuple[int, ...] = (3, 4, 6, 3),
+        pretrained: str | Path | None = None,
+        *,
+        max_pool_indices: bool = True,
+        se: bool = True,
+        spatial_attention: bool = True,
+    ):
         super().__init__()
         w = width
         self.max_pool_indices, self.use_se, self.use_spatial_attention = max_pool_indices, se, spatial_attention
@@ -185,8 +193,9 @@ class AimNet(nn.Module):
         logits = self.sd_final(self.se[4](x))
         return resize_to(logits, size), (None if spa is None else resize_to(spa, size))
 
-    def matting_decoder(self, feats: list[Tensor], indices: list[Tensor], spa: Tensor | None,
-                        size: tuple[int, ...]) -> Tensor:
+    def matting_decoder(
+        self, feats: list[Tensor], indices: list[Tensor], spa: Tensor | None, size: tuple[int, ...]
+    ) -> Tensor:
         """MD5..MD0 with max-unpooling (MU4..MU0) and skip connections, SPA-guided -> detail logits at ``size``.
 
         Without indices (``max_pool_indices=False``, Table 3 "w/o MP") every MU is a bilinear resize."""
@@ -236,9 +245,14 @@ class AimNet(nn.Module):
 
 def map_official_aim_keys(state: dict[str, Tensor]) -> dict[str, Tensor]:
     """Rename the authors' AimNet state dict (``resnet.*``, ``psp_module``, ``decoder4_g``...) to ours."""
-    rename = {"resnet.": "encoder.", "psp_module.bottleneck.": "ppm.bottleneck.",
-              "decoder0_g_spatial.": "spa.conv.", "decoder_final_g.": "sd_final.", "bridge_block.": "md5.",
-              "decoder_final_l.": "md_final."}
+    rename = {
+        "resnet.": "encoder.",
+        "psp_module.bottleneck.": "ppm.bottleneck.",
+        "decoder0_g_spatial.": "spa.conv.",
+        "decoder_final_g.": "sd_final.",
+        "bridge_block.": "md5.",
+        "decoder_final_l.": "md_final.",
+    }
     for i in range(5):
         rename[f"decoder{i}_g."] = f"sd{i}."
         rename[f"decoder{i}_l."] = f"md{i}."
@@ -255,7 +269,7 @@ def map_official_aim_keys(state: dict[str, Tensor]) -> dict[str, Tensor]:
             continue
         for old, new in sorted(rename.items(), key=lambda kv: -len(kv[0])):
             if key.startswith(old):
-                key = new + key[len(old):]
+                key = new + key[len(old) :]
                 break
         if ".fc." in key and key.startswith("se.") and value.dim() == 2:  # Linear(no bias) -> 1x1 conv
             out[key] = value[:, :, None, None]
@@ -265,8 +279,13 @@ def map_official_aim_keys(state: dict[str, Tensor]) -> dict[str, Tensor]:
     return out
 
 
-@register_model("aimnet", family="aimnet", paper_params=55.3, paper_source="aim supplementary",
-                description="AIM-Net (IJCAI 2021): ResNet-34 max-pool backbone, unified semantics + guided matting")
+@register_model(
+    "aimnet",
+    family="aimnet",
+    paper_params=55.3,
+    paper_source="aim supplementary",
+    description="AIM-Net (IJCAI 2021): ResNet-34 max-pool backbone, unified semantics + guided matting",
+)
 def aimnet(**kw) -> AimNet:
     """AIM-Net, full size (ResNet-34 width 64)."""
     return AimNet(**kw)

@@ -42,14 +42,36 @@ from automatte.registry import register_model
 
 __all__ = ["DeepLabV3", "DeepLabV3Plus", "SkipDecoder", "ASPPLite", "VOC_CLASSES"]
 
-VOC_CLASSES = ("background", "aeroplane", "bicycle", "bird", "boat", "bottle", "bus", "car", "cat", "chair", "cow",
-               "diningtable", "dog", "horse", "motorbike", "person", "pottedplant", "sheep", "sofa", "train", "tvmonitor")
+VOC_CLASSES = (
+    "background",
+    "aeroplane",
+    "bicycle",
+    "bird",
+    "boat",
+    "bottle",
+    "bus",
+    "car",
+    "cat",
+    "chair",
+    "cow",
+    "diningtable",
+    "dog",
+    "horse",
+    "motorbike",
+    "person",
+    "pottedplant",
+    "sheep",
+    "sofa",
+    "train",
+    "tvmonitor",
+)
 
 
 def _conv_norm_relu(cin: int, cout: int, folded: bool) -> nn.Sequential:
     """1x1 conv, BN (Identity when folded), ReLU: TF DeepLab's ``conv2d + batch_norm + relu`` of the head."""
-    return nn.Sequential(nn.Conv2d(cin, cout, 1, bias=folded), nn.Identity() if folded else nn.BatchNorm2d(cout),
-                         nn.ReLU(inplace=True))
+    return nn.Sequential(
+        nn.Conv2d(cin, cout, 1, bias=folded), nn.Identity() if folded else nn.BatchNorm2d(cout), nn.ReLU(inplace=True)
+    )
 
 
 class ASPPLite(nn.Module):
@@ -82,8 +104,17 @@ class DeepLabV3(nn.Module):
             (folded; loads into a BN build too, BN set to identity) or a state dict of this module.
     """
 
-    def __init__(self, num_classes: int = 21, width_mult: float = 1.0, output_stride: int = 16, head_channels: int = 256,
-                 *, folded: bool = False, tf_same_padding: bool = True, pretrained: str | Path | None = None):
+    def __init__(
+        self,
+        num_classes: int = 21,
+        width_mult: float = 1.0,
+        output_stride: int = 16,
+        head_channels: int = 256,
+        *,
+        folded: bool = False,
+        tf_same_padding: bool = True,
+        pretrained: str | Path | None = None,
+    ):
         super().__init__()
         self.backbone = MobileNetV2(3, width_mult, output_stride, tf_same_padding=tf_same_padding, folded=folded)
         self.aspp = ASPPLite(self.backbone.channels[-1], head_channels, folded)
@@ -94,7 +125,9 @@ class DeepLabV3(nn.Module):
     def forward(self, image: Tensor) -> MattingOutput:
         feats = self.backbone(image)
         logits = self.classifier(self.aspp(feats[-1]))
-        logits = F.interpolate(logits, size=image.shape[-2:], mode="bilinear", align_corners=True)  # as TF1 ResizeBilinear
+        logits = F.interpolate(
+            logits, size=image.shape[-2:], mode="bilinear", align_corners=True
+        )  # as TF1 ResizeBilinear
         alpha = 1 - torch.softmax(logits, dim=1)[:, :1]  # P(not background)
         fg_logit = torch.logsumexp(logits[:, 1:], dim=1, keepdim=True) - logits[:, :1]  # its logit (segment loss)
         return MattingOutput(alpha=alpha, features=tuple(feats), extras={"logits": logits, "fg_logit": fg_logit})
@@ -111,8 +144,11 @@ class SkipDecoder(nn.Module):
         self.low = nn.Sequential(nn.Conv2d(low_channels, low_proj, 1), nn.ReLU(inplace=True))
         cin = high_channels + low_proj
         self.fuse = nn.Sequential(
-            nn.Conv2d(cin, cin, 3, padding=1, groups=cin), nn.Conv2d(cin, channels, 1), nn.ReLU(inplace=True),
-            nn.Conv2d(channels, channels, 3, padding=1, groups=channels), nn.Conv2d(channels, channels, 1),
+            nn.Conv2d(cin, cin, 3, padding=1, groups=cin),
+            nn.Conv2d(cin, channels, 1),
+            nn.ReLU(inplace=True),
+            nn.Conv2d(channels, channels, 3, padding=1, groups=channels),
+            nn.Conv2d(channels, channels, 1),
             nn.ReLU(inplace=True),
         )
         self.out = nn.Conv2d(channels, 1, 1)
@@ -171,21 +207,31 @@ class DeepLabV3Plus(DeepLabV3):
                              extras={"logits": logits, "fg_logit": fg_logit})  # fmt: skip
 
 
-@register_model("deeplabv3_mnv2_voc", family="deeplab", inputs=("image",),
-                description="DeepLabv3-MobileNetV2 PASCAL VOC segmenter (TFLite layout); alpha = P(not background)")
+@register_model(
+    "deeplabv3_mnv2_voc",
+    family="deeplab",
+    inputs=("image",),
+    description="DeepLabv3-MobileNetV2 PASCAL VOC segmenter (TFLite layout); alpha = P(not background)",
+)
 def deeplabv3_mnv2_voc(**kw) -> DeepLabV3:
     """DeepLabv3-MobileNetV2 PASCAL VOC segmenter (TFLite layout); alpha = P(not background)."""
     return DeepLabV3(**{"folded": True, "tf_same_padding": True, "output_stride": 16, **kw})
 
 
-@register_model("deeplabv3_mnv2_test", family="deeplab", inputs=("image",), description="tiny DeepLabv3-MobileNetV2 for tests")
+@register_model(
+    "deeplabv3_mnv2_test", family="deeplab", inputs=("image",), description="tiny DeepLabv3-MobileNetV2 for tests"
+)
 def deeplabv3_mnv2_test(**kw) -> DeepLabV3:
     """Tiny DeepLabv3-MobileNetV2 (width 0.25, 32 head channels, BN) for tests."""
     return DeepLabV3(**{"width_mult": 0.25, "head_channels": 32, "folded": False, **kw})
 
 
-@register_model("deeplabv3plus_mnv2", family="deeplab", inputs=("image",),
-                description="DeepLabv3+-MobileNetV2 binary segmenter (stride-4 skip decoder on the VOC model)")
+@register_model(
+    "deeplabv3plus_mnv2",
+    family="deeplab",
+    inputs=("image",),
+    description="DeepLabv3+-MobileNetV2 binary segmenter (stride-4 skip decoder on the VOC model)",
+)
 def deeplabv3plus_mnv2(**kw) -> DeepLabV3Plus:
     """DeepLabv3-MobileNetV2 (TFLite layout) + stride-4 skip decoder; alpha = sigmoid(fg logit)."""
     return DeepLabV3Plus(**{"folded": True, "tf_same_padding": True, "output_stride": 16, **kw})

@@ -75,8 +75,9 @@ def _patches(x: Tensor, kernel: int, stride: int) -> Tensor:
     return F.unfold(F.pad(x, (lo, hi, lo, hi), mode="reflect"), kernel, stride=stride)
 
 
-def guided_attention(guidance: Tensor, alpha: Tensor, unknown: Tensor | None = None, rate: int = 2,
-                     ksize: int = 3) -> Tensor:
+def guided_attention(
+    guidance: Tensor, alpha: Tensor, unknown: Tensor | None = None, rate: int = 2, ksize: int = 3
+) -> Tensor:
     """Guided contextual attention (GCA paper, "Guided Contextual Attention" section): propagate ``alpha``
     features between patches by the similarity of ``guidance`` (image) feature patches, from known to unknown regions.
 
@@ -141,8 +142,11 @@ class UpBlock(nn.Module):
 
     def __init__(self, cin: int, cout: int, stride: int = 1):
         super().__init__()
-        self.conv1 = (nn.ConvTranspose2d(cin, cin, 4, 2, 1, bias=False) if stride > 1
-                      else nn.Conv2d(cin, cin, 3, 1, 1, bias=False))
+        self.conv1 = (
+            nn.ConvTranspose2d(cin, cin, 4, 2, 1, bias=False)
+            if stride > 1
+            else nn.Conv2d(cin, cin, 3, 1, 1, bias=False)
+        )
         self.bn1 = nn.BatchNorm2d(cin)
         self.conv2 = nn.Conv2d(cin, cout, 3, 1, 1, bias=False)
         self.bn2 = nn.BatchNorm2d(cout)
@@ -169,8 +173,14 @@ class GCAMatting(nn.Module):
         pretrained: a checkpoint path (ours, or the authors' names with spectral-norm weights).
     """
 
-    def __init__(self, use_trimap: bool = True, width: int = 64, enc_layers: tuple[int, ...] = (3, 4, 4, 2),
-                 dec_layers: tuple[int, ...] = (2, 3, 3, 2), pretrained: str | Path | None = None):
+    def __init__(
+        self,
+        use_trimap: bool = True,
+        width: int = 64,
+        enc_layers: tuple[int, ...] = (3, 4, 4, 2),
+        dec_layers: tuple[int, ...] = (2, 3, 3, 2),
+        pretrained: str | Path | None = None,
+    ):
         super().__init__()
         w, cin = width, 6 if use_trimap else 3
         self.use_trimap = use_trimap
@@ -178,8 +188,12 @@ class GCAMatting(nn.Module):
         self.register_buffer("std", torch.tensor(IMAGENET_STD).view(1, 3, 1, 1), persistent=False)
         # encoder: deep stem (strides 2, 1, 2), ResNet-D stages
         self.stem = nn.Sequential(
-            nn.Conv2d(cin, w // 2, 3, 2, 1, bias=False), nn.BatchNorm2d(w // 2), nn.ReLU(inplace=True),
-            nn.Conv2d(w // 2, w // 2, 3, 1, 1, bias=False), nn.BatchNorm2d(w // 2), nn.ReLU(inplace=True),
+            nn.Conv2d(cin, w // 2, 3, 2, 1, bias=False),
+            nn.BatchNorm2d(w // 2),
+            nn.ReLU(inplace=True),
+            nn.Conv2d(w // 2, w // 2, 3, 1, 1, bias=False),
+            nn.BatchNorm2d(w // 2),
+            nn.ReLU(inplace=True),
         )
         self.stem_out = nn.Sequential(nn.Conv2d(w // 2, w, 3, 2, 1, bias=False), nn.BatchNorm2d(w), nn.ReLU(True))
         chans = [w, 2 * w, 4 * w, 8 * w]
@@ -272,32 +286,54 @@ def map_official_gca_keys(state: dict[str, Tensor]) -> dict[str, Tensor]:
             sigma = torch.dot(u, value.reshape(value.shape[0], -1) @ v)
             key, value = base.replace(".module.", ".") + "weight", value / sigma
         plain[key] = value
-    rename = [("encoder.conv1.", "stem.0."), ("encoder.bn1.", "stem.1."), ("encoder.conv2.", "stem.3."),
-              ("encoder.bn2.", "stem.4."), ("encoder.conv3.", "stem_out.0."), ("encoder.bn3.", "stem_out.1."),
-              ("encoder.layer_bottleneck.", "layer4."), ("encoder.gca.", "enc_gca."), ("decoder.gca.", "dec_gca."),
-              ("encoder.guidance_head.", "guidance_head."), ("encoder.shortcut.", "shortcut."),
-              ("decoder.conv1.", "final_up."), ("decoder.bn1.", "final_bn."), ("decoder.conv2.", "final_conv.")]
+    rename = [
+        ("encoder.conv1.", "stem.0."),
+        ("encoder.bn1.", "stem.1."),
+        ("encoder.conv2.", "stem.3."),
+        ("encoder.bn2.", "stem.4."),
+        ("encoder.conv3.", "stem_out.0."),
+        ("encoder.bn3.", "stem_out.1."),
+        ("encoder.layer_bottleneck.", "layer4."),
+        ("encoder.gca.", "enc_gca."),
+        ("decoder.gca.", "dec_gca."),
+        ("encoder.guidance_head.", "guidance_head."),
+        ("encoder.shortcut.", "shortcut."),
+        ("decoder.conv1.", "final_up."),
+        ("decoder.bn1.", "final_bn."),
+        ("decoder.conv2.", "final_conv."),
+    ]
     rename += [(f"encoder.layer{i}.", f"layer{i}.") for i in (1, 2, 3)]
     rename += [(f"decoder.layer{i}.", f"dec{i}.") for i in (1, 2, 3, 4)]
     out = {}
     for key, value in plain.items():
         for old, new in rename:
             if key.startswith(old):
-                key = new + key[len(old):]
+                key = new + key[len(old) :]
                 break
         out[key] = value
     return out
 
 
-@register_model("gca", family="gca", inputs=("image", "trimap"), paper_params=25.13, paper_source="ppid table 1",
-                description="GCA Matting (AAAI 2020): ResNet-34-D U-Net with guided contextual attention")
+@register_model(
+    "gca",
+    family="gca",
+    inputs=("image", "trimap"),
+    paper_params=25.13,
+    paper_source="ppid table 1",
+    description="GCA Matting (AAAI 2020): ResNet-34-D U-Net with guided contextual attention",
+)
 def gca(**kw) -> GCAMatting:
     """GCA Matting, trimap-based (image + one-hot trimap)."""
     return GCAMatting(**{"use_trimap": True, **kw})
 
 
-@register_model("gca_free", family="gca", paper_params=25.13, paper_source="ppid table 1",
-                description="GCA Matting on RGB only: PPID's trimap-free baseline / student")
+@register_model(
+    "gca_free",
+    family="gca",
+    paper_params=25.13,
+    paper_source="ppid table 1",
+    description="GCA Matting on RGB only: PPID's trimap-free baseline / student",
+)
 def gca_free(**kw) -> GCAMatting:
     """GCA Matting without trimap (all pixels unknown for the attention)."""
     return GCAMatting(**{"use_trimap": False, **kw})

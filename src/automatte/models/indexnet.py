@@ -66,8 +66,16 @@ from automatte.registry import register_model
 __all__ = ["IndexNet", "IndexBlock", "ASPP", "IndexedUpsampling", "index_pool", "index_unpool"]
 
 # encoder layers as slices of MobileNetV2.features, and which of them are followed by index pooling
-_LAYERS = {0: slice(0, 1), 1: slice(1, 2), 2: slice(2, 4), 3: slice(4, 7), 4: slice(7, 11), 5: slice(11, 14),
-           6: slice(14, 17), 7: slice(17, 18)}
+_LAYERS = {
+    0: slice(0, 1),
+    1: slice(1, 2),
+    2: slice(2, 4),
+    3: slice(4, 7),
+    4: slice(7, 11),
+    5: slice(11, 14),
+    6: slice(14, 17),
+    7: slice(17, 18),
+}
 _POOLED = (0, 2, 3, 4, 6)
 
 
@@ -102,8 +110,12 @@ class IndexBlock(nn.Module):
         groups1 = c if mode == "o2o" else 1  # o2o: each channel sees itself only
         groups2 = {"m2o": 4, "o2o": 4 * c, "holistic": 1}[mode]
         if nonlinear:
-            self.index_net = nn.Sequential(nn.Conv2d(c, hidden, k, 2, p, groups=groups1, bias=False), nn.BatchNorm2d(hidden),
-                                           nn.ReLU6(inplace=True), nn.Conv2d(hidden, out, 1, groups=groups2, bias=False))
+            self.index_net = nn.Sequential(
+                nn.Conv2d(c, hidden, k, 2, p, groups=groups1, bias=False),
+                nn.BatchNorm2d(hidden),
+                nn.ReLU6(inplace=True),
+                nn.Conv2d(hidden, out, 1, groups=groups2, bias=False),
+            )
         else:
             self.index_net = nn.Conv2d(c, out, k, 2, p, groups=groups1, bias=False)
 
@@ -126,8 +138,11 @@ class IndexBlock(nn.Module):
 
 
 def _conv_bn(cin: int, cout: int, k: int = 1, dilation: int = 1, groups: int = 1) -> nn.Sequential:
-    return nn.Sequential(nn.Conv2d(cin, cout, k, 1, dilation * (k // 2), dilation, groups, bias=False),
-                         nn.BatchNorm2d(cout), nn.ReLU6(inplace=True))
+    return nn.Sequential(
+        nn.Conv2d(cin, cout, k, 1, dilation * (k // 2), dilation, groups, bias=False),
+        nn.BatchNorm2d(cout),
+        nn.ReLU6(inplace=True),
+    )
 
 
 class ASPP(nn.Module):
@@ -173,8 +188,18 @@ class IndexNet(nn.Module):
         pretrained: MobileNetV2 ImageNet weights for the encoder, or a full IndexNet state dict.
     """
 
-    def __init__(self, in_channels: int = 4, width_mult: float = 1.0, *, index_mode: str = "m2o", nonlinear: bool = True,
-                 context: bool = True, aspp_channels: int = 256, decoder_kernel: int = 5, pretrained: str | Path | None = None):
+    def __init__(
+        self,
+        in_channels: int = 4,
+        width_mult: float = 1.0,
+        *,
+        index_mode: str = "m2o",
+        nonlinear: bool = True,
+        context: bool = True,
+        aspp_channels: int = 256,
+        decoder_kernel: int = 5,
+        pretrained: str | Path | None = None,
+    ):
         super().__init__()
         self.in_channels = in_channels
         self.encoder = MobileNetV2(in_channels, width_mult, strided=False)
@@ -188,8 +213,9 @@ class IndexNet(nn.Module):
         self.decoder = nn.ModuleDict(
             {str(i): IndexedUpsampling(deeper[i] + ch[i], out[i], decoder_kernel) for i in range(6, -1, -1)}
         )
-        self.pred = nn.Sequential(_conv_bn(ch[0], 1, decoder_kernel),
-                                  nn.Conv2d(1, 1, decoder_kernel, padding=decoder_kernel // 2, bias=False))
+        self.pred = nn.Sequential(
+            _conv_bn(ch[0], 1, decoder_kernel), nn.Conv2d(1, 1, decoder_kernel, padding=decoder_kernel // 2, bias=False)
+        )
         with torch.no_grad():  # our init (the paper gives none): the last 1 -> 1 conv starts as the identity
             self.pred[1].weight.zero_()
             self.pred[1].weight[0, 0, decoder_kernel // 2, decoder_kernel // 2] = 1.0
@@ -236,15 +262,27 @@ def _build(in_channels: int, kw: dict, **defaults) -> IndexNet:
     return IndexNet(in_channels, **{**defaults, **kw})
 
 
-@register_model("indexnet", family="indexnet", inputs=("image", "trimap"), paper_params=5.95, paper_source="ppid table 1",
-                description="IndexNet Matting (m2o depthwise nonlinear index blocks, ASPP), image + trimap")
+@register_model(
+    "indexnet",
+    family="indexnet",
+    inputs=("image", "trimap"),
+    paper_params=5.95,
+    paper_source="ppid table 1",
+    description="IndexNet Matting (m2o depthwise nonlinear index blocks, ASPP), image + trimap",
+)
 def indexnet(**kw) -> IndexNet:
     """IndexNet Matting (m2o depthwise nonlinear index blocks, ASPP), image + trimap."""
     return _build(4, kw)
 
 
-@register_model("indexnet_free", family="indexnet", inputs=("image",), paper_params=5.95, paper_source="ppid table 1",
-                description="trimap-free IndexNet (PPID student), image only")
+@register_model(
+    "indexnet_free",
+    family="indexnet",
+    inputs=("image",),
+    paper_params=5.95,
+    paper_source="ppid table 1",
+    description="trimap-free IndexNet (PPID student), image only",
+)
 def indexnet_free(**kw) -> IndexNet:
     """Trimap-free IndexNet (PPID student), image only."""
     return _build(3, kw)
@@ -256,7 +294,9 @@ def indexnet_test(**kw) -> IndexNet:
     return _build(4, kw, width_mult=0.125, aspp_channels=16)
 
 
-@register_model("indexnet_free_test", family="indexnet", inputs=("image",), description="tiny trimap-free IndexNet for tests")
+@register_model(
+    "indexnet_free_test", family="indexnet", inputs=("image",), description="tiny trimap-free IndexNet for tests"
+)
 def indexnet_free_test(**kw) -> IndexNet:
     """Tiny trimap-free IndexNet (width 1/8) for tests."""
     return _build(3, kw, width_mult=0.125, aspp_channels=16)

@@ -58,10 +58,10 @@ from pathlib import Path
 import torch
 from torch import Tensor, nn
 
-from automatte.models.weights import read_state_dict
 from automatte.models.backbones.hrnet import BasicBlock, HRNet, load_hrnet_state_dict
 from automatte.models.layers import ConvBNAct, PyramidPooling, resize_to
 from automatte.models.output import MattingOutput
+from automatte.models.weights import read_state_dict
 from automatte.registry import register_model
 
 __all__ = [

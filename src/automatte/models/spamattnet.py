@@ -78,8 +78,19 @@ from automatte.models.tgn import ImageNormalize, check_size, load_checkpoint
 from automatte.registry import register_model
 
 __all__ = [
-    "SPAMattNet", "LSPA", "GPA", "CFC1d", "CFC2d", "RefinementModule", "trimap_regions", "pool_regions",
-    "region_scales", "nearest_region_distance", "sampling_distance_map", "spamattnet", "spamattnet_test",
+    "SPAMattNet",
+    "LSPA",
+    "GPA",
+    "CFC1d",
+    "CFC2d",
+    "RefinementModule",
+    "trimap_regions",
+    "pool_regions",
+    "region_scales",
+    "nearest_region_distance",
+    "sampling_distance_map",
+    "spamattnet",
+    "spamattnet_test",
 ]
 
 BIG = 1e4  # larger than any distance inside a window; marks "no pixel of that region here"
@@ -158,8 +169,11 @@ class SNConvBNReLU(nn.Sequential):
     """3x3 convolution with spectral normalisation, BatchNorm, ReLU (the image-guidance convolutions)."""
 
     def __init__(self, in_ch: int, out_ch: int, stride: int = 1):
-        super().__init__(spectral_norm(nn.Conv2d(in_ch, out_ch, 3, stride, 1, bias=False)), nn.BatchNorm2d(out_ch),
-                         nn.ReLU(inplace=True))
+        super().__init__(
+            spectral_norm(nn.Conv2d(in_ch, out_ch, 3, stride, 1, bias=False)),
+            nn.BatchNorm2d(out_ch),
+            nn.ReLU(inplace=True),
+        )
 
 
 def cross_fusion(f: Tensor, dim: int) -> Tensor:
@@ -282,8 +296,9 @@ class UpStage(nn.Module):
     def __init__(self, in_ch: int, out_ch: int, blocks: int):
         super().__init__()
         proj = nn.Sequential(nn.Conv2d(in_ch, out_ch, 1, bias=False), nn.BatchNorm2d(out_ch))
-        self.blocks = nn.Sequential(BasicBlock(in_ch, out_ch, downsample=proj),
-                                    *[BasicBlock(out_ch, out_ch) for _ in range(blocks - 1)])
+        self.blocks = nn.Sequential(
+            BasicBlock(in_ch, out_ch, downsample=proj), *[BasicBlock(out_ch, out_ch) for _ in range(blocks - 1)]
+        )
 
     def forward(self, x: Tensor, skip: Tensor) -> Tensor:
         return self.blocks(resize_to(x, skip)) + skip
@@ -315,10 +330,22 @@ class SPAMattNet(nn.Module):
         gpa, lspa, cfc, refinement: Table IV's modules (module docstring), all on by default.
     """
 
-    def __init__(self, width: int = 64, layers: tuple[int, ...] = (3, 4, 6, 3),
-                 decoder_blocks: tuple[int, ...] = (2, 3, 3, 2), heads: int = 4, window: int = 8, ratio: int = 4,
-                 refine_channels: int = 32, pretrained: str | Path | None = None, *, gpa: bool = True,
-                 lspa: bool = True, cfc: bool = True, refinement: bool = True):
+    def __init__(
+        self,
+        width: int = 64,
+        layers: tuple[int, ...] = (3, 4, 6, 3),
+        decoder_blocks: tuple[int, ...] = (2, 3, 3, 2),
+        heads: int = 4,
+        window: int = 8,
+        ratio: int = 4,
+        refine_channels: int = 32,
+        pretrained: str | Path | None = None,
+        *,
+        gpa: bool = True,
+        lspa: bool = True,
+        cfc: bool = True,
+        refinement: bool = True,
+    ):
         super().__init__()
         if window not in (1, 2, 4, 8):
             raise ValueError(f"SPAMattNet: window must be 1, 2, 4 or 8 (it must divide H/4), got {window}")
@@ -340,10 +367,14 @@ class SPAMattNet(nn.Module):
         self.skip16 = ConvBNAct(c[3], c[3], 3)
         self.skip2 = ConvBNAct(c[0], half, 3)
         self.skip1 = ConvBNAct(6, half, 3)
-        self.decoder = nn.ModuleList([
-            UpStage(c[4], c[3], decoder_blocks[0]), UpStage(c[3], c[2], decoder_blocks[1]),
-            UpStage(c[2], c[1], decoder_blocks[2]), UpStage(c[1], half, decoder_blocks[3]),
-        ])
+        self.decoder = nn.ModuleList(
+            [
+                UpStage(c[4], c[3], decoder_blocks[0]),
+                UpStage(c[3], c[2], decoder_blocks[1]),
+                UpStage(c[2], c[1], decoder_blocks[2]),
+                UpStage(c[1], half, decoder_blocks[3]),
+            ]
+        )
         self.last = ConvBNAct(half, half, 3)
         self.head = nn.Conv2d(half, 1, 3, padding=1)
         self.refine = RefinementModule(6 + 1 + half, refine_channels) if refinement else None
@@ -384,18 +415,25 @@ class SPAMattNet(nn.Module):
         return MattingOutput(alpha=alpha, coarse_alpha=coarse, features=tuple(feats))
 
 
-@register_model("spamattnet", family="spamattnet", inputs=("image", "trimap"), paper_params=26.0,
-                paper_source="spamattnet table IX",
-                description="SPAMattNet: ResNet-34 U-Net + LSPA/GPA/CFC + refinement module, image + trimap")
+@register_model(
+    "spamattnet",
+    family="spamattnet",
+    inputs=("image", "trimap"),
+    paper_params=26.0,
+    paper_source="spamattnet table IX",
+    description="SPAMattNet: ResNet-34 U-Net + LSPA/GPA/CFC + refinement module, image + trimap",
+)
 def spamattnet(**kw) -> SPAMattNet:
     """SPAMattNet (Zhou et al. 2023, Sec. III-B): image + trimap -> alpha."""
     return SPAMattNet(**kw)
 
 
-@register_model("spamattnet_test", family="spamattnet", inputs=("image", "trimap"),
-                description="tiny SPAMattNet for tests")
+@register_model(
+    "spamattnet_test", family="spamattnet", inputs=("image", "trimap"), description="tiny SPAMattNet for tests"
+)
 def spamattnet_test(**kw) -> SPAMattNet:
     """Tiny SPAMattNet for tests (width 8, one block per stage)."""
-    defaults = dict(width=8, layers=(1, 1, 1, 1), decoder_blocks=(1, 1, 1, 1), heads=2, window=8, ratio=2,
-                    refine_channels=8)
+    defaults = dict(
+        width=8, layers=(1, 1, 1, 1), decoder_blocks=(1, 1, 1, 1), heads=2, window=8, ratio=2, refine_channels=8
+    )
     return SPAMattNet(**{**defaults, **kw})

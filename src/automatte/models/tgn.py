@@ -113,8 +113,17 @@ class TrimapDecoder(nn.Module):
     (1/4) and middle-level (1/8) encoder features, upsampling to the input size, then the final 3x3
     classification convolution (the swapped order)."""
 
-    def __init__(self, high_ch: int, low_ch: int, mid_ch: int, skip_ch: int = 48, mid_channels: int = 256,
-                 head_channels: int = 64, num_classes: int = 3, dropout: float = 0.5):
+    def __init__(
+        self,
+        high_ch: int,
+        low_ch: int,
+        mid_ch: int,
+        skip_ch: int = 48,
+        mid_channels: int = 256,
+        head_channels: int = 64,
+        num_classes: int = 3,
+        dropout: float = 0.5,
+    ):
         super().__init__()
         self.dropout = nn.Dropout(dropout)
         self.low = ConvBNAct(low_ch, skip_ch, 1)
@@ -146,16 +155,26 @@ class TGN(nn.Module):
         pretrained: optional checkpoint: a TGN state dict or a torchvision ResNet-50 one (backbone only).
     """
 
-    def __init__(self, width: int = 64, layers: tuple[int, ...] = (3, 4, 6, 3), aspp_channels: int = 256,
-                 aspp_rates: tuple[int, ...] = (6, 12, 18), skip_channels: int = 48, decoder_channels: int = 256,
-                 head_channels: int = 64, dropout: float = 0.5, pretrained: str | Path | None = None):
+    def __init__(
+        self,
+        width: int = 64,
+        layers: tuple[int, ...] = (3, 4, 6, 3),
+        aspp_channels: int = 256,
+        aspp_rates: tuple[int, ...] = (6, 12, 18),
+        skip_channels: int = 48,
+        decoder_channels: int = 256,
+        head_channels: int = 64,
+        dropout: float = 0.5,
+        pretrained: str | Path | None = None,
+    ):
         super().__init__()
         self.normalize = ImageNormalize()
         self.backbone = resnet50(in_channels=5, output_stride=16, width=width, layers=layers)
         ch = self.backbone.channels
         self.aspp = ASPP(ch[4], aspp_channels, aspp_rates)
-        self.decoder = TrimapDecoder(aspp_channels, ch[1], ch[2], skip_channels, decoder_channels, head_channels,
-                                     dropout=dropout)
+        self.decoder = TrimapDecoder(
+            aspp_channels, ch[1], ch[2], skip_channels, decoder_channels, head_channels, dropout=dropout
+        )
         if pretrained is not None:
             load_checkpoint(self, pretrained)
 
@@ -183,8 +202,13 @@ def load_checkpoint(model: nn.Module, path: str | Path, backbone: str | None = "
         raise ValueError(f"{path}: neither a {kind} checkpoint nor a torchvision ResNet one: {err}") from None
 
 
-@register_model("tgn", family="tgn", inputs=("image", "mask"), paper_params=None,
-                description="SPAMattNet's Trimap Generation Network: DeepLabv3 ResNet-50 OS16 + ASPP, image + mask")
+@register_model(
+    "tgn",
+    family="tgn",
+    inputs=("image", "mask"),
+    paper_params=None,
+    description="SPAMattNet's Trimap Generation Network: DeepLabv3 ResNet-50 OS16 + ASPP, image + mask",
+)
 def tgn(**kw) -> TGN:
     """TGN (Zhou et al. 2023, Sec. III-A): coarse mask -> trimap logits."""
     return TGN(**kw)
@@ -193,6 +217,7 @@ def tgn(**kw) -> TGN:
 @register_model("tgn_test", family="tgn", inputs=("image", "mask"), description="tiny TGN for tests")
 def tgn_test(**kw) -> TGN:
     """Tiny TGN for tests (width 8, one block per stage)."""
-    defaults = dict(width=8, layers=(1, 1, 1, 1), aspp_channels=16, skip_channels=8, decoder_channels=16,
-                    head_channels=8)
+    defaults = dict(
+        width=8, layers=(1, 1, 1, 1), aspp_channels=16, skip_channels=8, decoder_channels=16, head_channels=8
+    )
     return TGN(**{**defaults, **kw})

@@ -78,10 +78,18 @@ class TwoStageMatting(nn.Module):
         trimap = logits.argmax(dim=1, keepdim=True).to(image.dtype) * 0.5  # classes 0, 1, 2 -> 0, 0.5, 1
         second = self.matting(image=image, trimap=trimap)
         fuse = soft_fusion if self.fusion == "soft" else hard_fusion
-        extras = {"trimap": first.extras.get("trimap", first.alpha), "tgn_trimap": trimap,
-                  "matting_alpha": second.alpha}
-        return MattingOutput(alpha=fuse(logits, second.alpha), trimap_logits=logits,
-                             coarse_alpha=second.coarse_alpha, features=second.features, extras=extras)
+        extras = {
+            "trimap": first.extras.get("trimap", first.alpha),
+            "tgn_trimap": trimap,
+            "matting_alpha": second.alpha,
+        }
+        return MattingOutput(
+            alpha=fuse(logits, second.alpha),
+            trimap_logits=logits,
+            coarse_alpha=second.coarse_alpha,
+            features=second.features,
+            extras=extras,
+        )
 
 
 def _split(kw: dict) -> tuple[dict, dict, str]:
@@ -101,8 +109,12 @@ def _build(tgn_net: TGN, matting_net: SPAMattNet, fusion: str, pretrained) -> Tw
     return model
 
 
-@register_model("tgn_spamattnet", family="twostage", inputs=("image", "mask"),
-                description="TGN + SPAMattNet joint inference with soft fusion (eq. 13-15)")
+@register_model(
+    "tgn_spamattnet",
+    family="twostage",
+    inputs=("image", "mask"),
+    description="TGN + SPAMattNet joint inference with soft fusion (eq. 13-15)",
+)
 def tgn_spamattnet(**kw) -> TwoStageMatting:
     """TGN + SPAMattNet, soft fusion. Keywords: ``tgn={...}``, ``matting={...}`` (each may hold
     ``pretrained``), ``fusion="soft"|"hard"``, ``pretrained`` (a checkpoint of the whole model)."""
@@ -110,8 +122,9 @@ def tgn_spamattnet(**kw) -> TwoStageMatting:
     return _build(tgn(**t), spamattnet(**m), fusion, kw.get("pretrained"))
 
 
-@register_model("tgn_spamattnet_test", family="twostage", inputs=("image", "mask"),
-                description="tiny TGN + SPAMattNet for tests")
+@register_model(
+    "tgn_spamattnet_test", family="twostage", inputs=("image", "mask"), description="tiny TGN + SPAMattNet for tests"
+)
 def tgn_spamattnet_test(**kw) -> TwoStageMatting:
     """Tiny TGN + SPAMattNet for tests (the two ``*_test`` networks), soft fusion."""
     t, m, fusion = _split(kw)

@@ -94,7 +94,9 @@ class MattingHead(nn.Module):
     def __init__(self, in_chans: int = 32, mid_chans: int = 16):
         super().__init__()
         self.matting_convs = nn.Sequential(
-            nn.Conv2d(in_chans, mid_chans, 3, padding=1), nn.BatchNorm2d(mid_chans), nn.ReLU(inplace=True),
+            nn.Conv2d(in_chans, mid_chans, 3, padding=1),
+            nn.BatchNorm2d(mid_chans),
+            nn.ReLU(inplace=True),
             nn.Conv2d(mid_chans, 1, 1),
         )
 
@@ -105,8 +107,14 @@ class MattingHead(nn.Module):
 class DetailCapture(nn.Module):
     """ViTMatte's Detail Capture Module: ConvStream details fused into the ViT feature from 1/16 to 1/1."""
 
-    def __init__(self, in_chans: int = 384, img_chans: int = 4, convstream_widths: tuple[int, ...] = (48, 96, 192),
-                 fusion_widths: tuple[int, ...] = (256, 128, 64, 32), head_width: int = 16):
+    def __init__(
+        self,
+        in_chans: int = 384,
+        img_chans: int = 4,
+        convstream_widths: tuple[int, ...] = (48, 96, 192),
+        fusion_widths: tuple[int, ...] = (256, 128, 64, 32),
+        head_width: int = 16,
+    ):
         super().__init__()
         if len(fusion_widths) != len(convstream_widths) + 1:
             raise ValueError(f"DetailCapture: {len(fusion_widths)} fusion widths for {len(convstream_widths)} details")
@@ -137,20 +145,44 @@ class ViTMatte(nn.Module):
     ``forward(image, trimap=None)`` -> :class:`MattingOutput` with ``alpha`` and ``features``.
     """
 
-    def __init__(self, *, use_trimap: bool = True, embed_dim: int = 384, depth: int = 12, num_heads: int = 6,
-                 mlp_ratio: float = 4.0, window_size: int = 14,
-                 window_block_indexes: tuple[int, ...] = (0, 1, 3, 4, 6, 7, 9, 10),
-                 residual_block_indexes: tuple[int, ...] = (2, 5, 8, 11), use_rel_pos: bool = True,
-                 img_size: int = 512, zero_init_residual: bool = True,
-                 convstream_widths: tuple[int, ...] = (48, 96, 192),
-                 fusion_widths: tuple[int, ...] = (256, 128, 64, 32), head_width: int = 16):
+    def __init__(
+        self,
+        *,
+        use_trimap: bool = True,
+        embed_dim: int = 384,
+        depth: int = 12,
+        num_heads: int = 6,
+        mlp_ratio: float = 4.0,
+        window_size: int = 14,
+        window_block_indexes: tuple[int, ...] = (0, 1, 3, 4, 6, 7, 9, 10),
+        residual_block_indexes: tuple[int, ...] = (2, 5, 8, 11),
+        use_rel_pos: bool = True,
+        img_size: int = 512,
+        zero_init_residual: bool = True,
+        convstream_widths: tuple[int, ...] = (48, 96, 192),
+        fusion_widths: tuple[int, ...] = (256, 128, 64, 32),
+        head_width: int = 16,
+    ):
         super().__init__()
         self.use_trimap = use_trimap
         chans = 4 if use_trimap else 3
         self.register_buffer("mean", torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1), persistent=False)
         self.register_buffer("std", torch.tensor(IMAGENET_STD).view(1, 3, 1, 1), persistent=False)
-        self.backbone = ViT(chans, 16, embed_dim, depth, num_heads, mlp_ratio, window_size, tuple(window_block_indexes),
-                            tuple(residual_block_indexes), use_rel_pos, 224, img_size, zero_init_residual)
+        self.backbone = ViT(
+            chans,
+            16,
+            embed_dim,
+            depth,
+            num_heads,
+            mlp_ratio,
+            window_size,
+            tuple(window_block_indexes),
+            tuple(residual_block_indexes),
+            use_rel_pos,
+            224,
+            img_size,
+            zero_init_residual,
+        )
         self.decoder = DetailCapture(embed_dim, chans, tuple(convstream_widths), tuple(fusion_widths), head_width)
 
     def forward(self, image: Tensor, trimap: Tensor | None = None) -> MattingOutput:
@@ -185,13 +217,26 @@ class ViTMatte(nn.Module):
             raise ValueError(f"pretrained ViTMatte: decoder shape mismatch for {bad[:4]} (trimap-based vs free?)")
         result = self.decoder.load_state_dict(decoder, strict=False)
         if result.missing_keys or result.unexpected_keys:
-            warnings.warn(f"pretrained ViTMatte decoder: missing {result.missing_keys[:8]}, "
-                          f"unexpected {result.unexpected_keys[:8]}", stacklevel=2)
+            warnings.warn(
+                f"pretrained ViTMatte decoder: missing {result.missing_keys[:8]}, "
+                f"unexpected {result.unexpected_keys[:8]}",
+                stacklevel=2,
+            )
 
 
-TEST_CONFIG = dict(embed_dim=32, depth=2, num_heads=2, window_size=3, window_block_indexes=(0,),
-                   residual_block_indexes=(1,), img_size=64, zero_init_residual=False,
-                   convstream_widths=(8, 16, 24), fusion_widths=(32, 16, 8, 8), head_width=8)
+TEST_CONFIG = dict(
+    embed_dim=32,
+    depth=2,
+    num_heads=2,
+    window_size=3,
+    window_block_indexes=(0,),
+    residual_block_indexes=(1,),
+    img_size=64,
+    zero_init_residual=False,
+    convstream_widths=(8, 16, 24),
+    fusion_widths=(32, 16, 8, 8),
+    head_width=8,
+)
 
 
 def _vitmatte(pretrained: str | None = None, **kw) -> ViTMatte:

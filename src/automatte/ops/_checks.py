@@ -21,9 +21,7 @@ def as_rng(rng: RngLike, where: str) -> np.random.Generator:
         return rng
     if isinstance(rng, (int, np.integer)) and not isinstance(rng, bool):
         return np.random.default_rng(int(rng))
-    raise ValueError(
-        f"{where}: rng must be a numpy.random.Generator or an int seed, got {type(rng).__name__}"
-    )
+    raise ValueError(f"{where}: rng must be a numpy.random.Generator or an int seed, got {type(rng).__name__}")
 
 
 def check_unit_range(x: np.ndarray, name: str, where: str) -> None:

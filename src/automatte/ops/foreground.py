@@ -70,7 +70,12 @@ def _ml_level_grids(image: np.ndarray, a: np.ndarray, regularization: float, gra
         if rows.start > h or cols.start > w:
             grids.append(None)
             continue
-        nbs = [(rows, slice(px, w, 2)), (rows, slice(2 + px, w + 2, 2)), (slice(py, h, 2), cols), (slice(2 + py, h + 2, 2), cols)]
+        nbs = [
+            (rows, slice(px, w, 2)),
+            (rows, slice(2 + px, w + 2, 2)),
+            (slice(py, h, 2), cols),
+            (slice(2 + py, h + 2, 2), cols),
+        ]
         a0 = ap[rows, cols]
         d = [regularization + gradient_weight * np.abs(a0 - ap[n]) for n in nbs]
         a1 = 1.0 - a0

@@ -43,9 +43,7 @@ def normalize_image_type(image_type: str) -> str:
         key = image_type.strip().upper()
         if key in IMAGE_TYPES:
             return key
-    raise ValueError(
-        f"image_type must be one of {', '.join(IMAGE_TYPES)} (case-insensitive), got {image_type!r}"
-    )
+    raise ValueError(f"image_type must be one of {', '.join(IMAGE_TYPES)} (case-insensitive), got {image_type!r}")
 
 
 def unified_representation(trimap: np.ndarray, image_type: str) -> np.ndarray:

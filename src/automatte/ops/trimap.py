@@ -188,7 +188,9 @@ def trimap_from_probability(
         [0.0, 0.0, 0.5, 0.5, 0.5, 0.5, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0]
     """
     if not 0 <= low < threshold < high <= 1:
-        raise ValueError(f"trimap_from_probability: need 0 <= low < threshold < high <= 1, got {low}, {threshold}, {high}")
+        raise ValueError(
+            f"trimap_from_probability: need 0 <= low < threshold < high <= 1, got {low}, {threshold}, {high}"
+        )
     p = np.asarray(prob, dtype=np.float32)
     if p.ndim != 2:
         raise ValueError(f"trimap_from_probability: expected an (H, W) probability, got shape {p.shape}")
@@ -352,7 +354,5 @@ def classes_to_trimap(classes: np.ndarray) -> np.ndarray:
         raise ValueError(f"classes_to_trimap: classes must be integers in {{0, 1, 2}}, got dtype {c.dtype}")
     bad = (c < 0) | (c > 2)
     if bad.any():
-        raise ValueError(
-            f"classes_to_trimap: classes must be in {{0, 1, 2}}, got {np.unique(c[bad])[:5].tolist()}"
-        )
+        raise ValueError(f"classes_to_trimap: classes must be in {{0, 1, 2}}, got {np.unique(c[bad])[:5].tolist()}")
     return (c.astype(np.float32) * 0.5).astype(np.float32)

@@ -90,7 +90,9 @@ def _check_background(value: str) -> str:
     try:
         r, g, b = ImageColor.getrgb(text)[:3]
     except ValueError:
-        raise _Refusal(400, f"background {value!r}: expected a colour (name, #rrggbb, rgb(r,g,b)), 'blur' or 'checker'") from None
+        raise _Refusal(
+            400, f"background {value!r}: expected a colour (name, #rrggbb, rgb(r,g,b)), 'blur' or 'checker'"
+        ) from None
     return f"#{r:02x}{g:02x}{b:02x}"
 
 
@@ -125,8 +127,12 @@ class _Limiter:
         if self.admitted >= self.max_concurrency + self.max_queue:
             wait = self.mean_seconds * (self.waiting + 1) / self.max_concurrency
             retry = max(1, min(60, math.ceil(wait)))
-            raise _Refusal(503, f"server busy: {self.running} running and {self.waiting} waiting (max_queue "
-                                f"{self.max_queue}); retry in {retry} s", {"Retry-After": str(retry)})
+            raise _Refusal(
+                503,
+                f"server busy: {self.running} running and {self.waiting} waiting (max_queue "
+                f"{self.max_queue}); retry in {retry} s",
+                {"Retry-After": str(retry)},
+            )
         self.admitted += 1
 
     def leave(self) -> None:
@@ -157,7 +163,9 @@ async def _read_form(request, max_bytes: int):
     """The multipart form of ``request``, refusing bodies over ``max_bytes`` (header first, then counted)."""
     content_type = request.headers.get("content-type", "")
     if not content_type.lower().startswith("multipart/form-data"):
-        raise _Refusal(415, f"expected multipart/form-data with an 'image' file field, got {content_type or 'no content type'!r}")
+        raise _Refusal(
+            415, f"expected multipart/form-data with an 'image' file field, got {content_type or 'no content type'!r}"
+        )
     limit = f"the upload limit of {_size(max_bytes)} (max_upload_bytes)"
     length = request.headers.get("content-length")
     if length is not None and length.isdigit() and int(length) > max_bytes:
@@ -206,8 +214,10 @@ class _Models:
         with self._locks[name]:
             if name not in self.loaded:
                 try:
-                    self.loaded[name] = load_model(None if name == "default" else name, device=self.device, **self.options)
-                except Exception as exc:  # noqa: BLE001 - any load failure is reported the same way
+                    self.loaded[name] = load_model(
+                        None if name == "default" else name, device=self.device, **self.options
+                    )
+                except Exception as exc:  # any load failure is reported the same way
                     if not isinstance(exc, (ValueError, FileNotFoundError)):
                         _log.exception("automatte serve: loading model %r failed", name)
                     self.errors[name] = " ".join(str(exc).split())
@@ -255,8 +265,13 @@ def _matte_upload(models: _Models, model: str, uploads: dict[str, tuple[bytes, s
 def _headers(matte, seconds: float) -> dict[str, str]:
     h, w = matte.alpha.shape
     stages = ", ".join(f"{k};dur={v * 1000:.1f}" for k, v in matte.timings.items() if k != "total")
-    return {"X-Automatte-Model": str(matte.model), "X-Automatte-Time": f"{seconds:.3f}",
-            "X-Automatte-Size": f"{w}x{h}", "Server-Timing": stages, "Cache-Control": "no-store"}
+    return {
+        "X-Automatte-Model": str(matte.model),
+        "X-Automatte-Time": f"{seconds:.3f}",
+        "X-Automatte-Size": f"{w}x{h}",
+        "Server-Timing": stages,
+        "Cache-Control": "no-store",
+    }
 
 
 # --------------------------------------------------------------------------------------------- the app
@@ -300,8 +315,12 @@ def create_app(
         >>> r.status_code, r.json()["model"], r.json()["loaded"]
         (200, 'cf', False)
     """
-    for label, value, low in (("max_upload_bytes", max_upload_bytes, 1), ("max_pixels", max_pixels, 1),
-                              ("max_concurrency", max_concurrency, 1), ("max_queue", max_queue, 0)):
+    for label, value, low in (
+        ("max_upload_bytes", max_upload_bytes, 1),
+        ("max_pixels", max_pixels, 1),
+        ("max_concurrency", max_concurrency, 1),
+        ("max_queue", max_queue, 0),
+    ):
         if not isinstance(value, int) or isinstance(value, bool) or value < low:
             raise ValueError(f"{label} must be an integer >= {low}, got {value!r}")
     name = str(model) if model is not None else str(getattr(pipeline, "name", None) or "default")
@@ -315,8 +334,11 @@ def create_app(
     models = _Models(name, pipeline, device, pipeline_options or {}, allowed_models)
     limiter = _Limiter(max_concurrency, max_queue)
 
-    app = FastAPI(title="automatte", summary="Automatic natural image matting: photo in, alpha matte and cutout out.",
-                  version=_version())
+    app = FastAPI(
+        title="automatte",
+        summary="Automatic natural image matting: photo in, alpha matte and cutout out.",
+        version=_version(),
+    )
     app.state.models, app.state.limiter = models, limiter
 
     @app.exception_handler(_Refusal)
@@ -332,9 +354,18 @@ def create_app(
     @app.get("/health")
     async def health():
         """Liveness, the served model and whether it is loaded, the current load and the limits."""
-        body = {"status": "ok", "model": models.name, "loaded": models.name in models.loaded, "device": device,
-                "running": limiter.running, "waiting": limiter.waiting, "max_concurrency": max_concurrency,
-                "max_queue": max_queue, "max_upload_bytes": max_upload_bytes, "max_pixels": max_pixels}
+        body = {
+            "status": "ok",
+            "model": models.name,
+            "loaded": models.name in models.loaded,
+            "device": device,
+            "running": limiter.running,
+            "waiting": limiter.waiting,
+            "max_concurrency": max_concurrency,
+            "max_queue": max_queue,
+            "max_upload_bytes": max_upload_bytes,
+            "max_pixels": max_pixels,
+        }
         if models.name in models.errors:
             body["error"] = models.errors[models.name]
         return body
@@ -347,8 +378,10 @@ def create_app(
 
         body: dict[str, Any] = {"model": models.name, "allowed": models.allowed, "loaded": list(models.loaded)}
         try:
-            body["shipped"] = [{"name": m.name, "role": m.role, "arch": m.arch, "default": m.default,
-                                "card": _card_summary(m.card)} for m in list_shipped()]
+            body["shipped"] = [
+                {"name": m.name, "role": m.role, "arch": m.arch, "default": m.default, "card": _card_summary(m.card)}
+                for m in list_shipped()
+            ]
             body["pipelines"] = list_pipelines()
         except ValueError as exc:
             body["shipped"], body["pipelines"], body["error"] = [], [], " ".join(str(exc).split())
@@ -387,17 +420,50 @@ def create_app(
             limiter.leave()
         return matte, seconds, _safe_stem(uploads["image"][1]), finished
 
-    multipart = {"requestBody": {"required": True, "content": {"multipart/form-data": {"schema": {
-        "type": "object", "required": ["image"], "properties": {
-            "image": {"type": "string", "format": "binary", "description": "the photo (PNG/JPEG/WebP/TIFF/BMP)"},
-            "trimap": {"type": "string", "format": "binary", "description": "optional trimap (0/128/255)"},
-            "mask": {"type": "string", "format": "binary", "description": "optional coarse mask (grey)"},
-            "output": {"type": "string", "enum": list(OUTPUTS), "default": "rgba"},
-            "background": {"type": "string", "default": "white", "description": "colour, 'blur' or 'checker'"},
-            "model": {"type": "string", "enum": models.allowed}}}}}}}
+    multipart = {
+        "requestBody": {
+            "required": True,
+            "content": {
+                "multipart/form-data": {
+                    "schema": {
+                        "type": "object",
+                        "required": ["image"],
+                        "properties": {
+                            "image": {
+                                "type": "string",
+                                "format": "binary",
+                                "description": "the photo (PNG/JPEG/WebP/TIFF/BMP)",
+                            },
+                            "trimap": {
+                                "type": "string",
+                                "format": "binary",
+                                "description": "optional trimap (0/128/255)",
+                            },
+                            "mask": {
+                                "type": "string",
+                                "format": "binary",
+                                "description": "optional coarse mask (grey)",
+                            },
+                            "output": {"type": "string", "enum": list(OUTPUTS), "default": "rgba"},
+                            "background": {
+                                "type": "string",
+                                "default": "white",
+                                "description": "colour, 'blur' or 'checker'",
+                            },
+                            "model": {"type": "string", "enum": models.allowed},
+                        },
+                    }
+                }
+            },
+        }
+    }
 
-    @app.post("/matte", openapi_extra=multipart, response_class=Response,
-              responses={200: {"content": {"image/png": {}}, "description": "the requested PNG"}})
+    @app.post(
+        "/matte",
+        openapi_extra=multipart,
+        response_class=Response,
+        responses={200: {"content": {"image/png": {}}, "description": "the requested PNG"}},
+    )
     async def matte_png(request: Request):
         """Matte the uploaded ``image``; answer one PNG (``output``: alpha, rgba, composite, fg or trimap)."""
 
@@ -406,8 +472,11 @@ def create_app(
             return output, encode_png(array), extra
 
         matte, seconds, stem, (output, png, extra) = await matte_request(request, finish)
-        headers = {**_headers(matte, seconds), **extra,
-                   "Content-Disposition": f'inline; filename="{stem}_{output}.png"'}
+        headers = {
+            **_headers(matte, seconds),
+            **extra,
+            "Content-Disposition": f'inline; filename="{stem}_{output}.png"',
+        }
         return Response(png, media_type="image/png", headers=headers)
 
     @app.post("/matte/all", openapi_extra=multipart)
@@ -415,21 +484,32 @@ def create_app(
         """Matte the uploaded ``image`` once; JSON with base64 PNGs of ``alpha``, ``rgba`` and ``composite``."""
 
         def finish(matte, output, background):
-            return background, {k: base64.b64encode(encode_png(_render(matte, k, background)[0])).decode("ascii")
-                                for k in ("alpha", "rgba", "composite")}
+            return background, {
+                k: base64.b64encode(encode_png(_render(matte, k, background)[0])).decode("ascii")
+                for k in ("alpha", "rgba", "composite")
+            }
 
         matte, seconds, stem, (background, images) = await matte_request(request, finish)
         h, w = matte.alpha.shape
-        body = {"model": matte.model, "width": w, "height": h, "time": round(seconds, 4),
-                "timings": {k: round(v, 4) for k, v in matte.timings.items()}, "background": background,
-                "name": stem, "media_type": "image/png", **images}
+        body = {
+            "model": matte.model,
+            "width": w,
+            "height": h,
+            "time": round(seconds, 4),
+            "timings": {k: round(v, 4) for k, v in matte.timings.items()},
+            "background": background,
+            "name": stem,
+            "media_type": "image/png",
+            **images,
+        }
         return JSONResponse(body, headers=_headers(matte, seconds))
 
     @app.exception_handler(Exception)
     async def failed(request: Request, exc: Exception):
         _log.exception("automatte serve: %s %s failed", request.method, request.url.path)
-        return JSONResponse({"detail": f"internal error: {type(exc).__name__}: {' '.join(str(exc).split())}"},
-                            status_code=500)
+        return JSONResponse(
+            {"detail": f"internal error: {type(exc).__name__}: {' '.join(str(exc).split())}"}, status_code=500
+        )
 
     return app
 
@@ -454,7 +534,7 @@ def _version() -> str:
         from importlib.metadata import version
 
         return version("automatte")
-    except Exception:  # noqa: BLE001 - not installed (running from a checkout)
+    except Exception:  # not installed (running from a checkout)
         return "0"
 
 

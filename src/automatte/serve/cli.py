@@ -20,17 +20,27 @@ def add_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
         >>> args.host, args.port, args.model, args.max_upload_mb
         ('127.0.0.1', 9000, None, 20.0)
     """
-    parser.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1: this machine only)")
+    parser.add_argument(
+        "--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1: this machine only)"
+    )
     parser.add_argument("--port", type=int, default=8000, help="port (default 8000)")
     parser.add_argument("--model", default=None, help="model name or checkpoint (default: the shipped default model)")
     parser.add_argument("--device", default="cpu", help="cpu (default) or cuda[:N]")
     parser.add_argument("--backend", default="torch", choices=["torch", "onnx"], help="network runtime (default torch)")
-    parser.add_argument("--allow-model", dest="allow", action="append", default=None, metavar="NAME",
-                        help="another model a request may pick with model=NAME (repeatable; default: the shipped models)")
+    parser.add_argument(
+        "--allow-model",
+        dest="allow",
+        action="append",
+        default=None,
+        metavar="NAME",
+        help="another model a request may pick with model=NAME (repeatable; default: the shipped models)",
+    )
     parser.add_argument("--max-upload-mb", type=float, default=20.0, help="largest upload in MB (default 20)")
     parser.add_argument("--max-pixels", type=int, default=40_000_000, help="largest image in pixels (default 40000000)")
     parser.add_argument("--max-concurrency", type=int, default=2, help="inferences at once (default 2)")
-    parser.add_argument("--max-queue", type=int, default=32, help="requests waiting beyond those before 503 (default 32)")
+    parser.add_argument(
+        "--max-queue", type=int, default=32, help="requests waiting beyond those before 503 (default 32)"
+    )
     parser.add_argument("--lazy", action="store_true", help="load the model at the first request, not at startup")
     parser.add_argument("--log-level", default="info", choices=["critical", "error", "warning", "info", "debug"])
     return parser
@@ -59,7 +69,10 @@ def run(args: argparse.Namespace) -> int:
         pipeline=pipeline, allowed_models=args.allow,
     )  # fmt: skip
     shown = f"[{args.host}]" if ":" in args.host else args.host
-    print(f"automatte serve: model {app.state.models.name} on http://{shown}:{args.port}/ (Ctrl+C to stop)", file=sys.stderr)
+    print(
+        f"automatte serve: model {app.state.models.name} on http://{shown}:{args.port}/ (Ctrl+C to stop)",
+        file=sys.stderr,
+    )
     if args.host not in ("127.0.0.1", "localhost", "::1"):
         print("automatte serve: note: listening beyond this machine; the API has no authentication", file=sys.stderr)
     uvicorn.run(app, host=args.host, port=args.port, log_level=args.log_level)

@@ -179,7 +179,11 @@ class AdaptTask(Task):
         self.disc_scaler.scale(loss).backward()
         self.disc_scaler.step(self.disc_opt)
         self.disc_scaler.update()
-        return {"disc": loss.detach(), "d_real": d_real.detach().float().mean(), "d_fake": d_fake.detach().float().mean()}
+        return {
+            "disc": loss.detach(),
+            "d_real": d_real.detach().float().mean(),
+            "d_fake": d_fake.detach().float().mean(),
+        }
 
     def state_dict(self) -> dict:
         return {

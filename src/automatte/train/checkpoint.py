@@ -78,7 +78,7 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
         raise FileNotFoundError(f"{path}: checkpoint not found")
     try:
         state = torch.load(path, map_location=map_location, weights_only=True)
-    except Exception as err:  # noqa: BLE001 - torch raises several types for a corrupt file
+    except Exception as err:  # torch raises several types for a corrupt file
         raise ValueError(f"{path}: not a readable torch checkpoint ({type(err).__name__}: {err})") from None
     if not isinstance(state, dict) or state.get("format") != FORMAT:
         raise ValueError(f"{path}: not an automatte training checkpoint (no format {FORMAT!r})")

@@ -405,7 +405,9 @@ def _coerce(value: Any, tp: Any, where: str) -> Any:
 def _unknown_key(key: str, cls: type, where: str, source: str) -> ValueError:
     names = [f.name for f in dataclasses.fields(cls)]
     close = difflib.get_close_matches(key, names, n=1)
-    hint = f" (did you mean {(where + '.' if where else '') + close[0]!r}?)" if close else f"; known: {', '.join(names)}"
+    hint = (
+        f" (did you mean {(where + '.' if where else '') + close[0]!r}?)" if close else f"; known: {', '.join(names)}"
+    )
     full = f"{where}.{key}" if where else key
     return ValueError(f"{source}: unknown key {full!r}{hint}")
 

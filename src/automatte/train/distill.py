@@ -96,10 +96,14 @@ class DistillTask(Task):
             )
         self.pair = DistillPair(self.model, build_teacher(cfg, self.model).to(device))
         d = cfg.distill
-        self.weights = dict(gamma=d.gamma, lambda1=d.lambda1, lambda2=d.lambda2, ald_alpha=d.ald_alpha, ald_beta=d.ald_beta)
+        self.weights = dict(
+            gamma=d.gamma, lambda1=d.lambda1, lambda2=d.lambda2, ald_alpha=d.ald_alpha, ald_beta=d.ald_beta
+        )
         clash = sorted(set(self.weights) & set(cfg.loss.kwargs))
         if clash:
-            raise ValueError(f"loss.kwargs: set {clash} in the distill section (distill.{clash[0]}), not in loss.kwargs")
+            raise ValueError(
+                f"loss.kwargs: set {clash} in the distill section (distill.{clash[0]}), not in loss.kwargs"
+            )
 
     @property
     def module(self) -> nn.Module:

@@ -30,9 +30,9 @@ import os
 import random
 import sys
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from collections.abc import Sequence
 
 import numpy as np
 import torch
@@ -167,7 +167,9 @@ def _evaluate_once(task: Task, loader, metrics: list[str], target: str) -> dict[
         batch = {k: v.to(task.device) if isinstance(v, Tensor) else v for k, v in batch.items()}
         pred = task.predict(batch).clamp(0, 1).cpu().numpy()
         gt = batch[target].float().cpu().numpy()
-        keep = batch["has_alpha"].cpu().numpy() if target == "alpha" and "has_alpha" in batch else np.ones(len(pred), bool)
+        keep = (
+            batch["has_alpha"].cpu().numpy() if target == "alpha" and "has_alpha" in batch else np.ones(len(pred), bool)
+        )
         for i in np.flatnonzero(keep):
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", EmptyRegionWarning)
@@ -257,7 +259,9 @@ def _train(cfg: Config, resume: bool, device: torch.device, info: distributed.Di
         ckpt = load_checkpoint(last_path)
         _check_resume(cfg, ckpt, last_path)
     elif last_path.exists():
-        raise FileExistsError(f"{last_path}: a run is already there; pass --resume to continue it or choose another --out")
+        raise FileExistsError(
+            f"{last_path}: a run is already there; pass --resume to continue it or choose another --out"
+        )
     if device.type == "cuda" and cfg.train.deterministic:
         os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
         torch.backends.cudnn.benchmark = False

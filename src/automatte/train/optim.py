@@ -105,7 +105,9 @@ def param_groups(
         scale = (scales or {}).get(name, 1.0) * _prefix_scale(name, cfg.lr_scale)
         no_decay = not cfg.decay_norm_and_bias and (p.ndim <= 1 or "pos_embed" in name or "rel_pos" in name)
         wd = 0.0 if no_decay else cfg.weight_decay
-        group = groups.setdefault((scale, wd), {"params": [], "lr": cfg.lr * scale, "weight_decay": wd, "lr_scale": scale})
+        group = groups.setdefault(
+            (scale, wd), {"params": [], "lr": cfg.lr * scale, "weight_decay": wd, "lr_scale": scale}
+        )
         group["params"].append(p)
     return list(groups.values())
 

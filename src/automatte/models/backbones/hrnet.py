@@ -42,7 +42,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
@@ -120,9 +119,7 @@ class HighResolutionModule(nn.Module):
     def __init__(self, channels: list[int], num_blocks: int):
         super().__init__()
         n = len(channels)
-        self.branches = nn.ModuleList(
-            nn.Sequential(*(BasicBlock(c, c) for _ in range(num_blocks))) for c in channels
-        )
+        self.branches = nn.ModuleList(nn.Sequential(*(BasicBlock(c, c) for _ in range(num_blocks))) for c in channels)
         fuse_layers = []
         for i in range(n):
             row: list[nn.Module] = []

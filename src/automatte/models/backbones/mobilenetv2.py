@@ -51,6 +51,7 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
+
 from automatte.models.weights import read_state_dict  # noqa: F401  (re-exported for the families)
 
 __all__ = [
@@ -68,7 +69,13 @@ __all__ = [
 
 # (expand ratio t, output channels c, repeats n, first stride s): Table 2 of the MobileNetV2 paper.
 INVERTED_RESIDUAL_SETTING = (
-    (1, 16, 1, 1), (6, 24, 2, 2), (6, 32, 3, 2), (6, 64, 4, 2), (6, 96, 3, 1), (6, 160, 3, 2), (6, 320, 1, 1)
+    (1, 16, 1, 1),
+    (6, 24, 2, 2),
+    (6, 32, 3, 2),
+    (6, 64, 4, 2),
+    (6, 96, 3, 1),
+    (6, 160, 3, 2),
+    (6, 320, 1, 1),
 )
 STAGE_TAPS = (1, 3, 6, 13, 17)  # indices of ``features`` whose outputs are the stage features (strides 2..32)
 _IMAGENET_MEAN, _IMAGENET_STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
@@ -102,22 +109,35 @@ def tf_same_padding(height, width, kernel: int, stride: int, dilation: int = 1) 
 class TFConv2d(nn.Conv2d):
     """``nn.Conv2d`` with PyTorch's symmetric padding, or TF 'SAME' padding at stride > 1 (``tf_same=True``)."""
 
-    def __init__(self, cin: int, cout: int, kernel: int, stride: int = 1, dilation: int = 1, groups: int = 1,
-                 bias: bool = False, tf_same: bool = False):
+    def __init__(
+        self,
+        cin: int,
+        cout: int,
+        kernel: int,
+        stride: int = 1,
+        dilation: int = 1,
+        groups: int = 1,
+        bias: bool = False,
+        tf_same: bool = False,
+    ):
         self.tf_same = bool(tf_same and stride > 1)
         padding = 0 if self.tf_same else dilation * (kernel - 1) // 2
         super().__init__(cin, cout, kernel, stride, padding, dilation=dilation, groups=groups, bias=bias)
 
     def forward(self, x: Tensor) -> Tensor:
         if self.tf_same:
-            x = F.pad(x, tf_same_padding(x.shape[-2], x.shape[-1], self.kernel_size[0], self.stride[0], self.dilation[0]))
+            x = F.pad(
+                x, tf_same_padding(x.shape[-2], x.shape[-1], self.kernel_size[0], self.stride[0], self.dilation[0])
+            )
         return super().forward(x)
 
 
 def _conv_norm_act(cin, cout, kernel=1, stride=1, dilation=1, groups=1, act=True, folded=False, tf_same=False):
     """torchvision's Conv2dNormActivation layout: [conv, BN (or Identity when folded), ReLU6]."""
-    layers = [TFConv2d(cin, cout, kernel, stride, dilation, groups, bias=folded, tf_same=tf_same),
-              nn.Identity() if folded else nn.BatchNorm2d(cout)]
+    layers = [
+        TFConv2d(cin, cout, kernel, stride, dilation, groups, bias=folded, tf_same=tf_same),
+        nn.Identity() if folded else nn.BatchNorm2d(cout),
+    ]
     if act:
         layers.append(nn.ReLU6(inplace=True))
     return nn.Sequential(*layers)
@@ -126,13 +146,24 @@ def _conv_norm_act(cin, cout, kernel=1, stride=1, dilation=1, groups=1, act=True
 class InvertedResidual(nn.Module):
     """Expand 1x1 (ReLU6) -> depthwise 3x3 (ReLU6) -> linear 1x1 projection, residual when shapes allow (sec. 3.3)."""
 
-    def __init__(self, cin: int, cout: int, stride: int, dilation: int, expand_ratio: int, *, folded: bool = False,
-                 tf_same: bool = False):
+    def __init__(
+        self,
+        cin: int,
+        cout: int,
+        stride: int,
+        dilation: int,
+        expand_ratio: int,
+        *,
+        folded: bool = False,
+        tf_same: bool = False,
+    ):
         super().__init__()
         hidden = int(round(cin * expand_ratio))
         self.use_res_connect = stride == 1 and cin == cout
         layers = [] if expand_ratio == 1 else [_conv_norm_act(cin, hidden, 1, folded=folded)]
-        layers.append(_conv_norm_act(hidden, hidden, 3, stride, dilation, groups=hidden, folded=folded, tf_same=tf_same))
+        layers.append(
+            _conv_norm_act(hidden, hidden, 3, stride, dilation, groups=hidden, folded=folded, tf_same=tf_same)
+        )
         layers += [TFConv2d(hidden, cout, 1, bias=folded), nn.Identity() if folded else nn.BatchNorm2d(cout)]
         self.conv = nn.Sequential(*layers)
         self.out_channels = cout
@@ -155,9 +186,18 @@ class MobileNetV2(nn.Module):
         pretrained: path of a converted ``.safetensors`` or a torchvision-style ``.pth`` state dict.
     """
 
-    def __init__(self, in_channels: int = 3, width_mult: float = 1.0, output_stride: int = 32, *,
-                 tf_same_padding: bool = False, folded: bool = False, normalize: str | None = "tf",
-                 strided: bool = True, pretrained: str | Path | None = None):
+    def __init__(
+        self,
+        in_channels: int = 3,
+        width_mult: float = 1.0,
+        output_stride: int = 32,
+        *,
+        tf_same_padding: bool = False,
+        folded: bool = False,
+        normalize: str | None = "tf",
+        strided: bool = True,
+        pretrained: str | Path | None = None,
+    ):
         super().__init__()
         if output_stride not in (8, 16, 32):
             raise ValueError(f"MobileNetV2: output_stride must be 8, 16 or 32, got {output_stride}")
@@ -279,7 +319,7 @@ def load_mobilenetv2_state(net: nn.Module, state: dict[str, Tensor], *, prefix: 
     Returns:
         The ignored keys of ``state``. Raises ValueError on a missing or mis-shaped weight.
     """
-    state = {k[len(prefix):]: v for k, v in state.items() if k.startswith(prefix) and k != "__metadata__"}
+    state = {k[len(prefix) :]: v for k, v in state.items() if k.startswith(prefix) and k != "__metadata__"}
     new: dict[str, Tensor] = {}
     used: set[str] = set()
     for cname, (conv, nname, norm) in _conv_norm_pairs(net).items():
@@ -288,12 +328,18 @@ def load_mobilenetv2_state(net: nn.Module, state: dict[str, Tensor], *, prefix: 
         w = state[f"{cname}.weight"].float()
         b = state.get(f"{cname}.bias")
         used.update({f"{cname}.weight", f"{cname}.bias"})
-        bn = {k: state[f"{nname}.{k}"] for k in ("weight", "bias", "running_mean", "running_var") if f"{nname}.{k}" in state}
+        bn = {
+            k: state[f"{nname}.{k}"]
+            for k in ("weight", "bias", "running_mean", "running_var")
+            if f"{nname}.{k}" in state
+        }
         used.update(f"{nname}.{k}" for k in ("weight", "bias", "running_mean", "running_var", "num_batches_tracked"))
         if conv.groups == 1 and w.shape[1] < conv.in_channels and w.shape[0] == conv.out_channels:
             w = torch.cat([w, w.new_zeros(w.shape[0], conv.in_channels - w.shape[1], *w.shape[2:])], dim=1)
         if tuple(w.shape) != tuple(conv.weight.shape):
-            raise ValueError(f"pretrained {cname}.weight: shape {tuple(w.shape)}, the model wants {tuple(conv.weight.shape)}")
+            raise ValueError(
+                f"pretrained {cname}.weight: shape {tuple(w.shape)}, the model wants {tuple(conv.weight.shape)}"
+            )
         if isinstance(norm, nn.Identity):  # folded build
             if len(bn) == 4:  # fold the BN: eq. of the module docstring
                 scale = bn["weight"] / torch.sqrt(bn["running_var"] + bn_eps)
@@ -308,15 +354,23 @@ def load_mobilenetv2_state(net: nn.Module, state: dict[str, Tensor], *, prefix: 
                     new[f"{nname}.running_mean"] = bn["running_mean"] - b
             elif b is not None:  # folded weights into a BN build: BN = identity + the folded bias
                 n = w.shape[0]
-                new.update({f"{nname}.weight": torch.ones(n), f"{nname}.bias": b.float(),
-                            f"{nname}.running_mean": torch.zeros(n), f"{nname}.running_var": torch.full((n,), 1 - norm.eps)})
+                new.update(
+                    {
+                        f"{nname}.weight": torch.ones(n),
+                        f"{nname}.bias": b.float(),
+                        f"{nname}.running_mean": torch.zeros(n),
+                        f"{nname}.running_var": torch.full((n,), 1 - norm.eps),
+                    }
+                )
             else:
                 raise ValueError(f"pretrained {cname}: neither a bias nor batch-norm statistics")
     own = net.state_dict()
     for key, value in state.items():  # everything else by name: input_mul/add, classifier, logits conv
         if key in own and key not in new and key not in used:
             if value.shape != own[key].shape:
-                raise ValueError(f"pretrained {key}: shape {tuple(value.shape)}, the model wants {tuple(own[key].shape)}")
+                raise ValueError(
+                    f"pretrained {key}: shape {tuple(value.shape)}, the model wants {tuple(own[key].shape)}"
+                )
             new[key] = value
             used.add(key)
     missing = [k for k, _ in net.named_parameters() if k not in new and not k.startswith(tuple(skip) or ("\0",))]

@@ -39,8 +39,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import torch
-import torch.nn.functional as F
 from torch import Tensor, nn
 
 from automatte.models.weights import load_backbone_state, read_state_dict  # noqa: F401  (re-exported for the families)
@@ -57,8 +55,15 @@ class BasicBlock(nn.Module):
 
     expansion = 1
 
-    def __init__(self, cin: int, planes: int, stride: int = 1, dilation: int = 1, first_dilation: int = 1,
-                 downsample: nn.Module | None = None):
+    def __init__(
+        self,
+        cin: int,
+        planes: int,
+        stride: int = 1,
+        dilation: int = 1,
+        first_dilation: int = 1,
+        downsample: nn.Module | None = None,
+    ):
         super().__init__()
         self.conv1 = _conv3x3(cin, planes, stride, first_dilation)
         self.bn1 = nn.BatchNorm2d(planes)
@@ -79,8 +84,15 @@ class Bottleneck(nn.Module):
 
     expansion = 4
 
-    def __init__(self, cin: int, planes: int, stride: int = 1, dilation: int = 1, first_dilation: int = 1,
-                 downsample: nn.Module | None = None):
+    def __init__(
+        self,
+        cin: int,
+        planes: int,
+        stride: int = 1,
+        dilation: int = 1,
+        first_dilation: int = 1,
+        downsample: nn.Module | None = None,
+    ):
         super().__init__()
         self.conv1 = nn.Conv2d(cin, planes, 1, bias=False)
         self.bn1 = nn.BatchNorm2d(planes)
@@ -116,9 +128,17 @@ class ResNet(nn.Module):
         strides: their strides relative to the input.
     """
 
-    def __init__(self, block: type[BasicBlock] | type[Bottleneck], layers: tuple[int, ...] = (3, 4, 6, 3), *,
-                 in_channels: int = 3, output_stride: int = 32, aim_stem: bool = False, width: int = 64,
-                 pretrained: str | Path | None = None):
+    def __init__(
+        self,
+        block: type[BasicBlock] | type[Bottleneck],
+        layers: tuple[int, ...] = (3, 4, 6, 3),
+        *,
+        in_channels: int = 3,
+        output_stride: int = 32,
+        aim_stem: bool = False,
+        width: int = 64,
+        pretrained: str | Path | None = None,
+    ):
         super().__init__()
         if output_stride not in (8, 16, 32):
             raise ValueError(f"ResNet: output_stride must be 8, 16 or 32, got {output_stride}")
@@ -210,6 +230,6 @@ def load_resnet_state_dict(net: ResNet, state: dict[str, Tensor], *, prefix: str
     and unexpected keys are reported with a warning; a shape mismatch raises a ValueError naming the key.
     """
     if prefix:
-        state = {k[len(prefix):]: v for k, v in state.items() if k.startswith(prefix)}
+        state = {k[len(prefix) :]: v for k, v in state.items() if k.startswith(prefix)}
     state = {k: v for k, v in state.items() if not k.startswith("fc.")}
     return load_backbone_state(net, state, "ResNet")

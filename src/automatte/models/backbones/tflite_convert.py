@@ -68,7 +68,10 @@ def dequantize(raw: np.ndarray, scales, zero_points, axis: int = 0) -> np.ndarra
     values = raw.astype(np.float64)
     if scales is None or len(scales) == 0:
         return values.astype(np.float32)
-    scales, zero_points = np.asarray(scales, np.float64), np.asarray(zero_points if zero_points is not None else [0], np.float64)
+    scales, zero_points = (
+        np.asarray(scales, np.float64),
+        np.asarray(zero_points if zero_points is not None else [0], np.float64),
+    )
     if scales.size > 1:
         shape = [1] * values.ndim
         shape[axis] = -1
@@ -148,8 +151,12 @@ class TFLiteGraph:
 
             o = (Conv2DOptions if name == "CONV_2D" else DepthwiseConv2DOptions)()
             o.Init(table.Bytes, table.Pos)
-            return {"stride": (o.StrideH(), o.StrideW()), "dilation": (o.DilationHFactor(), o.DilationWFactor()),
-                    "padding": "SAME" if o.Padding() == 0 else "VALID", "act": _ACT.get(o.FusedActivationFunction(), "?")}
+            return {
+                "stride": (o.StrideH(), o.StrideW()),
+                "dilation": (o.DilationHFactor(), o.DilationWFactor()),
+                "padding": "SAME" if o.Padding() == 0 else "VALID",
+                "act": _ACT.get(o.FusedActivationFunction(), "?"),
+            }
         if name == "FULLY_CONNECTED":
             from tflite.FullyConnectedOptions import FullyConnectedOptions
 
@@ -194,8 +201,15 @@ class TFLiteGraph:
             if op is not None and op.type == "DEQUANTIZE":
                 return self.constant(op.inputs[0])
             raise ValueError(f"{self.path}: tensor {t} ({self.name(t)!r}) is not a constant")
-        np_dtype = {"FLOAT32": np.float32, "FLOAT16": np.float16, "INT32": np.int32, "UINT8": np.uint8, "INT8": np.int8,
-                    "INT16": np.int16, "INT64": np.int64}.get(self.dtype(t))
+        np_dtype = {
+            "FLOAT32": np.float32,
+            "FLOAT16": np.float16,
+            "INT32": np.int32,
+            "UINT8": np.uint8,
+            "INT8": np.int8,
+            "INT16": np.int16,
+            "INT64": np.int64,
+        }.get(self.dtype(t))
         if np_dtype is None:
             raise ValueError(f"{self.path}: tensor {t} ({self.name(t)!r}) has unsupported type {self.dtype(t)}")
         values = np.frombuffer(np.asarray(raw, np.uint8).tobytes(), np_dtype).reshape(self.shape(t))
@@ -221,8 +235,12 @@ class _Slot:
         if isinstance(m, nn.Linear):
             return {"type": ("FULLY_CONNECTED", "CONV_2D"), "shape": tuple(m.weight.shape)}
         depthwise = m.groups > 1 and m.groups == m.in_channels == m.out_channels
-        return {"type": ("DEPTHWISE_CONV_2D",) if depthwise else ("CONV_2D",), "shape": tuple(m.weight.shape),
-                "stride": tuple(m.stride), "dilation": tuple(m.dilation)}
+        return {
+            "type": ("DEPTHWISE_CONV_2D",) if depthwise else ("CONV_2D",),
+            "shape": tuple(m.weight.shape),
+            "stride": tuple(m.stride),
+            "dilation": tuple(m.dilation),
+        }
 
 
 def _slots(module: nn.Module, prefix: str) -> list[_Slot]:
@@ -234,9 +252,15 @@ def _slots(module: nn.Module, prefix: str) -> list[_Slot]:
         children = list(seq.children())
         for i, child in enumerate(children):
             if isinstance(child, nn.Conv2d):
-                rest = children[i + 1: i + 3]
-                act = next((name for kind, name in ((nn.ReLU6, "RELU6"), (nn.ReLU, "RELU"))
-                            if any(isinstance(c, kind) for c in rest)), "NONE")
+                rest = children[i + 1 : i + 3]
+                act = next(
+                    (
+                        name
+                        for kind, name in ((nn.ReLU6, "RELU6"), (nn.ReLU, "RELU"))
+                        if any(isinstance(c, kind) for c in rest)
+                    ),
+                    "NONE",
+                )
                 out.append(_Slot(f"{prefix}{name}.{i}" if name else f"{prefix}{i}", child, act))
     order = {id(m): k for k, m in enumerate(module.modules())}  # depth-first = forward order in MobileNetV2
     return sorted(out, key=lambda s: order[id(s.module)])
@@ -333,11 +357,15 @@ def convert_tflite(in_path: str | Path, out_path: str | Path, arch: str) -> dict
     if arch == "mobilenet_v2":
         head = convs[n_backbone:]
         if len(head) != 2:
-            raise ValueError(f"{in_path}: expected 2 convolutions after the backbone (1280-channel conv, logits), found "
-                             f"{len(head)}: {', '.join(graph.describe(op) for op in head) or 'none'}")
+            raise ValueError(
+                f"{in_path}: expected 2 convolutions after the backbone (1280-channel conv, logits), found "
+                f"{len(head)}: {', '.join(graph.describe(op) for op in head) or 'none'}"
+            )
         num_classes = graph.shape(head[1].inputs[1])[0]
         if os_ not in (8, 16, 32):
-            raise ValueError(f"{in_path}: the strided convolutions give an output stride of {os_}, expected 8, 16 or 32")
+            raise ValueError(
+                f"{in_path}: the strided convolutions give an output stride of {os_}, expected 8, 16 or 32"
+            )
         model = MobileNetV2Classifier(num_classes, folded=True, tf_same_padding=True, output_stride=os_)
         state = _backbone(graph, convs, model, "")
         state.update(_take(graph, head[0], _Slot("features.18.0", model.features[18][0], "RELU6")))
@@ -346,8 +374,10 @@ def convert_tflite(in_path: str | Path, out_path: str | Path, arch: str) -> dict
     else:
         head = convs[n_backbone:]
         if len(head) != 4:
-            raise ValueError(f"{in_path}: expected 4 convolutions in the DeepLab head (aspp0, image_pooling, "
-                             f"concat_projection, logits), found {len(head)}")
+            raise ValueError(
+                f"{in_path}: expected 4 convolutions in the DeepLab head (aspp0, image_pooling, "
+                f"concat_projection, logits), found {len(head)}"
+            )
         num_classes = graph.shape(head[-1].inputs[1])[0]
         head_ch = graph.shape(head[-1].inputs[1])[-1]
         model = DeepLabV3(num_classes, output_stride=os_, head_channels=head_ch, folded=True, tf_same_padding=True)
@@ -356,14 +386,22 @@ def convert_tflite(in_path: str | Path, out_path: str | Path, arch: str) -> dict
         for op in head[:-1]:
             source = graph.producer.get(op.inputs[0])
             kind = source.type if source is not None else ""
-            role = {"AVERAGE_POOL_2D": "image_pooling", "MEAN": "image_pooling", "CONCATENATION": "concat_projection"}.get(kind, "aspp0")
+            role = {
+                "AVERAGE_POOL_2D": "image_pooling",
+                "MEAN": "image_pooling",
+                "CONCATENATION": "concat_projection",
+            }.get(kind, "aspp0")
             if role in roles:
-                raise ValueError(f"{in_path}: {graph.describe(op)} and {graph.describe(roles[role])} both look like {role}")
+                raise ValueError(
+                    f"{in_path}: {graph.describe(op)} and {graph.describe(roles[role])} both look like {role}"
+                )
             roles[role] = op
-        slots = {"image_pooling": _Slot("aspp.image_pooling.0", model.aspp.image_pooling[0], "RELU"),
-                 "aspp0": _Slot("aspp.aspp0.0", model.aspp.aspp0[0], "RELU"),
-                 "concat_projection": _Slot("aspp.concat_projection.0", model.aspp.concat_projection[0], "RELU"),
-                 "logits": _Slot("classifier", model.classifier, "NONE")}
+        slots = {
+            "image_pooling": _Slot("aspp.image_pooling.0", model.aspp.image_pooling[0], "RELU"),
+            "aspp0": _Slot("aspp.aspp0.0", model.aspp.aspp0[0], "RELU"),
+            "concat_projection": _Slot("aspp.concat_projection.0", model.aspp.concat_projection[0], "RELU"),
+            "logits": _Slot("classifier", model.classifier, "NONE"),
+        }
         for role, slot in slots.items():
             state.update(_take(graph, roles[role], slot))
         # concatenation order: ours is [image pooling, aspp0]; swap the projection's input halves if TF's differs
@@ -376,8 +414,9 @@ def convert_tflite(in_path: str | Path, out_path: str | Path, arch: str) -> dict
             w = state["aspp.concat_projection.0.weight"]
             state["aspp.concat_projection.0.weight"] = torch.cat([w[:, head_ch:], w[:, :head_ch]], dim=1)
         elif first != roles["image_pooling"].outputs[0]:
-            raise ValueError(f"{in_path}: {graph.describe(concat)} concatenates neither the image pooling "
-                             "nor the 1x1 branch first")
+            raise ValueError(
+                f"{in_path}: {graph.describe(concat)} concatenates neither the image pooling nor the 1x1 branch first"
+            )
         prefix = "backbone."
 
     residuals = sum(1 for m in model.modules() if getattr(m, "use_res_connect", False))
@@ -390,13 +429,32 @@ def convert_tflite(in_path: str | Path, out_path: str | Path, arch: str) -> dict
     model.load_state_dict(state, strict=True)  # every key of the folded build, and nothing else
 
     sha = hashlib.sha256(graph.data).hexdigest()
-    metadata = {"arch": arch, "format": "folded", "source": in_path.name, "source_sha256": sha,
-                "tflite_ops": str(len(graph.ops)), "input_scale": repr(scale), "input_zero_point": repr(zero),
-                "input_dtype": in_dtype, "output_stride": str(os_), "num_classes": str(num_classes)}
+    metadata = {
+        "arch": arch,
+        "format": "folded",
+        "source": in_path.name,
+        "source_sha256": sha,
+        "tflite_ops": str(len(graph.ops)),
+        "input_scale": repr(scale),
+        "input_zero_point": repr(zero),
+        "input_dtype": in_dtype,
+        "output_stride": str(os_),
+        "num_classes": str(num_classes),
+    }
     from safetensors.torch import save_file
 
     with atomic_write(out_path) as tmp:
         save_file(state, str(tmp), metadata=metadata)
-    return {"arch": arch, "tflite_ops": len(graph.ops), "convs": len(convs), "params": sum(v.numel() for v in state.values()),
-            "output_stride": os_, "num_classes": num_classes, "input_scale": scale, "input_zero_point": zero,
-            "source_sha256": sha, "output": str(out_path), "op_types": dict(counts)}
+    return {
+        "arch": arch,
+        "tflite_ops": len(graph.ops),
+        "convs": len(convs),
+        "params": sum(v.numel() for v in state.values()),
+        "output_stride": os_,
+        "num_classes": num_classes,
+        "input_scale": scale,
+        "input_zero_point": zero,
+        "source_sha256": sha,
+        "output": str(out_path),
+        "op_types": dict(counts),
+    }

@@ -117,7 +117,7 @@ def load_vgg16_state_dict(encoder: VGG16Encoder, state: dict[str, Tensor], *, pr
     A shape mismatch raises a ValueError naming the key; missing keys are reported with a warning.
     """
     if prefix:
-        state = {k[len(prefix):]: v for k, v in state.items() if k.startswith(prefix)}
+        state = {k[len(prefix) :]: v for k, v in state.items() if k.startswith(prefix)}
     if any(k.startswith("features.") for k in state):
         state = _torchvision_to_encoder(state)
     state = {k: v for k, v in state.items() if k.startswith("blocks.")}

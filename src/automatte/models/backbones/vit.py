@@ -118,8 +118,14 @@ def resize_pos_embed(pos_embed: Tensor, hw: tuple[int, int], has_cls: bool = Tru
 class Attention(nn.Module):
     """Multi-head self-attention on (B, H, W, C) tokens, with decomposed relative positions (ViTDet)."""
 
-    def __init__(self, dim: int, num_heads: int, qkv_bias: bool = True, use_rel_pos: bool = True,
-                 input_size: tuple[int, int] = (14, 14)):
+    def __init__(
+        self,
+        dim: int,
+        num_heads: int,
+        qkv_bias: bool = True,
+        use_rel_pos: bool = True,
+        input_size: tuple[int, int] = (14, 14),
+    ):
         super().__init__()
         self.num_heads = num_heads
         head_dim = dim // num_heads
@@ -199,9 +205,17 @@ class ResBottleneckBlock(nn.Module):
 class Block(nn.Module):
     """Pre-norm transformer block; windowed attention when ``window_size > 0``; optional conv neck after."""
 
-    def __init__(self, dim: int, num_heads: int, mlp_ratio: float = 4.0, window_size: int = 0,
-                 use_residual_block: bool = False, use_rel_pos: bool = True, input_size: tuple[int, int] = (32, 32),
-                 zero_init_residual: bool = True):
+    def __init__(
+        self,
+        dim: int,
+        num_heads: int,
+        mlp_ratio: float = 4.0,
+        window_size: int = 0,
+        use_residual_block: bool = False,
+        use_rel_pos: bool = True,
+        input_size: tuple[int, int] = (32, 32),
+        zero_init_residual: bool = True,
+    ):
         super().__init__()
         self.norm1 = nn.LayerNorm(dim, eps=1e-6)
         size = (window_size, window_size) if window_size > 0 else input_size
@@ -244,11 +258,22 @@ class ViT(nn.Module):
     ``forward(x)``: x (B, in_chans, H, W), H and W multiples of ``patch_size`` -> (B, embed_dim, H/16, W/16).
     """
 
-    def __init__(self, in_chans: int = 4, patch_size: int = 16, embed_dim: int = 384, depth: int = 12,
-                 num_heads: int = 6, mlp_ratio: float = 4.0, window_size: int = 14,
-                 window_block_indexes: tuple[int, ...] = (0, 1, 3, 4, 6, 7, 9, 10),
-                 residual_block_indexes: tuple[int, ...] = (2, 5, 8, 11), use_rel_pos: bool = True,
-                 pretrain_img_size: int = 224, img_size: int = 512, zero_init_residual: bool = True):
+    def __init__(
+        self,
+        in_chans: int = 4,
+        patch_size: int = 16,
+        embed_dim: int = 384,
+        depth: int = 12,
+        num_heads: int = 6,
+        mlp_ratio: float = 4.0,
+        window_size: int = 14,
+        window_block_indexes: tuple[int, ...] = (0, 1, 3, 4, 6, 7, 9, 10),
+        residual_block_indexes: tuple[int, ...] = (2, 5, 8, 11),
+        use_rel_pos: bool = True,
+        pretrain_img_size: int = 224,
+        img_size: int = 512,
+        zero_init_residual: bool = True,
+    ):
         super().__init__()
         self.patch_size = patch_size
         self.embed_dim = embed_dim
@@ -258,8 +283,16 @@ class ViT(nn.Module):
         self.pos_embed = nn.Parameter(torch.zeros(1, 1 + grid * grid, embed_dim))  # with the class token's entry
         size = (img_size // patch_size, img_size // patch_size)
         self.blocks = nn.ModuleList(
-            Block(embed_dim, num_heads, mlp_ratio, window_size if i in window_block_indexes else 0,
-                  i in residual_block_indexes, use_rel_pos, size, zero_init_residual)
+            Block(
+                embed_dim,
+                num_heads,
+                mlp_ratio,
+                window_size if i in window_block_indexes else 0,
+                i in residual_block_indexes,
+                use_rel_pos,
+                size,
+                zero_init_residual,
+            )
             for i in range(depth)
         )
         nn.init.trunc_normal_(self.pos_embed, std=0.02)
