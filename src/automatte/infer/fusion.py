@@ -1,16 +1,21 @@
-"""Fusion of a refiner's alpha with the trimap it was given (two-stage pipelines, NumPy planes).
+"""Fusion of a refiner's alpha with the trimap it was given (two-stage pipelines, NumPy planes), by the two rules
+of :mod:`automatte.models.fusion` (defined there once):
 
 * :func:`hard_fusion`: replacement. The trimap's known regions keep 0 / 1, the refiner's alpha fills the unknown
   band (the rule every trimap-based refiner result passes through).
-* :func:`soft_fusion`: TGN + SPAMattNet (Zhou et al., TCSVT 2023) eq. 15, ``alpha = F + U alpha_hat``, with U a
-  feathered unknown band (Gaussian, sigma = a quarter of the band's kernel, at least the band itself) and
-  ``F = (1 - U) p`` from the segmenter's probability p: the segmenter's soft edge survives outside the band.
+* :func:`soft_fusion`: TGN + SPAMattNet eq. 15, ``alpha = F + U alpha_hat``, applied to a feathered unknown band U
+  (Gaussian, sigma = a quarter of the band's kernel, at least the band itself) and ``F = (1 - U) p`` from the
+  segmenter's probability p (the class probabilities of eq. 13-14 built from the band instead of a TGN): the
+  segmenter's soft edge survives outside the band.
 """
 
 from __future__ import annotations
 
 import cv2
 import numpy as np
+import torch
+
+from automatte.models import fusion as rules
 
 __all__ = ["hard_fusion", "soft_fusion"]
 
@@ -23,7 +28,10 @@ def hard_fusion(alpha: np.ndarray, trimap: np.ndarray) -> np.ndarray:
         >>> hard_fusion(np.full((1, 3), 0.3), np.array([[0.0, 0.5, 1.0]])).tolist()
         [[0.0, 0.30000001192092896, 1.0]]
     """
-    return np.where(trimap == 0.5, alpha, trimap).astype(np.float32)
+    t = np.asarray(trimap, np.float32)
+    classes = np.stack([t == 0.0, t == 0.5, t == 1.0]).astype(np.float32)  # one-hot (bg, transition, fg)
+    planes = torch.from_numpy(classes)[None], torch.from_numpy(np.asarray(alpha, np.float32))[None, None]
+    return rules.hard_fusion(*planes)[0, 0].numpy().astype(np.float32)
 
 
 def soft_fusion(alpha: np.ndarray, trimap: np.ndarray, prob: np.ndarray, band_kernel: int) -> np.ndarray:
@@ -32,7 +40,17 @@ def soft_fusion(alpha: np.ndarray, trimap: np.ndarray, prob: np.ndarray, band_ke
     Args:
         alpha: (H, W) the refiner's alpha. trimap: (H, W) in {0, 0.5, 1}. prob: (H, W) the segmenter's
             probability. band_kernel: the kernel size the band was made with (sets the feathering).
+
+    Example:
+        >>> import numpy as np
+        >>> t = np.array([[0.0, 0.5, 1.0]], np.float32)
+        >>> [round(float(v), 2) for v in soft_fusion(np.full((1, 3), 0.3), t, np.array([[0.1, 0.5, 0.9]]), 1)[0]]
+        [0.1, 0.3, 0.9]
     """
-    band = (trimap == 0.5).astype(np.float32)
-    u = np.maximum(cv2.GaussianBlur(band, (0, 0), sigmaX=band_kernel / 4.0), band)
-    return np.clip((1.0 - u) * prob + u * alpha, 0.0, 1.0).astype(np.float32)  # eq. 15: F + U alpha_hat
+    band = (np.asarray(trimap) == 0.5).astype(np.float32)
+    u = np.maximum(cv2.GaussianBlur(band, (0, 0), sigmaX=max(band_kernel, 1) / 4.0), band)
+    p = np.asarray(prob, np.float32)
+    probs = np.stack([(1 - u) * (1 - p), u, (1 - u) * p])  # (B, U, F) of eq. 13-14, from the band
+    fused = rules.soft_fusion(torch.from_numpy(probs)[None], torch.from_numpy(np.asarray(alpha, np.float32))[None, None],
+                              probabilities=True)  # fmt: skip
+    return np.clip(fused[0, 0].numpy(), 0.0, 1.0).astype(np.float32)

@@ -57,6 +57,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from automatte.models.backbones.resnet import load_resnet_state_dict, read_state_dict, resnet34
+from automatte.models.fusion import hard_fusion
 from automatte.models.layers import SqueezeExcite, resize_to
 from automatte.models.output import MattingOutput
 from automatte.registry import register_model
@@ -103,25 +104,9 @@ class SpatialAttention(nn.Module):
         return torch.sigmoid(self.conv(pooled))
 
 
-def unified_fusion(trimap_logits: Tensor, detail: Tensor) -> Tensor:
-    """Matting fusion, eq. 2: ``alpha = (1 - 2|U - 0.5|) M + 2|U - 0.5| U`` with the hard unified
-    representation ``U = argmax(trimap_logits) / 2`` (0 background, 0.5 transition, 1 foreground).
-
-    Args:
-        trimap_logits: (B, 3, H, W) logits, classes (background, transition, foreground).
-        detail: (B, 1, H, W) matting decoder alpha ``M`` in [0, 1].
-
-    Returns:
-        (B, 1, H, W) alpha: 1 on foreground, 0 on background, ``detail`` on transition pixels.
-
-    Example:
-        >>> logits = torch.tensor([[10.0, 0, 0], [0, 10, 0], [0, 0, 10]]).T.reshape(1, 3, 1, 3)
-        >>> unified_fusion(logits, torch.full((1, 1, 1, 3), 0.3)).flatten().tolist()
-        [0.0, 0.30000001192092896, 1.0]
-    """
-    u = trimap_logits.argmax(1, keepdim=True).to(detail.dtype) * 0.5
-    w = 2 * (u - 0.5).abs()
-    return (1 - w) * detail + w * u  # eq. 2
+unified_fusion = hard_fusion
+"""Matting fusion, eq. 2, ``alpha = (1 - 2|U - 0.5|) M + 2|U - 0.5| U`` with the hard unified representation
+``U = argmax(trimap_logits) / 2``: the replacement fusion of :mod:`automatte.models.fusion`."""
 
 
 class AimNet(nn.Module):

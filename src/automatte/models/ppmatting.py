@@ -59,6 +59,7 @@ import torch
 from torch import Tensor, nn
 
 from automatte.models.backbones.hrnet import BasicBlock, HRNet, load_hrnet_state_dict
+from automatte.models.fusion import hard_fusion
 from automatte.models.layers import ConvBNAct, PyramidPooling, resize_to
 from automatte.models.output import MattingOutput
 from automatte.models.weights import read_state_dict
@@ -75,27 +76,11 @@ __all__ = [
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
-BACKGROUND, TRANSITION, FOREGROUND = 0, 1, 2  # trimap_logits channels
 
 
-def replacement_fusion(trimap_logits: Tensor, detail: Tensor) -> Tensor:
-    """Rep FM (sec. 4.4): the transition region of the semantic map is replaced by the detail map.
-
-    Args:
-        trimap_logits: (B, 3, H, W) background / transition / foreground logits (or probabilities).
-        detail: (B, 1, H, W) detail alpha in [0, 1].
-
-    Returns:
-        (B, 1, H, W) alpha: ``detail`` where argmax is transition, 1 where foreground, 0 where background
-        (ties go to the lower class index, as ``argmax``). Gradients reach ``detail`` in the transition only.
-
-    Example:
-        >>> logits = torch.tensor([[[[5., 0.]], [[0., 5.]], [[0., 0.]]]])  # bg | transition
-        >>> replacement_fusion(logits, torch.full((1, 1, 1, 2), 0.3)).flatten().tolist()
-        [0.0, 0.30000001192092896]
-    """
-    cls = trimap_logits.argmax(dim=1, keepdim=True)
-    return torch.where(cls == TRANSITION, detail, (cls == FOREGROUND).to(detail.dtype))
+replacement_fusion = hard_fusion
+"""Rep FM (sec. 4.4): the transition region of the semantic map is replaced by the detail map (the replacement
+fusion of :mod:`automatte.models.fusion`)."""
 
 
 class GatedConvLayer(nn.Module):

@@ -29,31 +29,13 @@ from __future__ import annotations
 
 from torch import Tensor, nn
 
+from automatte.models.fusion import hard_fusion, soft_fusion
 from automatte.models.output import MattingOutput
 from automatte.models.spamattnet import SPAMattNet, spamattnet, spamattnet_test
 from automatte.models.tgn import TGN, load_checkpoint, tgn, tgn_test
 from automatte.registry import register_model
 
 __all__ = ["TwoStageMatting", "soft_fusion", "hard_fusion", "tgn_spamattnet", "tgn_spamattnet_test"]
-
-
-def soft_fusion(trimap_logits: Tensor, alpha: Tensor) -> Tensor:
-    """Eq. 13-15: ``F + U * alpha`` with the softmax probabilities of (B, 3, H, W) logits (bg, unknown, fg).
-
-    Example:
-        >>> import torch
-        >>> logits = torch.tensor([-20.0, -20.0, 20.0]).view(1, 3, 1, 1)  # certain foreground
-        >>> round(soft_fusion(logits, torch.zeros(1, 1, 1, 1)).item(), 4)
-        1.0
-    """
-    p = trimap_logits.softmax(dim=1)
-    return p[:, 2:3] + p[:, 1:2] * alpha  # eq. 15 (= eq. 13 with eq. 14)
-
-
-def hard_fusion(trimap_logits: Tensor, alpha: Tensor) -> Tensor:
-    """Argmax trimap decides: foreground -> 1, background -> 0, unknown -> ``alpha`` (Sec. IV-B3)."""
-    cls = trimap_logits.argmax(dim=1, keepdim=True)
-    return (cls == 2).to(alpha.dtype) + (cls == 1).to(alpha.dtype) * alpha
 
 
 class TwoStageMatting(nn.Module):
