@@ -58,14 +58,11 @@ from torch import Tensor, nn
 
 from automatte.models.backbones.resnet import load_resnet_state_dict, read_state_dict, resnet34
 from automatte.models.fusion import hard_fusion
-from automatte.models.layers import SqueezeExcite, resize_to
+from automatte.models.layers import IMAGENET_MEAN, IMAGENET_STD, SqueezeExcite, check_multiple_of_32, resize_to
 from automatte.models.output import MattingOutput
 from automatte.registry import register_model
 
 __all__ = ["AimNet", "PSPModule", "SpatialAttention", "unified_fusion", "map_official_aim_keys"]
-
-IMAGENET_MEAN = (0.485, 0.456, 0.406)
-IMAGENET_STD = (0.229, 0.224, 0.225)
 
 
 def _convs(cin: int, *couts: int, dilation: int = 1) -> list[nn.Module]:
@@ -206,8 +203,7 @@ class AimNet(nn.Module):
         return self.md_final(x)
 
     def forward(self, image: Tensor) -> MattingOutput:
-        if image.shape[-1] % 32 or image.shape[-2] % 32:
-            raise ValueError(f"AimNet: height and width must be multiples of 32, got {tuple(image.shape[-2:])}")
+        check_multiple_of_32(image, "AimNet")
         feats, indices = self.encoder.forward_with_indices((image - self.mean) / self.std)
         logits, spa = self.semantic_decoder(feats[4], image.shape[-2:])
         detail = torch.sigmoid(self.matting_decoder(feats, indices, spa, image.shape[-2:]))

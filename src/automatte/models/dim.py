@@ -52,14 +52,11 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from automatte.models.backbones.vgg import VGG16_DEPTHS, VGG16_WIDTHS, VGG16Encoder, load_vgg16_state_dict
-from automatte.models.layers import ConvBNAct
+from automatte.models.layers import IMAGENET_MEAN, IMAGENET_STD, ConvBNAct, check_multiple_of_32
 from automatte.models.output import MattingOutput
 from automatte.registry import register_model
 
 __all__ = ["DIM", "RefinementStage"]
-
-IMAGENET_MEAN = (0.485, 0.456, 0.406)
-IMAGENET_STD = (0.229, 0.224, 0.225)
 
 
 class RefinementStage(nn.Module):
@@ -133,8 +130,7 @@ class DIM(nn.Module):
 
     def forward(self, image: Tensor, trimap: Tensor | None = None) -> MattingOutput:
         h, w = image.shape[-2:]
-        if h % 32 or w % 32:
-            raise ValueError(f"DIM: image height and width must be multiples of 32, got {h}x{w} (pad first)")
+        check_multiple_of_32(image, "DIM")
         if self.use_trimap and trimap is None:
             raise ValueError("DIM: this variant takes a trimap (B, 1, H, W); use dim_free for RGB only")
         x = (image - self.mean) / self.std

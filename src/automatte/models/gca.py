@@ -53,13 +53,11 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from automatte.models.backbones.resnet import BasicBlock, read_state_dict
+from automatte.models.layers import IMAGENET_MEAN, IMAGENET_STD, check_multiple_of_32
 from automatte.models.output import MattingOutput
 from automatte.registry import register_model
 
 __all__ = ["GCAMatting", "GuidedContextualAttention", "guided_attention", "trimap_one_hot", "map_official_gca_keys"]
-
-IMAGENET_MEAN = (0.485, 0.456, 0.406)
-IMAGENET_STD = (0.229, 0.224, 0.225)
 
 
 def trimap_one_hot(trimap: Tensor) -> Tensor:
@@ -236,8 +234,7 @@ class GCAMatting(nn.Module):
         return nn.Sequential(*mods)
 
     def forward(self, image: Tensor, trimap: Tensor | None = None) -> MattingOutput:
-        if image.shape[-1] % 32 or image.shape[-2] % 32:
-            raise ValueError(f"GCAMatting: height and width must be multiples of 32, got {tuple(image.shape[-2:])}")
+        check_multiple_of_32(image, "GCAMatting")
         rgb = (image - self.mean) / self.std
         if self.use_trimap:
             if trimap is None:

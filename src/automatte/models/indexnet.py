@@ -60,6 +60,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from automatte.models.backbones.mobilenetv2 import MobileNetV2, load_mobilenetv2_state, read_state_dict
+from automatte.models.layers import check_multiple_of_32
 from automatte.models.output import MattingOutput
 from automatte.registry import register_model
 
@@ -232,8 +233,7 @@ class IndexNet(nn.Module):
         return load_mobilenetv2_state(self.encoder, state)
 
     def forward(self, image: Tensor, trimap: Tensor | None = None) -> MattingOutput:
-        if image.shape[-1] % 32 or image.shape[-2] % 32:
-            raise ValueError(f"IndexNet: height and width must be multiples of 32, got {tuple(image.shape[-2:])}")
+        check_multiple_of_32(image, "IndexNet")
         if (self.in_channels == 4) != (trimap is not None):
             what = "missing" if trimap is None else "not expected"
             raise ValueError(f"IndexNet with in_channels={self.in_channels}: trimap {what}")

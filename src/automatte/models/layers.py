@@ -6,7 +6,35 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-__all__ = ["ConvBNAct", "SqueezeExcite", "PyramidPooling", "patch_input_channels", "resize_to"]
+__all__ = [
+    "IMAGENET_MEAN",
+    "IMAGENET_STD",
+    "ConvBNAct",
+    "SqueezeExcite",
+    "PyramidPooling",
+    "check_multiple_of_32",
+    "patch_input_channels",
+    "resize_to",
+]
+
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+
+
+def check_multiple_of_32(image: Tensor, model: str) -> None:
+    """Raise ValueError unless ``image`` (B, C, H, W) has H and W multiples of 32 (the models' contract:
+    ``automatte.infer.padding.pad_to_multiple`` pads first).
+
+    Example:
+        >>> check_multiple_of_32(torch.zeros(1, 3, 64, 96), "X")
+        >>> check_multiple_of_32(torch.zeros(1, 3, 60, 96), "X")
+        Traceback (most recent call last):
+        ...
+        ValueError: X: image height and width must be multiples of 32, got 60x96 (pad first)
+    """
+    h, w = image.shape[-2:]
+    if h % 32 or w % 32:
+        raise ValueError(f"{model}: image height and width must be multiples of 32, got {h}x{w} (pad first)")
 
 
 class ConvBNAct(nn.Sequential):

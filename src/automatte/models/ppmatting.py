@@ -60,7 +60,14 @@ from torch import Tensor, nn
 
 from automatte.models.backbones.hrnet import BasicBlock, HRNet, load_hrnet_state_dict
 from automatte.models.fusion import hard_fusion
-from automatte.models.layers import ConvBNAct, PyramidPooling, resize_to
+from automatte.models.layers import (
+    IMAGENET_MEAN,
+    IMAGENET_STD,
+    ConvBNAct,
+    PyramidPooling,
+    check_multiple_of_32,
+    resize_to,
+)
 from automatte.models.output import MattingOutput
 from automatte.models.weights import read_state_dict
 from automatte.registry import register_model
@@ -73,9 +80,6 @@ __all__ = [
     "GatedConvLayer",
     "replacement_fusion",
 ]
-
-IMAGENET_MEAN = (0.485, 0.456, 0.406)
-IMAGENET_STD = (0.229, 0.224, 0.225)
 
 
 replacement_fusion = hard_fusion
@@ -269,11 +273,9 @@ class PPMatting(nn.Module):
             load_hrnet_state_dict(self.encoder, state)
 
     def forward(self, image: Tensor) -> MattingOutput:
-        h, w = image.shape[-2:]
-        if image.shape[1] != 3 or h % 32 != 0 or w % 32 != 0:
-            raise ValueError(
-                f"PPMatting expects a (B, 3, H, W) image with H, W multiples of 32, got {tuple(image.shape)}"
-            )
+        if image.ndim != 4 or image.shape[1] != 3:
+            raise ValueError(f"PPMatting expects a (B, 3, H, W) image, got {tuple(image.shape)}")
+        check_multiple_of_32(image, "PPMatting")
         feats = self.encoder((image - self.mean) / self.std)
         sizes = [f.shape[-2:] for f in (feats[3], feats[2], feats[1], feats[0], image)]  # 1/16 ... 1/1
         trimap_logits, scb_feats = self.scb(feats[-1], sizes)

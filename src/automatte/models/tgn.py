@@ -45,14 +45,11 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from automatte.models.backbones.resnet import load_resnet_state_dict, read_state_dict, resnet50
-from automatte.models.layers import ConvBNAct, resize_to
+from automatte.models.layers import IMAGENET_MEAN, IMAGENET_STD, ConvBNAct, resize_to
 from automatte.models.output import MattingOutput
 from automatte.registry import register_model
 
 __all__ = ["TGN", "ASPP", "TrimapDecoder", "soft_trimap", "two_channel_mask", "tgn", "tgn_test"]
-
-IMAGENET_MEAN = (0.485, 0.456, 0.406)
-IMAGENET_STD = (0.229, 0.224, 0.225)
 
 
 def check_size(x: Tensor, where: str, multiple: int = 32) -> None:

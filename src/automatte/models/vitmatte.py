@@ -51,14 +51,11 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from automatte.models.backbones.vit import ViT, load_vit_state_dict
-from automatte.models.layers import ConvBNAct
+from automatte.models.layers import IMAGENET_MEAN, IMAGENET_STD, ConvBNAct, check_multiple_of_32
 from automatte.models.output import MattingOutput
 from automatte.registry import register_model
 
 __all__ = ["ViTMatte", "DetailCapture", "ConvStream", "FusionBlock", "MattingHead", "TEST_CONFIG"]
-
-IMAGENET_MEAN = (0.485, 0.456, 0.406)
-IMAGENET_STD = (0.229, 0.224, 0.225)
 
 
 class ConvStream(nn.Module):
@@ -187,8 +184,7 @@ class ViTMatte(nn.Module):
 
     def forward(self, image: Tensor, trimap: Tensor | None = None) -> MattingOutput:
         h, w = image.shape[-2:]
-        if h % 32 or w % 32:
-            raise ValueError(f"ViTMatte: image height and width must be multiples of 32, got {h}x{w} (pad first)")
+        check_multiple_of_32(image, "ViTMatte")
         if self.use_trimap and trimap is None:
             raise ValueError("ViTMatte: this variant takes a trimap (B, 1, H, W); use vitmatte_s_free for RGB only")
         x = (image - self.mean) / self.std

@@ -52,6 +52,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from automatte.models.layers import IMAGENET_MEAN, IMAGENET_STD
 from automatte.models.weights import read_state_dict  # noqa: F401  (re-exported for the families)
 
 __all__ = [
@@ -78,7 +79,6 @@ INVERTED_RESIDUAL_SETTING = (
     (6, 320, 1, 1),
 )
 STAGE_TAPS = (1, 3, 6, 13, 17)  # indices of ``features`` whose outputs are the stage features (strides 2..32)
-_IMAGENET_MEAN, _IMAGENET_STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
 
 
 def make_divisible(value: float, divisor: int = 8) -> int:
@@ -239,8 +239,8 @@ class MobileNetV2(nn.Module):
         if mode == "tf":
             mul, add = (2.0,) * 3, (-1.0,) * 3
         elif mode == "imagenet":
-            mul = tuple(1 / s for s in _IMAGENET_STD)
-            add = tuple(-m / s for m, s in zip(_IMAGENET_MEAN, _IMAGENET_STD))
+            mul = tuple(1 / s for s in IMAGENET_STD)
+            add = tuple(-m / s for m, s in zip(IMAGENET_MEAN, IMAGENET_STD))
         elif mode is None:
             mul, add = (1.0,) * 3, (0.0,) * 3
         elif isinstance(mode, tuple) and len(mode) == 2:
