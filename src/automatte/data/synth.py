@@ -45,7 +45,7 @@ import numpy as np
 
 from automatte.io import atomic_write, list_images, read_alpha, read_image, read_trimap, write_alpha, write_image
 from automatte.ops.composition import composite
-from automatte.ops.trimap import trimap_from_alpha
+from automatte.ops.trimap import trimap_from_alpha, trimap_to_uint8
 
 from .procedural import nonsalient, opaque, transparent
 from .procedural.backgrounds import estimate_light, photo_background, procedural_background
@@ -341,10 +341,7 @@ def synthesize_dataset(
 
 
 def _trimap_uint8(trimap: np.ndarray) -> np.ndarray:
-    out = np.full(trimap.shape, 128, np.uint8)
-    out[trimap <= 0.25] = 0
-    out[trimap >= 0.75] = 255
-    return out
+    return trimap_to_uint8(trimap)
 
 
 # ------------------------------------------------------------------------------------------------ contact sheets

@@ -20,6 +20,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from automatte.ops.trimap import trimap_masks
+
 __all__ = ["spatial_softmax", "transition_region", "clsd_loss", "ald_feature_loss", "ald_attention_loss", "ald_loss"]
 
 _REDUCTIONS = ("mean", "sum")
@@ -53,14 +55,14 @@ def transition_region(trimap: Tensor, size: Sequence[int]) -> Tensor:
 
     Returns:
         (B, 1, h, w) float in {0, 1}: the trimap is nearest-resized (as ``models.ppid`` documents), then
-        ``R = [T == 0.5]`` (within 0.25).
+        ``R = [T == 0.5]`` (the unknown class of ``ops.trimap.trimap_masks``).
 
     Example:
         >>> transition_region(torch.tensor([[[[0.0, 0.5], [0.5, 1.0]]]]), (2, 2)).flatten().tolist()
         [0.0, 1.0, 1.0, 0.0]
     """
     t = F.interpolate(trimap, size=tuple(int(s) for s in size), mode="nearest")
-    return ((t - 0.5).abs() < 0.25).to(trimap.dtype)
+    return trimap_masks(t)[1].to(trimap.dtype)
 
 
 def clsd_loss(

@@ -48,6 +48,7 @@ from automatte.losses.functional import (
     unified_class_targets,
 )
 from automatte.models.output import MattingOutput
+from automatte.ops.trimap import trimap_masks
 
 __all__ = [
     "exact_composite",
@@ -634,8 +635,8 @@ def segment_losses(
     if logit is None:
         logit = torch.logit(output.alpha.clamp(1e-6, 1 - 1e-6))
     trimap = _get(batch, "trimap", name)
-    target = (trimap > 0.75).to(logit.dtype)
-    weight = (trimap - 0.5).abs().gt(0.25).to(logit.dtype)  # known pixels
+    bg, _, fg = trimap_masks(trimap)
+    target, weight = fg.to(logit.dtype), (bg | fg).to(logit.dtype)  # known pixels
     has_alpha = batch.get("has_alpha")
     if has_alpha is not None and batch.get("alpha") is not None and bool(has_alpha.any()):
         rows = has_alpha.view(-1, 1, 1, 1).to(torch.bool)

@@ -25,8 +25,8 @@ baseline / student. Boxes of the GCA paper, with the layout of the authors' rele
 
 Choices (tested in tests/models/test_gca.py):
 
-* Trimap input: one-hot (background, unknown, foreground) from the {0, 0.5, 1} trimap (thresholds 0.25 and
-  0.75), concatenated to the normalised image: 6 input channels, as the authors' ``trimap_channel = 3``.
+* Trimap input: one-hot (background, unknown, foreground) from the {0, 0.5, 1} trimap (the thirds rule of
+  ``ops.trimap.trimap_masks``), concatenated to the normalised image: 6 input channels, as the authors' ``trimap_channel = 3``.
   The unknown mask for attention is the unknown channel subsampled (nearest) to 1/8 and 1/16.
 * ``gca_free`` (the PPID trimap-free baseline): the same network on the 3 RGB channels; with no trimap every
   pixel is *unknown* and both scales are 1 (what the authors' block does when given no mask): attention
@@ -53,18 +53,11 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from automatte.models.backbones.resnet import BasicBlock, read_state_dict
-from automatte.models.layers import IMAGENET_MEAN, IMAGENET_STD, check_multiple_of_32
+from automatte.models.layers import IMAGENET_MEAN, IMAGENET_STD, check_multiple_of_32, trimap_one_hot
 from automatte.models.output import MattingOutput
 from automatte.registry import register_model
 
 __all__ = ["GCAMatting", "GuidedContextualAttention", "guided_attention", "trimap_one_hot", "map_official_gca_keys"]
-
-
-def trimap_one_hot(trimap: Tensor) -> Tensor:
-    """(B, 1, H, W) trimap in {0, 0.5, 1} -> (B, 3, H, W) one-hot (background, unknown, foreground)."""
-    bg = (trimap < 0.25).to(trimap.dtype)
-    fg = (trimap > 0.75).to(trimap.dtype)
-    return torch.cat([bg, 1 - bg - fg, fg], 1)
 
 
 def _patches(x: Tensor, kernel: int, stride: int) -> Tensor:

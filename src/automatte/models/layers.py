@@ -15,6 +15,7 @@ __all__ = [
     "check_multiple_of_32",
     "patch_input_channels",
     "resize_to",
+    "trimap_one_hot",
 ]
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
@@ -147,3 +148,16 @@ def resize_to(x: Tensor, ref: Tensor | tuple[int, int], mode: str = "bilinear") 
     if mode == "nearest":
         return F.interpolate(x, size=size, mode="nearest")
     return F.interpolate(x, size=size, mode=mode, align_corners=False)
+
+
+def trimap_one_hot(trimap: Tensor) -> Tensor:
+    """(B, 1, H, W) trimap in [0, 1] -> (B, 3, H, W) one-hot (background, unknown, foreground) by the trimap rule
+    of :func:`automatte.ops.trimap.trimap_masks`.
+
+    Example:
+        >>> trimap_one_hot(torch.tensor([0.0, 0.5, 1.0]).view(1, 1, 1, 3))[0, :, 0].tolist()
+        [[1.0, 0.0, 0.0], [0.0, 1.0, 0.0], [0.0, 0.0, 1.0]]
+    """
+    from automatte.ops.trimap import trimap_masks
+
+    return torch.cat([m.to(trimap.dtype) for m in trimap_masks(trimap)], dim=1)

@@ -5,7 +5,7 @@ of Table IX) augmented with Sampling Propagation Attention and a refinement modu
 
 * **Input**: the ImageNet-normalised image and the trimap as a 3-channel one-hot (background, unknown,
   foreground), as GCA Matting whose data pipeline the paper follows; 6 channels. Trimap values are read as
-  background below 0.25, foreground above 0.75, unknown otherwise.
+  background below a third, foreground from two thirds, unknown otherwise (``ops.trimap.trimap_masks``).
 * **Image guidance**: ``I_w`` = two 3x3 stride-2 SN convolutions (+BN, ReLU) of the RGB image (1/4);
   ``I`` = one more (1/8).
 * **LSPA** (:class:`LSPA`, eq. 2-7) on the low-level encoder feature ``A_w`` (layer1, 1/4) in non-overlapping
@@ -72,7 +72,7 @@ from torch import Tensor, nn
 from torch.nn.utils.parametrizations import spectral_norm
 
 from automatte.models.backbones.resnet import BasicBlock, resnet34
-from automatte.models.layers import ConvBNAct, resize_to
+from automatte.models.layers import ConvBNAct, resize_to, trimap_one_hot
 from automatte.models.output import MattingOutput
 from automatte.models.tgn import ImageNormalize, check_size, load_checkpoint
 from automatte.registry import register_model
@@ -96,11 +96,7 @@ __all__ = [
 BIG = 1e4  # larger than any distance inside a window; marks "no pixel of that region here"
 
 
-def trimap_regions(trimap: Tensor) -> Tensor:
-    """(B, 1, H, W) trimap in {0, 0.5, 1} -> (B, 3, H, W) one-hot (background, unknown, foreground)."""
-    fg = (trimap > 0.75).to(trimap.dtype)
-    bg = (trimap < 0.25).to(trimap.dtype)
-    return torch.cat([bg, 1.0 - fg - bg, fg], dim=1)
+trimap_regions = trimap_one_hot  # (B, 1, H, W) trimap -> (B, 3, H, W) one-hot (background, unknown, foreground)
 
 
 def pool_regions(regions: Tensor, stride: int) -> Tensor:

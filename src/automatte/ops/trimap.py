@@ -32,7 +32,8 @@ from automatte.ops._checks import (
 )
 
 # uint8 thresholds of quantize_trimap: < 85 -> 0, >= 170 -> 1 (thirds of the 8-bit range), else 0.5.
-_U8_LOW, _U8_HIGH = 85, 170
+BG_BELOW, FG_FROM = 1.0 / 3.0, 2.0 / 3.0  # the trimap rule: below a third is background, from two thirds foreground
+_U8_LOW, _U8_HIGH = 85, 170  # the same thirds of 0..255
 
 
 def sample_kernel_size(rng: RngLike, k_range: tuple[int, int] = (1, 30)) -> int:
@@ -262,9 +263,24 @@ def quantize_trimap(trimap: np.ndarray) -> np.ndarray:
     lo, hi = float(t.min()), float(t.max())
     if not (lo >= -1e-6 and hi <= 1.0 + 1e-6):
         raise ValueError(f"quantize_trimap: float trimap must be in [0, 1], got values in [{lo:g}, {hi:g}]")
-    out[t < 1.0 / 3.0] = 0.0
-    out[t >= 2.0 / 3.0] = 1.0
+    bg, _, fg = trimap_masks(t)
+    out[bg] = 0.0
+    out[fg] = 1.0
     return out
+
+
+def trimap_masks(trimap):
+    """``(background, unknown, foreground)`` boolean masks of a float trimap in [0, 1] by the thirds rule
+    (:data:`BG_BELOW`, :data:`FG_FROM`): the one reading of a trimap for every model, loss and tool. Works on
+    NumPy arrays and torch tensors alike (the masks have the input's type and shape).
+
+    Example:
+        >>> import numpy as np
+        >>> [m.tolist() for m in trimap_masks(np.array([0.0, 0.3, 0.5, 0.7, 1.0]))]
+        [[True, True, False, False, False], [False, False, True, False, False], [False, False, False, True, True]]
+    """
+    bg, fg = trimap < BG_BELOW, trimap >= FG_FROM
+    return bg, ~(bg | fg), fg
 
 
 def trimap_from_soft_alpha(alpha: np.ndarray, low: float = 0.01, high: float = 0.99) -> np.ndarray:
