@@ -107,6 +107,7 @@ def test_switches_and_equal_budget(abl):
     assert ppid["student"].distill.teacher_checkpoint == "/tmp/abl_test/ppid/seed3/teacher/last.pt"
     assert ppid["baseline"].loss.recipe == "ppid" and ppid["baseline"].loss.kwargs["gamma"] == 0
     assert ppid["student"].paradigm == "distill" and ppid["baseline"].model.name == "dim_free_test"
+    assert {(c.optim.name, c.optim.lr, c.optim.schedule) for c in ppid.values()} == {("sgd", 2e-3, "poly")}
     aim = seen["aim"]
     assert (
         aim["trimap"].loss.kwargs["semantic_target"] == "trimap"
@@ -212,5 +213,13 @@ def test_report_and_chart_from_fake_results(abl, tmp_path):
     assert "/ 32.54 |" in text and "/ 77.7 |" in text  # the paper's figures beside ours
     assert text.count("not run yet") == 2  # ppid and ppmatting
     assert "Seeds 0, 1; 7 steps per run" in text
+    # a failed run: listed, and its row reported from the seeds that have it
+    results["papers"]["aim"]["failures"] = {"seed1/unified": "FloatingPointError: step 3: the loss is not finite"}
+    del results["papers"]["aim"]["results"]["1"]["unified representation (UNI)"]
+    text = abl.write_report(results, report, chart)
+    assert "**Run seed1/unified failed**: FloatingPointError" in text
+    table = abl.build_table(abl.paper_spec("aim"), {int(k): v for k, v in results["papers"]["aim"]["results"].items()})
+    assert table["rows"]["unified representation (UNI)"]["SAD"]["n"] == 1
+    assert all(len(c["seed_deltas"]) == 1 for c in table["key"])
     img = cv2.imread(str(chart))
     assert img is not None and img.shape[1] > 3 * 300 and img.std() > 0
