@@ -111,6 +111,25 @@ def paste_object(
     return np.clip(fg, 0.0, 1.0), np.clip(alpha, 0.0, 1.0)
 
 
+def _composite_item(ds: SeededDataset, fg: np.ndarray, alpha: np.ndarray, rng: np.random.Generator, name: str,
+                    exact: bool) -> dict:  # fmt: skip
+    """The shared tail of the pasting datasets: flip, colour jitter on F, a background from ``ds.backgrounds``
+    with the type-wise bokeh, ``I = alpha F + (1 - alpha) B``, degradations, a random trimap of alpha, the item
+    (``has_alpha`` = ``exact``; ``coarse`` otherwise)."""
+    cfg = ds.augment
+    if rng.random() < cfg.flip_prob:
+        fg, alpha = np.ascontiguousarray(fg[:, ::-1]), np.ascontiguousarray(alpha[:, ::-1])
+    if rng.random() < cfg.jitter_prob:
+        fg = A.colour_jitter(fg, rng, cfg.hue, cfg.saturation, cfg.brightness)
+    bg = A.random_background(decode_cache().read(_pick(ds.backgrounds, rng)), rng, cfg.size)
+    bg = A.typewise_background(bg, ds.image_type, rng, cfg)
+    image = A.degrade(composite(alpha, fg, bg), rng, cfg)
+    trimap = random_trimap_from_alpha(alpha, rng, cfg.trimap_k_range)
+    return make_item(image=image, alpha=alpha, fg=fg, bg=bg, trimap=trimap, mask=ds._coarse(alpha, rng),
+                     image_type=ds.image_type, name=name, has_alpha=exact, coarse=not exact, unified=ds.unified,
+                     source=ds.source)  # fmt: skip
+
+
 class CopyPasteDataset(SeededDataset):
     """Objects of a coarse-label folder (``image/`` + ``mask/``) pasted onto random backgrounds (module docstring).
 
@@ -166,17 +185,7 @@ class CopyPasteDataset(SeededDataset):
         photo = decode_cache().read(image_path)
         mask = decode_cache().read(mask_path, "mask", photo.shape)
         fg, alpha = paste_object(photo, mask, cfg.size, rng, self.object_scale, self.feather, self.max_upscale)
-        if rng.random() < cfg.flip_prob:
-            fg, alpha = np.ascontiguousarray(fg[:, ::-1]), np.ascontiguousarray(alpha[:, ::-1])
-        if rng.random() < cfg.jitter_prob:
-            fg = A.colour_jitter(fg, rng, cfg.hue, cfg.saturation, cfg.brightness)
-        bg = A.random_background(decode_cache().read(_pick(self.backgrounds, rng)), rng, cfg.size)
-        bg = A.typewise_background(bg, self.image_type, rng, cfg)
-        image = A.degrade(composite(alpha, fg, bg), rng, cfg)
-        trimap = random_trimap_from_alpha(alpha, rng, cfg.trimap_k_range)
-        return make_item(image=image, alpha=alpha, fg=fg, bg=bg, trimap=trimap, mask=self._coarse(alpha, rng),
-                         image_type=self.image_type, name=name, has_alpha=False, coarse=True, unified=self.unified,
-                         source=self.source)  # fmt: skip
+        return _composite_item(self, fg, alpha, rng, name, exact=False)
 
 
 class CutoutDataset(SeededDataset):
@@ -238,14 +247,4 @@ class CutoutDataset(SeededDataset):
         name, cfg = self.names[index], self.augment
         rgba = decode_cache().read(self.files[name], "rgba")
         fg, alpha = paste_object(rgba[..., :3], rgba[..., 3], cfg.size, rng, self.object_scale, 0.0, self.max_upscale)
-        if rng.random() < cfg.flip_prob:
-            fg, alpha = np.ascontiguousarray(fg[:, ::-1]), np.ascontiguousarray(alpha[:, ::-1])
-        if rng.random() < cfg.jitter_prob:
-            fg = A.colour_jitter(fg, rng, cfg.hue, cfg.saturation, cfg.brightness)
-        bg = A.random_background(decode_cache().read(_pick(self.backgrounds, rng)), rng, cfg.size)
-        bg = A.typewise_background(bg, self.image_type, rng, cfg)
-        image = A.degrade(composite(alpha, fg, bg), rng, cfg)
-        trimap = random_trimap_from_alpha(alpha, rng, cfg.trimap_k_range)
-        return make_item(image=image, alpha=alpha, fg=fg, bg=bg, trimap=trimap, mask=self._coarse(alpha, rng),
-                         image_type=self.image_type, name=name, has_alpha=True, coarse=False, unified=self.unified,
-                         source=self.source)  # fmt: skip
+        return _composite_item(self, fg, alpha, rng, name, exact=True)
