@@ -170,7 +170,7 @@ def test_hints_are_decoded_and_checked():
 def test_not_an_image_is_415_naming_the_file(client):
     r = client.post("/matte", files={"image": ("notes.txt", b"just some text", "text/plain")})
     assert r.status_code == 415
-    assert r.json()["detail"] == "image notes.txt: not a recognised image (PNG/JPEG/WebP/TIFF/BMP)"
+    assert r.json()["detail"] == "image notes.txt: not a recognised image (PNG/JPEG/WebP/TIFF/BMP/GIF)"
 
 
 def test_truncated_image_is_422(client):
