@@ -155,8 +155,9 @@ def test_strategies_agree_on_small_images(image):
     whole = _load("indexnet_free_test", strategy="whole")(image).alpha
     tiled = _load("indexnet_free_test", strategy="tiled", tile=64, overlap=16)(image).alpha
     assert whole.shape == tiled.shape == (70, 90)
-    hybrid = _load("indexnet_free_test", strategy="hybrid", global_long_side=64, tile=64, overlap=16)(image)
-    assert hybrid.alpha.shape == (70, 90) and hybrid.trimap.shape == (70, 90)
+    for strategy in ("band-tiled", "hybrid"):
+        out = _load("indexnet_free_test", strategy=strategy, global_long_side=64, tile=64, overlap=16)(image)
+        assert out.alpha.shape == (70, 90) and out.trimap.shape == (70, 90)
 
 
 def test_max_size_shrinks_input_and_hints(image):

@@ -10,7 +10,8 @@ from automatte.infer.highres import (
     _axis_weights,
     _box_sum,
     _starts,
-    predict_hybrid,
+    predict_aim_hybrid,
+    predict_band_tiled,
     predict_tiled,
     predict_whole,
     resize_long_side,
@@ -223,7 +224,7 @@ def test_tiled_rejects_bad_arguments():
         predict_tiled(net, img, mask=torch.ones(1, 1, 32, 32, dtype=torch.bool))
 
 
-# ---------------------------------------------------------------- predict_hybrid
+# ---------------------------------------------------------------- predict_band_tiled
 
 
 def test_box_sum_matches_direct_window_sums():
@@ -232,27 +233,27 @@ def test_box_sum_matches_direct_window_sums():
     assert _box_sum(x, 2).equal(ref.to(torch.int32))
 
 
-def test_hybrid_native_global_per_pixel_is_exact():
+def test_band_tiled_native_global_per_pixel_is_exact():
     img = image()
-    alpha, trimap = predict_hybrid(per_pixel(), img, global_long_side=256, tile=64, overlap=16)
+    alpha, trimap = predict_band_tiled(per_pixel(), img, global_long_side=256, tile=64, overlap=16)
     torch.testing.assert_close(alpha, img.mean(1, keepdim=True), atol=1e-5, rtol=0)
     assert trimap.shape == (1, 1, 150, 230) and set(trimap.unique().tolist()) <= {0.0, 0.5, 1.0}
 
 
-def test_hybrid_full_band_uses_detail_everywhere():
+def test_band_tiled_full_band_uses_detail_everywhere():
     img = 0.2 + 0.6 * image()  # alpha in [0.2, 0.8]: all transition at any scale
     net = per_pixel()
-    alpha, trimap = predict_hybrid(net, img, global_long_side=64, tile=64, overlap=16, batch_size=4)
+    alpha, trimap = predict_band_tiled(net, img, global_long_side=64, tile=64, overlap=16, batch_size=4)
     assert bool((trimap == 0.5).all())
     torch.testing.assert_close(alpha, img.mean(1, keepdim=True), atol=1e-5, rtol=0)
     assert net.shapes[0] == (1, 3, 32, 64)  # the global pass at reduced scale
 
 
-def test_hybrid_skips_tiles_away_from_the_band():
+def test_band_tiled_skips_tiles_away_from_the_band():
     img = torch.zeros(1, 3, 200, 300)
     img[..., 20:40, 20:40] = 1.0  # compact subject near the top-left corner
     net = FakeNet(lambda x, t: MattingOutput(alpha=x[:, :1]))
-    alpha, trimap = predict_hybrid(net, img, global_long_side=96, tile=64, overlap=16)
+    alpha, trimap = predict_band_tiled(net, img, global_long_side=96, tile=64, overlap=16)
     all_tiles = len(_starts(200, 64, 16)) * len(_starts(300, 64, 16))
     detail_tiles = net.tiles - 1
     assert all_tiles == 24 and 1 <= detail_tiles <= 4
@@ -260,13 +261,13 @@ def test_hybrid_skips_tiles_away_from_the_band():
     assert trimap[..., 30, 30] == 1 and trimap[..., 150, 250] == 0 and bool((trimap == 0.5).any())
 
 
-def test_hybrid_without_transition_runs_no_detail_pass():
+def test_band_tiled_without_transition_runs_no_detail_pass():
     net = FakeNet(lambda x, t: MattingOutput(alpha=torch.ones_like(x[:, :1])))
-    alpha, trimap = predict_hybrid(net, image(), global_long_side=64, tile=64, overlap=16)
+    alpha, trimap = predict_band_tiled(net, image(), global_long_side=64, tile=64, overlap=16)
     assert net.calls == 1 and bool((alpha == 1).all()) and bool((trimap == 1).all())
 
 
-def test_hybrid_uses_trimap_logits_when_present():
+def test_band_tiled_uses_trimap_logits_when_present():
     def body(x, t):
         h, w = x.shape[-2:]
         logits = torch.zeros(x.shape[0], 3, h // 8, w // 8)  # at 1/8 of the input resolution
@@ -275,28 +276,28 @@ def test_hybrid_uses_trimap_logits_when_present():
         return MattingOutput(alpha=torch.ones_like(x[:, :1]), trimap_logits=logits)  # alpha alone: no band
 
     net = FakeNet(body)
-    alpha, trimap = predict_hybrid(net, image(128, 256), global_long_side=128, tile=64, overlap=16)
+    alpha, trimap = predict_band_tiled(net, image(128, 256), global_long_side=128, tile=64, overlap=16)
     assert trimap.shape == (1, 1, 128, 256)
     assert bool((trimap[..., :, :120] == 0.5).all()) and bool((trimap[..., :, 136:] == 1).all())
     assert net.calls > 1  # the band from the logits triggered the detail pass
     assert net.tiles - 1 < len(_starts(128, 64, 16)) * len(_starts(256, 64, 16))
 
 
-def test_hybrid_detail_at_reduced_scale():
+def test_band_tiled_detail_at_reduced_scale():
     img = torch.zeros(1, 3, 150, 230)
     img[..., 40:110, 60:170] = 1.0
     net = FakeNet(lambda x, t: MattingOutput(alpha=x[:, :1]))
-    alpha, trimap = predict_hybrid(net, img, global_long_side=64, detail_long_side=160, tile=64, overlap=16)
+    alpha, trimap = predict_band_tiled(net, img, global_long_side=64, detail_long_side=160, tile=64, overlap=16)
     assert alpha.shape == (1, 1, 150, 230) and alpha.min() >= 0 and alpha.max() <= 1
     assert all(s[-1] <= 64 for s in net.shapes[1:])  # detail tiles at the detail scale
     assert float((alpha - img[:, :1]).abs().mean()) < 0.02
 
 
-def test_hybrid_rejects_bad_arguments():
+def test_band_tiled_rejects_bad_arguments():
     with pytest.raises(ValueError, match="band"):
-        predict_hybrid(per_pixel(), image(64, 64), band=-1)
+        predict_band_tiled(per_pixel(), image(64, 64), band=-1)
     with pytest.raises(ValueError, match="trimap_threshold"):
-        predict_hybrid(per_pixel(), image(64, 64), trimap_threshold=0.5)
+        predict_band_tiled(per_pixel(), image(64, 64), trimap_threshold=0.5)
 
 
 def test_inputs_are_not_modified_when_fn_returns_a_view():
@@ -305,5 +306,84 @@ def test_inputs_are_not_modified_when_fn_returns_a_view():
     net = FakeNet(lambda x, t: MattingOutput(alpha=x[:, :1]))
     predict_whole(net, img)
     predict_tiled(net, img, tile=32, overlap=8)
-    predict_hybrid(net, img, global_long_side=None, tile=32, overlap=8)
+    predict_band_tiled(net, img, global_long_side=None, tile=32, overlap=8)
+    predict_aim_hybrid(net, img)
     assert img.equal(before)
+
+
+# ---------------------------------------------------------------- predict_aim_hybrid (AIM sec. 4.2)
+
+
+def _aim_like(h_band: tuple[int, int]):
+    """A fake AIM: trimap logits say transition on rows ``h_band`` (as a fraction of the height), foreground
+    above, background below; ``detail`` is a constant 0.3 and ``alpha`` a constant 0.9 (never read)."""
+
+    def body(x, t):
+        h, w = x.shape[-2:]
+        logits = torch.zeros(x.shape[0], 3, h, w)
+        a, b = round(h_band[0] * h), round(h_band[1] * h)
+        logits[:, 2, :a] = 5.0
+        logits[:, 1, a:b] = 5.0
+        logits[:, 0, b:] = 5.0
+        return MattingOutput(
+            alpha=torch.full_like(x[:, :1], 0.9), trimap_logits=logits, detail=torch.full_like(x[:, :1], 0.3)
+        )
+
+    return FakeNet(body)
+
+
+def test_aim_hybrid_pass_sizes_follow_the_reference_code():
+    net = _aim_like((0.4, 0.6))
+    predict_aim_hybrid(net, torch.rand(1, 3, 1000, 1500))
+    # global: 1000/3 = 333 -> 320, 1500/3 = 500 -> 480; local: 250 -> 224, 375 -> 352 (floored to 32)
+    assert net.shapes == [(1, 3, 320, 480), (1, 3, 224, 352)]
+    net = _aim_like((0.4, 0.6))
+    predict_aim_hybrid(net, torch.rand(1, 3, 90, 7000), max_side=1600)  # capped at 1600, at least 32
+    assert net.shapes == [(1, 3, 32, 1600), (1, 3, 32, 1600)]
+
+
+def test_aim_hybrid_fuses_global_trimap_and_local_detail():
+    img = torch.rand(1, 3, 960, 960)
+    alpha, trimap = predict_aim_hybrid(_aim_like((0.4, 0.6)), img)
+    rows_fg, rows_band, rows_bg = slice(0, 360), slice(400, 560), slice(600, 960)
+    assert bool((alpha[..., rows_fg, :] == 1).all()) and bool((trimap[..., rows_fg, :] == 1).all())
+    assert bool((alpha[..., rows_bg, :] == 0).all()) and bool((trimap[..., rows_bg, :] == 0).all())
+    # the transition takes the local pass's detail output (0.3), never its fused alpha (0.9)
+    torch.testing.assert_close(alpha[..., rows_band, :], torch.full_like(alpha[..., rows_band, :], 0.3))
+    assert bool((trimap[..., rows_band, :] == 0.5).all())
+
+
+def test_aim_hybrid_where_background_meets_foreground_is_transition():
+    # no transition class at all: bilinear resizing of the trimap makes the meeting rows transition, as the
+    # reference's resize-then-compare-to-0/255 does
+    alpha, trimap = predict_aim_hybrid(_aim_like((0.5, 0.5)), torch.rand(1, 3, 960, 960))
+    band = (trimap[0, 0, :, 0] == 0.5).nonzero().flatten()
+    assert 1 <= len(band) <= 8 and 470 <= int(band.min()) and int(band.max()) <= 490
+    assert bool((alpha[0, 0, band] == 0.3).all())
+
+
+def test_aim_hybrid_without_logits_uses_the_global_alpha_and_alpha_as_detail():
+    img = torch.zeros(1, 3, 640, 640)
+    img[..., 160:480, 160:480] = 1.0
+    alpha, trimap = predict_aim_hybrid(FakeNet(lambda x, t: MattingOutput(alpha=x[:, :1])), img)
+    assert float((alpha - img[:, :1]).abs().mean()) < 0.01
+    assert trimap[..., 320, 320] == 1 and trimap[..., 10, 10] == 0 and bool((trimap == 0.5).any())
+
+
+def test_aim_hybrid_rejects_bad_arguments():
+    for kwargs, match in (
+        ({"global_scale": 0}, "global_scale"),
+        ({"local_scale": 1.5}, "local_scale"),
+        ({"max_side": 16}, "max_side"),
+        ({"trimap_threshold": 0.5}, "trimap_threshold"),
+    ):
+        with pytest.raises(ValueError, match=match):
+            predict_aim_hybrid(per_pixel(), image(64, 64), **kwargs)
+
+
+def test_cli_offers_every_pipeline_strategy():
+    from automatte.cli import build_parser
+    from automatte.infer.pipeline import STRATEGIES
+
+    sub = next(a for a in build_parser()._actions if a.dest == "command").choices["predict"]
+    assert next(a for a in sub._actions if a.dest == "strategy").choices == list(STRATEGIES)

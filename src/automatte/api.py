@@ -4,7 +4,7 @@
 loaded for many calls. A pipeline is made of up to three parts, chosen by the model name:
 
 * a **one-stage** trimap-free network (shipped default, AIM-Net, PP-Matting, PPID students): image -> alpha,
-  at high resolution with AIM's hybrid strategy (:mod:`automatte.infer.highres`);
+  at high resolution by the band-tiled strategy or AIM's hybrid test (:mod:`automatte.infer.highres`);
 * a **refiner**: a trimap-based network (IndexNet, DIM, GCA, ViTMatte-S, SPAMattNet) or a classical solver
   (``cf`` closed-form, ``knn``, ``lkm``: pymatting) that turns image + trimap into alpha;
 * a **segmenter**: image -> salient-foreground probability, the first stage of the two-stage pipeline.
@@ -13,7 +13,8 @@ What runs for one call:
 
 1. a user ``trimap`` -> the refiner (the shipped refiner network when the pipeline has none);
 2. a user ``mask`` -> trimap (unknown band of ``band`` x the long side around the mask's edge) -> the refiner;
-3. a one-stage network -> alpha (``strategy``: ``"whole"``, ``"hybrid"``, ``"tiled"``, ``"auto"``);
+3. a one-stage network -> alpha (``strategy``: ``"whole"``, ``"band-tiled"``, ``"hybrid"`` (AIM's
+   1/3 + 1/4 scale test), ``"tiled"``, ``"auto"``: whole up to 1.25 x ``global_long_side``, band-tiled above);
 4. otherwise the two-stage pipeline: segmenter -> mask -> trimap -> refiner -> fusion: ``"hard"`` (the trimap's
    known regions are 0 / 1, the refiner's alpha in the band) or ``"soft"`` (TGN paper eq. 15,
    ``alpha = F + U alpha_hat``, with U a feathered band and F = (1 - U) x the segmenter's probability).

@@ -487,7 +487,10 @@ def build_parser() -> argparse.ArgumentParser:
         help="shrink inputs whose long side exceeds this first (outputs at that size)",
     )
     p.add_argument(
-        "--strategy", default=None, choices=["auto", "whole", "hybrid", "tiled"], help="one-stage resolution strategy"
+        "--strategy",
+        default=None,
+        choices=["auto", "whole", "band-tiled", "hybrid", "tiled"],  # infer.pipeline.STRATEGIES (a test checks)
+        help="one-stage resolution strategy (hybrid: AIM's 1/3 + 1/4 scale test)",
     )
     p.add_argument("--fusion", default=None, choices=["hard", "soft"], help="two-stage fusion")
     p.add_argument(

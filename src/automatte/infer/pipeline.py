@@ -17,7 +17,7 @@ from automatte.infer.runners import plane, to_numpy, to_tensor
 __all__ = ["Pipeline", "CLASSICAL", "STRATEGIES", "FUSIONS", "BAND_MODES"]
 
 CLASSICAL = ("cf", "knn", "lkm")
-STRATEGIES = ("auto", "whole", "hybrid", "tiled")
+STRATEGIES = ("auto", "whole", "band-tiled", "hybrid", "tiled")
 FUSIONS = ("hard", "soft")
 BAND_MODES = ("fixed", "uncertainty")
 ML_FOREGROUND_MAX_PIXELS = 4_000_000  # above this, "auto" foreground uses blur fusion (memory, time)
@@ -130,13 +130,13 @@ class Pipeline:
     # ------------------------------------------------------------------ stages
 
     def _one_stage(self, image: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
-        from automatte.infer.highres import predict_hybrid, predict_tiled, predict_whole
+        from automatte.infer.highres import predict_aim_hybrid, predict_band_tiled, predict_tiled, predict_whole
 
         x = to_tensor(image)
         long_side = max(image.shape[:2])
         strategy = self.strategy
         if strategy == "auto":
-            strategy = "whole" if long_side <= 1.25 * self.global_long_side else "hybrid"
+            strategy = "whole" if long_side <= 1.25 * self.global_long_side else "band-tiled"
         if strategy == "whole":
             target = None if long_side <= 1.25 * self.global_long_side else self.global_long_side
             alpha, probs = predict_whole(self.matting, x, long_side=target)
@@ -144,7 +144,10 @@ class Pipeline:
             return to_numpy(alpha), trimap
         if strategy == "tiled":
             return to_numpy(predict_tiled(self.matting, x, tile=self.tile, overlap=self.overlap)), None
-        alpha, trimap = predict_hybrid(
+        if strategy == "hybrid":  # AIM sec. 4.2: GFM's hybrid test at scales 1/3 and 1/4
+            alpha, trimap = predict_aim_hybrid(self.matting, x)
+            return to_numpy(alpha), to_numpy(trimap)
+        alpha, trimap = predict_band_tiled(
             self.matting,
             x,
             global_long_side=self.global_long_side,
