@@ -181,7 +181,7 @@ def test_killed_run_leaves_only_complete_files(folder, tmp_path):
 def test_export_command(tmp_path, capsys):
     pytest.importorskip("onnxruntime")
     target = tmp_path / "m.onnx"
-    assert main(["export", "indexnet_free_test", "--onnx", str(target), "--height", "64", "--width", "64"]) == 0
+    assert main(["export", "dim_free_test", "--onnx", str(target), "--height", "64", "--width", "64"]) == 0
     out = capsys.readouterr().out
     assert target.is_file() and "max |diff|" in out
     from automatte.shipped import default_model_name

@@ -15,6 +15,7 @@ FIXED = {  # one batch of 4 fixed samples: no random augmentation, a fixed trima
 }  # fmt: skip
 
 
+@pytest.mark.slow  # ~30 s on 2 CPU cores; the smoke runs of tests/train/test_train_smoke.py stay in the default run
 def test_overfitting_a_fixed_batch(tmp_path):
     cfg = experiment(
         "aimnet_tiny_alpha_synth_smoke", tmp_path,
