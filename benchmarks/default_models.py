@@ -43,14 +43,19 @@ ALIASES = {"old": "twostage-cf@segmenter=salient-segmenter-v1,band_mode=fixed", 
 
 
 def parse_spec(spec: str) -> tuple[str, dict]:
-    """``NAME@key=value,key=value`` -> (NAME, options); values parsed as JSON where they can be.
+    """``NAME@key=value,key=value`` -> (NAME, options); values parsed as JSON where they can be. An alias
+    (``old``, ``new``) takes options too; they are added to (or replace) the alias's own.
 
     Example:
         >>> parse_spec("twostage-cf@segment_flip=true,band=0.01,segmenter=x.pt")
         ('twostage-cf', {'segment_flip': True, 'band': 0.01, 'segmenter': 'x.pt'})
+        >>> parse_spec("old@segment_flip=true")
+        ('twostage-cf', {'segmenter': 'salient-segmenter-v1', 'band_mode': 'fixed', 'segment_flip': True})
     """
-    spec = ALIASES.get(spec, spec)
     name, _, rest = spec.partition("@")
+    if name in ALIASES:
+        name, _, own = ALIASES[name].partition("@")
+        rest = ",".join(filter(None, (own, rest)))
     options = {}
     for part in filter(None, rest.split(",")):
         key, _, value = part.partition("=")
