@@ -1,0 +1,46 @@
+"""tools/average_weights.py: the weight average of two checkpoints of one network."""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+
+import pytest
+import torch
+
+from automatte.registry import create_model
+from automatte.train.checkpoint import FORMAT, load_checkpoint, save_checkpoint
+
+ROOT = Path(__file__).resolve().parents[1]
+FMT = {"format": FORMAT}
+spec = importlib.util.spec_from_file_location("average_weights", ROOT / "tools" / "average_weights.py")
+tool = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(tool)
+
+
+def test_average_of_two_checkpoints_is_exact_and_keeps_the_first_ones_metadata(tmp_path):
+    torch.manual_seed(0)
+    a, b = create_model("dim_test").state_dict(), create_model("dim_test").state_dict()
+    save_checkpoint(tmp_path / "a.pt", {"model": a, "model_name": "dim_test", "step": 7, "optimizer": {"x": 1}, **FMT})
+    save_checkpoint(tmp_path / "b.pt", {"model": b, "model_name": "dim_test", "step": 3, **FMT})
+    assert (
+        tool.main([str(tmp_path / "a.pt"), str(tmp_path / "b.pt"), "--weight", "0.25", "--out", str(tmp_path / "s.pt")])
+        == 0
+    )
+    soup = load_checkpoint(tmp_path / "s.pt")
+    assert soup["step"] == 7 and soup["model_name"] == "dim_test" and "optimizer" not in soup
+    for key, t in a.items():
+        if t.is_floating_point():
+            torch.testing.assert_close(soup["model"][key], 0.25 * t + 0.75 * b[key])
+        else:
+            assert soup["model"][key].equal(t)
+    create_model("dim_test").load_state_dict(soup["model"])  # loads strictly
+
+
+def test_different_networks_are_refused(tmp_path):
+    with pytest.raises(ValueError, match="not the same architecture"):
+        tool.average_states({"w": torch.ones(2)}, {"v": torch.ones(2)})
+    with pytest.raises(ValueError, match="shape"):
+        tool.average_states({"w": torch.ones(2)}, {"w": torch.ones(3)})
+    with pytest.raises(ValueError, match="weight"):
+        tool.average_states({"w": torch.ones(2)}, {"w": torch.ones(2)}, 1.5)
