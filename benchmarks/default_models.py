@@ -115,29 +115,28 @@ def _params(pipeline) -> float:
     return total / 1e6
 
 
+def _dim_scores(pipeline, item: dict) -> tuple[dict, np.ndarray, np.ndarray]:
+    """Run ``pipeline`` on a dataset item; DIM whole-image SAD / MSE / Grad / Conn of its alpha rounded to 8 bits
+    (what a saved PNG holds, as the evaluation of files sees it), and the (pred, gt) planes."""
+    from automatte.metrics import conn, grad, mse, sad
+
+    image = item["image"].numpy().transpose(1, 2, 0)
+    gt = item["alpha"][0].numpy().astype(np.float64)
+    pred = np.round(pipeline(image).alpha.astype(np.float64) * 255) / 255
+    scores = {"SAD": sad(pred, gt), "MSE": mse(pred, gt), "Grad": grad(pred, gt), "Conn": conn(pred, gt)}
+    return scores, pred, gt
+
+
 def synthetic_metrics(pipeline, shared: Path, n: int) -> dict:
     from automatte.data.augment import Augment
     from automatte.data.datasets import SynthDataset
-    from automatte.metrics import conn, grad, mse, sad
     from automatte.train.data import VAL_SEED_OFFSET
 
     ds = SynthDataset(n, Augment.none(size=512), backgrounds=shared / "backgrounds", seed=VAL_SEED_OFFSET)
     rows = []
     for i in range(n):
         item = ds[i]
-        image = item["image"].numpy().transpose(1, 2, 0)
-        gt = item["alpha"][0].numpy().astype(np.float64)
-        pred = pipeline(image).alpha.astype(np.float64)
-        pred = np.round(pred * 255) / 255  # what a saved 8-bit PNG holds, as the evaluation of files sees it
-        rows.append(
-            {
-                "type": item["type"],
-                "SAD": sad(pred, gt),
-                "MSE": mse(pred, gt),
-                "Grad": grad(pred, gt),
-                "Conn": conn(pred, gt),
-            }
-        )
+        rows.append({"type": item["type"], **_dim_scores(pipeline, item)[0]})
     out = {f"synth {k}": float(np.mean([r[k] for r in rows])) for k in ("SAD", "MSE", "Grad", "Conn")}
     for t in ("SO", "STM", "NS"):
         sel = [r for r in rows if r["type"] == t]
@@ -153,7 +152,6 @@ def cutout_metrics(pipeline, shared: Path, repeats: int) -> dict:
     and IoU / boundary F against alpha >= 0.5. The nearest this project has to real photos with real alpha."""
     from automatte.data.augment import Augment
     from automatte.data.copypaste import CutoutDataset
-    from automatte.metrics import conn, grad, mse, sad
     from automatte.metrics.segmentation import boundary_f, iou
     from automatte.train.data import VAL_SEED_OFFSET
 
@@ -167,20 +165,9 @@ def cutout_metrics(pipeline, shared: Path, repeats: int) -> dict:
     rows = []
     for i in range(len(ds) * repeats):
         item = ds[i % len(ds), i // len(ds)]  # (index, epoch): each repeat a new background and placement
-        image = item["image"].numpy().transpose(1, 2, 0)
-        gt = item["alpha"][0].numpy().astype(np.float64)
-        pred = np.round(pipeline(image).alpha.astype(np.float64) * 255) / 255
+        scores, pred, gt = _dim_scores(pipeline, item)
         mask = gt >= 0.5
-        rows.append(
-            (
-                sad(pred, gt),
-                mse(pred, gt),
-                grad(pred, gt),
-                conn(pred, gt),
-                iou(pred, mask),
-                boundary_f(pred, mask, tolerance=2),
-            )
-        )
+        rows.append((*scores.values(), iou(pred, mask), boundary_f(pred, mask, tolerance=2)))
     means = np.asarray(rows).mean(axis=0)
     keys = ("SAD", "MSE", "Grad", "Conn", "IoU", "BF")
     return {f"cutouts {k}": float(v) for k, v in zip(keys, means)} | {"n/cutouts": len(rows)}
