@@ -264,6 +264,12 @@ def test_segmenter_option_band_modes_and_flip(image, tmp_path):
     mirrored = np.ascontiguousarray(image[:, ::-1])  # TTA = mean of the plain and the mirrored-back passes
     want = 0.5 * (plain._segment(image) + plain._segment(mirrored)[:, ::-1])
     np.testing.assert_allclose(flip._segment(image), want, atol=1e-5)
+    clean = api.load_model("twostage-cf", foreground="none", segment_flip=True, segment_islands=0.2, segment_holes=0.01)
+    from automatte.ops.coarse import clean_segmentation
+
+    np.testing.assert_allclose(clean._segment(image), clean_segmentation(want, 0.2, 0.01), atol=1e-5)
+    with pytest.raises(ValueError, match="segment_islands"):
+        api.Pipeline("x", segment_islands=1.0)
     with pytest.raises(ValueError, match="band_mode"):
         api.Pipeline("x", band_mode="wide")
     with pytest.raises(ValueError, match="unsure"):

@@ -93,3 +93,25 @@ def test_two_channel_segmentation_and_tgn_input():
 def test_user_errors_are_value_errors(call, message):
     with pytest.raises(ValueError, match=message):
         call()
+
+
+def test_clean_segmentation_drops_islands_fills_enclosed_holes_only():
+    from automatte.ops.coarse import clean_segmentation
+
+    p = np.zeros((100, 100), np.float32)
+    p[10:60, 10:60] = 0.8  # the object
+    p[30:34, 30:34] = 0.1  # a small enclosed hole (16 px)
+    p[20:40, 40:45] = 0.2  # a larger enclosed hole (100 px)
+    p[80:84, 80:84] = 0.7  # a small island (16 of 2500 px)
+    p[70:100, 0:30] = 0.9  # a second object (900 px), kept
+    p[0:3, 70:80] = 0.3  # background touching the border, never a hole
+    q = clean_segmentation(p, islands=0.1, holes=0.005)  # holes under 50 px
+    assert (q[30:34, 30:34] == 1).all() and (q[20:40, 40:45] == 0.2).all()  # only the small hole is filled
+    assert (q[80:84, 80:84] == 0).all() and (q[70:100, 0:30] == 0.9).all()
+    assert (q[0:3, 70:80] == 0.3).all() and (q[10:30, 10:30] == 0.8).all()  # the rest untouched
+    np.testing.assert_array_equal(clean_segmentation(p), p)  # both off: unchanged
+    assert p[30, 30] == np.float32(0.1)  # the input is not modified
+    q2 = clean_segmentation(p, islands=0.5)  # 900 / 2500 < 0.5: the second object goes too
+    assert (q2[70:100, 0:30] == 0).all()
+    with pytest.raises(ValueError, match="islands and holes"):
+        clean_segmentation(p, holes=1.5)

@@ -41,6 +41,9 @@ class Pipeline:
         segment_long_side: the segmenter's input long side.
         segment_flip: also run the segmenter on the mirrored image and average the two probabilities
             (test-time augmentation; twice the segmenter's time).
+        segment_islands, segment_holes: clean the segmenter's probability before the trimap is drawn: drop
+            foreground islands under this fraction of the largest one, fill enclosed holes under this fraction
+            of the image (:func:`automatte.ops.coarse.clean_segmentation`; 0 turns a step off).
         band: unknown-band width of trimaps made from masks, as a fraction of the image's long side.
         band_mode: trimaps from the segmenter's probability: ``"fixed"`` (``band`` around its 0.5 contour) or
             ``"uncertainty"`` (a ``band_min`` band around the contour plus every pixel with a probability
@@ -68,6 +71,8 @@ class Pipeline:
         overlap: int = 64,
         segment_long_side: int = 512,
         segment_flip: bool = False,
+        segment_islands: float = 0.0,
+        segment_holes: float = 0.0,
         band: float = 0.02,
         band_mode: str = "fixed",
         band_min: float = 0.006,
@@ -94,6 +99,11 @@ class Pipeline:
         self.band, self.fusion, self.foreground = float(band), fusion, foreground
         self.segment_flip, self.band_mode, self.band_min = bool(segment_flip), band_mode, float(band_min)
         self.unsure = (float(unsure[0]), float(unsure[1]))
+        if not (0 <= segment_islands < 1 and 0 <= segment_holes < 1):
+            raise ValueError(
+                f"segment_islands and segment_holes must be in [0, 1), got {segment_islands}, {segment_holes}"
+            )
+        self.segment_islands, self.segment_holes = float(segment_islands), float(segment_holes)
         self.max_size = None if max_size is None else int(max_size)
         if self.max_size is not None and self.max_size < 32:
             raise ValueError(f"max_size must be >= 32, got {max_size}")
@@ -179,7 +189,12 @@ class Pipeline:
         if self.segment_flip:  # test-time augmentation: the mirrored image's probability, mirrored back
             mirrored, _ = predict_whole(self.segmenter, x.flip(-1), long_side=self.segment_long_side)
             alpha = 0.5 * (alpha + mirrored.flip(-1))
-        return to_numpy(alpha)
+        prob = to_numpy(alpha)
+        if self.segment_islands or self.segment_holes:
+            from automatte.ops.coarse import clean_segmentation
+
+            prob = clean_segmentation(prob, self.segment_islands, self.segment_holes)
+        return prob
 
     def _refine(self, image: np.ndarray, trimap: np.ndarray) -> np.ndarray:
         from automatte.infer.loading import default_refiner

@@ -6,6 +6,7 @@ Conventions: image float32 (H, W, 3) in [0, 1]; alpha float32 (H, W) in [0, 1]; 
 """
 
 from automatte.ops.coarse import (
+    clean_segmentation,
     synthesize_coarse_mask,
     test_coarse_mask,
     tgn_input,
@@ -57,6 +58,7 @@ __all__ = [
     "unified_classes",
     # coarse segmentations (SPAMattNet/TGN Sec. IV-B1)
     "synthesize_coarse_mask",
+    "clean_segmentation",
     "test_coarse_mask",
     "two_channel_segmentation",
     "tgn_input",
