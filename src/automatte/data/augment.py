@@ -11,7 +11,9 @@ them, and what the papers say:
    the mask's edge) and clamped into the image, else placed uniformly. When the image is smaller than the
    side, the largest square that fits is taken (PP-Matting pads instead; padding would add borders that are
    in no real photo). Then the crop is resized to ``size`` (the papers' 512; AIM's 320): area interpolation
-   when shrinking, bilinear when enlarging, the same for alpha, foreground and image.
+   when shrinking, bilinear when enlarging, the same for alpha, foreground and image. Deviation: the procedural
+   source (:class:`~automatte.data.datasets.SynthDataset`) skips this step and renders at ``size``; its random
+   object scale and placement stand in for the crop, because rendering at the crop sizes would multiply its cost.
 2. Horizontal flip with probability ``flip_prob`` (DIM / PPID / DDC).
 3. Colour jitter on the foreground *before* compositing (hue shift, saturation and brightness scaling in HSV),
    so I = alpha * F + (1 - alpha) * B keeps holding with the jittered F. Without a separate F (photos, coarse

@@ -478,7 +478,9 @@ class SynthDataset(SeededDataset):
     equals sample i of ``synthesize_dataset(n, types, size, seed, backgrounds)``). The content of an index never
     changes; the augmentations on top (flip, jitter of F, AIM's type-wise bokeh of B, degradations, random
     trimap) use ``item_rng(seed, epoch, i)`` and are recomposited with I = alpha F + (1 - alpha) B. For
-    validation use another seed. Crops are not used (samples are generated at the training size).
+    validation use another seed. Crops are not used: samples are generated at the training size, with a random
+    object scale and placement (a deviation from the papers' crop-and-resize, which would render at up to 4x the
+    side and so up to 16x the cost per sample).
 
     Args:
         length: number of items (default :data:`ENDLESS`; give the loader an ``epoch_length``).

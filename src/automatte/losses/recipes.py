@@ -295,7 +295,7 @@ def dim_losses(
     encoder-decoder stage, plus the alpha loss of the refinement stage.
 
     Both stage-1 terms are Charbonnier losses (``alpha``: the alpha; ``composition``: the composite
-    ``alpha F + (1 - alpha) B`` against the image) on ``output.coarse_alpha`` (``output.alpha`` when there is
+    ``alpha F + (1 - alpha) B`` against the exact composite, :func:`exact_composite`) on ``output.coarse_alpha`` (``output.alpha`` when there is
     none). When the model has a refinement stage (``output.alpha`` is another tensor than
     ``output.coarse_alpha``), ``refined`` is the Charbonnier alpha loss of ``output.alpha``, weighted by
     ``refine_weight`` (DIM trains the refinement with the alpha loss only; set the weights to 0 to train the

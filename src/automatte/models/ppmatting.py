@@ -19,7 +19,9 @@ Boxes of the paper's Fig. 2 (section 3.1), all at the sizes below for an H x W i
 Ablation switches (each defaults to the paper's model):
 
 * Table 3, guidance flow: ``guide_blocks`` = ``()`` ("w/o GF": no GCL), ``(4,)`` ("5"), ``(0, 2, 4)`` ("1, 3, 5",
-  the default) or ``(0, 1, 2, 3, 4)`` ("1, 2, 3, 4, 5"); any increasing subset of 0..4 works. The HRDB has three
+  the default) or ``(0, 1, 2, 3, 4)`` ("1, 2, 3, 4, 5"); any increasing subset of 0..4 works. The caption says
+  row "5" uses "the first block"; we read the row label (the fifth block), as in "1, 3, 5 means the first, the
+  third, and the fifth block", and take the caption's "first" for a slip. The HRDB has three
   places for a GCL (after each residual block's 1x1 conv); with k guides, guide r (0-based, in order) goes to
   place ``floor(3 r / k)`` and a place with several guides chains their GCLs. For k = 3 that is one per place
   (the paper's figure); the placement for k = 1 (the first place) and k = 5 ((1, 2), (3, 4), (5)) is our
