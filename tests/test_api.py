@@ -268,6 +268,11 @@ def test_segmenter_option_band_modes_and_flip(image, tmp_path):
     from automatte.ops.coarse import clean_segmentation
 
     np.testing.assert_allclose(clean._segment(image), clean_segmentation(want, 0.2, 0.01), atol=1e-5)
+    multi = api.load_model("twostage-cf", foreground="none", segment_flip=True, segment_scales=[256])
+    small = api.load_model("twostage-cf", foreground="none", segment_flip=True, segment_long_side=256)
+    np.testing.assert_allclose(multi._segment(image), 0.5 * (want + small._segment(image)), atol=1e-5)
+    with pytest.raises(ValueError, match="segment_scales"):
+        api.Pipeline("x", segment_scales=(16,))
     with pytest.raises(ValueError, match="segment_islands"):
         api.Pipeline("x", segment_islands=1.0)
     with pytest.raises(ValueError, match="band_mode"):

@@ -41,6 +41,9 @@ class Pipeline:
         segment_long_side: the segmenter's input long side.
         segment_flip: also run the segmenter on the mirrored image and average the two probabilities
             (test-time augmentation; twice the segmenter's time).
+        segment_scales: further long sides to run the segmenter at (multi-scale test-time augmentation): the
+            probabilities of every scale (each with its mirror when ``segment_flip``) are averaged at full size;
+            each scale adds its own segmenter time.
         segment_islands, segment_holes: clean the segmenter's probability before the trimap is drawn: drop
             foreground islands under this fraction of the largest one, fill enclosed holes under this fraction
             of the image (:func:`automatte.ops.coarse.clean_segmentation`; 0 turns a step off).
@@ -71,6 +74,7 @@ class Pipeline:
         overlap: int = 64,
         segment_long_side: int = 512,
         segment_flip: bool = False,
+        segment_scales: tuple[int, ...] = (),
         segment_islands: float = 0.0,
         segment_holes: float = 0.0,
         band: float = 0.02,
@@ -99,6 +103,9 @@ class Pipeline:
         self.band, self.fusion, self.foreground = float(band), fusion, foreground
         self.segment_flip, self.band_mode, self.band_min = bool(segment_flip), band_mode, float(band_min)
         self.unsure = (float(unsure[0]), float(unsure[1]))
+        self.segment_scales = tuple(int(s) for s in segment_scales)
+        if any(s < 32 for s in self.segment_scales):
+            raise ValueError(f"segment_scales must be long sides >= 32 px, got {segment_scales!r}")
         if not (0 <= segment_islands < 1 and 0 <= segment_holes < 1):
             raise ValueError(
                 f"segment_islands and segment_holes must be in [0, 1), got {segment_islands}, {segment_holes}"
@@ -185,11 +192,14 @@ class Pipeline:
         if self.segmenter is None:
             raise ValueError(f"pipeline {self.name!r} needs a trimap or a mask for this image (it has no segmenter)")
         x = to_tensor(image)
-        alpha, _ = predict_whole(self.segmenter, x, long_side=self.segment_long_side)
-        if self.segment_flip:  # test-time augmentation: the mirrored image's probability, mirrored back
-            mirrored, _ = predict_whole(self.segmenter, x.flip(-1), long_side=self.segment_long_side)
-            alpha = 0.5 * (alpha + mirrored.flip(-1))
-        prob = to_numpy(alpha)
+        passes = []
+        for side in (self.segment_long_side, *self.segment_scales):  # multi-scale test-time augmentation
+            alpha, _ = predict_whole(self.segmenter, x, long_side=side)
+            passes.append(alpha)
+            if self.segment_flip:  # test-time augmentation: the mirrored image's probability, mirrored back
+                mirrored, _ = predict_whole(self.segmenter, x.flip(-1), long_side=side)
+                passes.append(mirrored.flip(-1))
+        prob = to_numpy(sum(passes) / len(passes))
         if self.segment_islands or self.segment_holes:
             from automatte.ops.coarse import clean_segmentation
 
