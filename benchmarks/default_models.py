@@ -173,7 +173,9 @@ def cutout_metrics(pipeline, shared: Path, repeats: int) -> dict:
     return {f"cutouts {k}": float(v) for k, v in zip(keys, means)} | {"n/cutouts": len(rows)}
 
 
-def real_metrics(pipeline, shared: Path, limit: int | None, sets=REAL_SETS) -> dict:
+def real_metrics(pipeline, shared: Path, limit: int | None, sets=REAL_SETS, per_image: list | None = None) -> dict:
+    """Per-set mean IoU / boundary F / MAE on the real held-out splits; with ``per_image`` (a list), one
+    ``(set, stem, IoU, BF, MAE)`` row per photo is appended to it as well."""
     from automatte.data.datasets import coarse_pairs, read_mask, split_names
     from automatte.io import read_image
     from automatte.metrics.segmentation import boundary_f, iou, mae
@@ -188,6 +190,8 @@ def real_metrics(pipeline, shared: Path, limit: int | None, sets=REAL_SETS) -> d
             mask = read_mask(pairs[stem][1], image.shape[:2])
             alpha = pipeline(image).alpha
             rows.append((iou(alpha, mask), boundary_f(alpha, mask, tolerance=2), mae(alpha, mask)))
+            if per_image is not None:
+                per_image.append((name, stem, *(float(v) for v in rows[-1])))
         rows = np.asarray(rows)
         out[f"IoU/{name}"], out[f"BF/{name}"], out[f"MAE/{name}"] = (float(v) for v in rows.mean(axis=0))
         out[f"n/{name}"] = len(rows)
@@ -227,19 +231,24 @@ def main(argv=None) -> int:
     parser.add_argument("--no-latency", action="store_true")
     parser.add_argument("--json", default=None, help="also write the figures here")
     parser.add_argument("--sheet", default=None, help="also write a contact sheet of the example photos here")
+    parser.add_argument(
+        "--per-image", default=None, help="also write every real held-out photo's IoU / BF / MAE here (CSV)"
+    )
     args = parser.parse_args(argv)
     shared = Path(args.shared)
     if not shared.is_dir():
         print(f"{shared}: shared data not found", file=sys.stderr)
         return 2
     specs = args.model or ["old", "new"]
-    results, pipelines = {}, {}
+    results, pipelines, per_image = {}, {}, []
     for spec in specs:
         pipeline = _pipeline(spec)
         pipelines[spec] = pipeline
         row = {"params (M)": round(_params(pipeline), 2)}
         t = time.perf_counter()
-        row.update(real_metrics(pipeline, shared, args.limit, tuple(filter(None, args.sets.split(",")))))
+        photos: list = []
+        row.update(real_metrics(pipeline, shared, args.limit, tuple(filter(None, args.sets.split(","))), photos))
+        per_image += [(spec, *r) for r in photos]
         if args.cutouts:
             row.update(cutout_metrics(pipeline, shared, args.cutouts))
         if args.n:
@@ -268,6 +277,16 @@ def main(argv=None) -> int:
             tmp.write_text(
                 json.dumps({"specs": {s: ALIASES.get(s, s) for s in specs}, "results": results}, indent=2) + "\n"
             )
+    if args.per_image:
+        import csv
+
+        from automatte.io import atomic_write
+
+        with atomic_write(args.per_image) as tmp, open(tmp, "w", newline="") as f:
+            writer = csv.writer(f)
+            writer.writerow(["model", "set", "photo", "IoU", "BF", "MAE"])
+            writer.writerows((*r[:3], *(f"{v:.4f}" for v in r[3:])) for r in per_image)
+        print(f"wrote {args.per_image} ({len(per_image)} rows)")
     if args.sheet:
         sys.path.insert(0, str(ROOT / "docs"))
         from make_figures import contact_sheet
