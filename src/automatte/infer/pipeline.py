@@ -43,7 +43,8 @@ class Pipeline:
             (test-time augmentation; twice the segmenter's time).
         segment_scales: further long sides to run the segmenter at (multi-scale test-time augmentation): the
             probabilities of every scale (each with its mirror when ``segment_flip``) are averaged at full size;
-            each scale adds its own segmenter time.
+            each scale adds its own segmenter time. The segmenter never upscales, so on a photo smaller than a
+            scale that pass repeats the native-size one.
         segment_islands, segment_holes: clean the segmenter's probability before the trimap is drawn: drop
             foreground islands under this fraction of the largest one, fill enclosed holes under this fraction
             of the image (:func:`automatte.ops.coarse.clean_segmentation`; 0 turns a step off).
