@@ -41,7 +41,7 @@ def test_default_pipeline_on_a_real_photo():
     m = automatte.matte(photo, foreground="blur_fusion")
     assert m.alpha.shape == (300, 451)
     assert m.alpha[100:200, 150:300].mean() > 0.9  # the cat's face
-    assert m.alpha[:, :10].mean() < 0.5 or m.alpha[:10, :].mean() < 0.5  # some background is cut away
+    assert m.alpha[:, -10:].mean() < 0.5  # the background right of the cat is cut away
     assert m.rgba()[..., 3].std() > 50
 
 
