@@ -44,7 +44,7 @@ class Pipeline:
         segment_scales: further long sides to run the segmenter at (multi-scale test-time augmentation): the
             probabilities of every scale (each with its mirror when ``segment_flip``) are averaged at full size;
             each scale adds its own segmenter time. The segmenter never upscales, so on a photo smaller than a
-            scale that pass repeats the native-size one.
+            scale that pass would repeat the native-size one: it runs once.
         segment_islands, segment_holes: clean the segmenter's probability before the trimap is drawn: drop
             foreground islands under this fraction of the largest one, fill enclosed holes under this fraction
             of the image (:func:`automatte.ops.coarse.clean_segmentation`; 0 turns a step off).
@@ -194,7 +194,10 @@ class Pipeline:
             raise ValueError(f"pipeline {self.name!r} needs a trimap or a mask for this image (it has no segmenter)")
         x = to_tensor(image)
         passes = []
-        for side in (self.segment_long_side, *self.segment_scales):  # multi-scale test-time augmentation
+        # multi-scale test-time augmentation; sizes at or above the photo's long side all run at native size
+        # (the segmenter never upscales), so that pass runs once: the mean is the same, the work is not repeated
+        long_side = max(x.shape[-2:])
+        for side in dict.fromkeys(min(s, long_side) for s in (self.segment_long_side, *self.segment_scales)):
             alpha, _ = predict_whole(self.segmenter, x, long_side=side)
             passes.append(alpha)
             if self.segment_flip:  # test-time augmentation: the mirrored image's probability, mirrored back
