@@ -36,6 +36,37 @@ def test_paste_object_keeps_a_border_cut_on_the_canvas_border():
         assert alpha[0].max() == 0
 
 
+def test_paste_object_bottom_cut_frames_the_object_on_the_bottom_edge():
+    mask = np.zeros((60, 80), np.float32)
+    mask[10:50, 20:40] = 1  # a 40 x 20 object wholly inside its photo
+    for seed in range(5):
+        _, whole = paste_object(np.ones((60, 80, 3), np.float32), mask, 64, np.random.default_rng(seed),
+                                object_scale=(0.5, 0.5), feather=0)  # fmt: skip
+        _, cut = paste_object(np.ones((60, 80, 3), np.float32), mask, 64, np.random.default_rng(seed),
+                              object_scale=(0.5, 0.5), feather=0, bottom_cut=0.25)  # fmt: skip
+        rows_whole = np.nonzero(whole.max(1) > 0.5)[0]
+        rows_cut = np.nonzero(cut.max(1) > 0.5)[0]
+        assert whole[-1].max() == 0 and cut[-1].max() > 0.99  # only the framed object reaches the bottom edge
+        assert abs(len(rows_whole) - 32) <= 1  # drawn size: half the canvas
+        assert abs(len(rows_cut) - 32) <= 1  # the visible 75 % keeps the drawn size (the object is 4/3 larger)
+        cols_cut = np.nonzero(cut.max(0) > 0.5)[0]
+        assert abs(len(cols_cut) - 16 / 0.75) <= 1.5
+    with pytest.raises(ValueError, match="bottom_cut"):
+        paste_object(np.ones((60, 80, 3), np.float32), mask, 64, np.random.default_rng(0), bottom_cut=1.0)
+
+
+def test_paste_object_larger_than_the_canvas_is_cropped_at_random_places():
+    mask = np.ones((40, 40), np.float32)
+    mask[0, :] = mask[-1, :] = mask[:, 0] = mask[:, -1] = 0  # inside, not touching the photo's borders
+    photo = np.dstack([np.tile(np.linspace(0, 1, 40, dtype=np.float32), (40, 1))] * 3)
+    firsts = {
+        round(float(paste_object(photo, mask, 20, np.random.default_rng(s), object_scale=(1.5, 1.5), feather=0,
+                                 max_upscale=10)[0][10, 0, 0]), 3)  # fmt: skip
+        for s in range(8)
+    }
+    assert len(firsts) > 1  # not always the centred crop
+
+
 def test_paste_object_empty_mask_gives_zero_alpha():
     _, alpha = paste_object(np.ones((20, 30, 3), np.float32), np.zeros((20, 30), np.float32), 16,
                             np.random.default_rng(0))  # fmt: skip
@@ -102,6 +133,22 @@ def test_cutout_dataset_items_have_exact_alpha(cutout_dir, bg_dir):
     torch.testing.assert_close(
         again[1]["alpha"], CutoutDataset(cutout_dir, bg_dir, Augment(size=48), seed=3)[1]["alpha"]
     )
+
+
+def test_cutout_dataset_bottom_cut_framing(cutout_dir, bg_dir):
+    from automatte.data.copypaste import CutoutDataset
+
+    cfg = Augment(size=48, flip_prob=0)
+    never = CutoutDataset(cutout_dir, bg_dir, cfg, seed=1)
+    always = CutoutDataset(cutout_dir, bg_dir, cfg, seed=1, bottom_cut_prob=1.0, bottom_cut_range=(0.2, 0.3))
+    for i in range(4):  # pixels of the bottom row inside the disc: at most its rim, or a chord across it
+        assert int((never[i]["alpha"][0, -1] > 0.5).sum()) <= 8
+        assert int((always[i]["alpha"][0, -1] > 0.5).sum()) >= 12
+    torch.testing.assert_close(  # probability 0 draws nothing: the old items, unchanged
+        never[2]["alpha"], CutoutDataset(cutout_dir, bg_dir, cfg, seed=1, bottom_cut_prob=0.0)[2]["alpha"]
+    )
+    with pytest.raises(ValueError, match="bottom_cut"):
+        CutoutDataset(cutout_dir, bg_dir, bottom_cut_prob=0.5, bottom_cut_range=(0.3, 1.0))
 
 
 def test_cutout_dataset_split_and_errors(cutout_dir, bg_dir, tmp_path):

@@ -51,7 +51,7 @@ def _axis_offset(lo: float, hi: float, size: int, touch_lo: bool, touch_hi: bool
     if touch_hi:
         return size - hi
     a, b = -lo, size - hi
-    return float(rng.uniform(a, b)) if b >= a else (a + b) / 2.0
+    return float(rng.uniform(min(a, b), max(a, b)))  # fits: anywhere inside; larger: the frame crops it anywhere
 
 
 def paste_object(
@@ -62,6 +62,7 @@ def paste_object(
     object_scale: tuple[float, float] = (0.4, 0.95),
     feather: float = 0.7,
     max_upscale: float = 2.0,
+    bottom_cut: float = 0.0,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Cut the masked object of ``photo`` and place it on a ``size`` x ``size`` canvas (steps 1-3 above).
 
@@ -73,6 +74,9 @@ def paste_object(
         object_scale: range of the object's long side as a fraction of ``size``.
         feather: Gaussian sigma of the soft edge in canvas pixels (0: only the resize's anti-aliasing).
         max_upscale: largest enlargement of the source.
+        bottom_cut: fraction in [0, 1) of the object's height left below the canvas (framing: a toy or a person
+            standing on the bottom edge, cut by it); the object is enlarged by ``1 / (1 - bottom_cut)`` so that
+            its visible part keeps the drawn size. Ignored for a mask that already touches the bottom border.
 
     Returns:
         (fg, alpha): (size, size, 3) and (size, size) float32; fg is defined everywhere.
@@ -90,7 +94,10 @@ def paste_object(
     else:
         y0, y1, x0, x1 = int(ys.min()), int(ys.max()) + 1, int(xs.min()), int(xs.max()) + 1
     touch = {"top": y0 == 0, "bottom": y1 == h, "left": x0 == 0, "right": x1 == w}
-    scale = float(rng.uniform(*object_scale)) * size / max(y1 - y0, x1 - x0)
+    if not 0.0 <= bottom_cut < 1.0:
+        raise ValueError(f"paste_object: bottom_cut must be in [0, 1), got {bottom_cut}")
+    cut = 0.0 if touch["bottom"] else bottom_cut
+    scale = float(rng.uniform(*object_scale)) * size / max(y1 - y0, x1 - x0) / (1.0 - cut)
     if touch["top"] and touch["bottom"]:
         scale = max(scale, size / (y1 - y0))
     if touch["left"] and touch["right"]:
@@ -101,7 +108,10 @@ def paste_object(
     photo_s = cv2.resize(np.ascontiguousarray(photo[..., :3], np.float32), (sw, sh), interpolation=interp)
     mask_s = cv2.resize(np.ascontiguousarray(mask, np.float32), (sw, sh), interpolation=interp)
     fy, fx = sh / h, sw / w
-    ty = round(_axis_offset(y0 * fy, y1 * fy, size, touch["top"], touch["bottom"], rng))
+    if cut > 0:  # the bottom `cut` of the object's (scaled) height lies below the canvas
+        ty = round(size - y1 * fy + cut * (y1 - y0) * fy)
+    else:
+        ty = round(_axis_offset(y0 * fy, y1 * fy, size, touch["top"], touch["bottom"], rng))
     tx = round(_axis_offset(x0 * fx, x1 * fx, size, touch["left"], touch["right"], rng))
     shift = np.float32([[1, 0, tx], [0, 1, ty]])
     fg = cv2.warpAffine(photo_s, shift, (size, size), flags=cv2.INTER_NEAREST, borderMode=cv2.BORDER_REPLICATE)
@@ -193,7 +203,9 @@ class CutoutDataset(SeededDataset):
     real anti-aliased edges) pasted onto random backgrounds: general objects with an exact alpha at the edge.
 
     Per item, from ``item_rng(seed, epoch, index)``: :func:`paste_object` with the cutout's own alpha
-    (``feather=0``: no made-up edge), flip, colour jitter on F, a background from the pool with the type-wise
+    (``feather=0``: no made-up edge; with probability ``bottom_cut_prob`` the object stands cut by the bottom
+    edge, a fraction uniform in ``bottom_cut_range`` of its height below the frame, as toys, plants and people
+    are framed in studio matting photos), flip, colour jitter on F, a background from the pool with the type-wise
     bokeh, ``I = alpha F + (1 - alpha) B``, the degradations, ``trimap = random_trimap_from_alpha``. The alpha
     is exact for the composite, so items have ``has_alpha`` True and ``coarse`` False.
 
@@ -202,6 +214,8 @@ class CutoutDataset(SeededDataset):
         backgrounds: the background pool.
         augment, object_scale, max_upscale, image_type, unified, coarse_mask, names, split, val_fraction,
             split_seed, seed, source: as in :class:`CopyPasteDataset` (split by file stem).
+        bottom_cut_prob: probability of the bottom-edge framing above (0: every object wholly inside).
+        bottom_cut_range: (low, high) fraction of the object's height below the frame, 0 <= low <= high < 1.
 
     Raises:
         FileNotFoundError: ``root`` missing or without images.
@@ -215,6 +229,8 @@ class CutoutDataset(SeededDataset):
         *,
         object_scale: tuple[float, float] = (0.35, 0.9),
         max_upscale: float = 2.5,
+        bottom_cut_prob: float = 0.0,
+        bottom_cut_range: tuple[float, float] = (0.1, 0.4),
         image_type: str = "SO",
         unified: bool = False,
         coarse_mask: bool = False,
@@ -235,7 +251,13 @@ class CutoutDataset(SeededDataset):
         if not 0 < object_scale[0] <= object_scale[1]:
             raise ValueError(f"CutoutDataset: object_scale must be 0 < low <= high, got {object_scale!r}")
         self.backgrounds = list_backgrounds(backgrounds)
+        if not (0.0 <= bottom_cut_prob <= 1.0 and 0.0 <= bottom_cut_range[0] <= bottom_cut_range[1] < 1.0):
+            raise ValueError(
+                f"CutoutDataset: need 0 <= bottom_cut_prob <= 1 and 0 <= low <= high < 1 for bottom_cut_range, "
+                f"got {bottom_cut_prob}, {bottom_cut_range!r}"
+            )
         self.object_scale, self.max_upscale = tuple(object_scale), float(max_upscale)
+        self.bottom_cut_prob, self.bottom_cut_range = float(bottom_cut_prob), tuple(bottom_cut_range)
         self.image_type = normalize_image_type(image_type)
         self.names = _select(sorted(self.files), names, split, val_fraction, split_seed, str(root))
 
@@ -246,5 +268,10 @@ class CutoutDataset(SeededDataset):
         index, rng = self._key(key)
         name, cfg = self.names[index], self.augment
         rgba = decode_cache().read(self.files[name], "rgba")
-        fg, alpha = paste_object(rgba[..., :3], rgba[..., 3], cfg.size, rng, self.object_scale, 0.0, self.max_upscale)
+        cut = 0.0
+        if self.bottom_cut_prob > 0 and rng.random() < self.bottom_cut_prob:  # no draw at 0: old seeds unchanged
+            cut = float(rng.uniform(*self.bottom_cut_range))
+        fg, alpha = paste_object(
+            rgba[..., :3], rgba[..., 3], cfg.size, rng, self.object_scale, 0.0, self.max_upscale, bottom_cut=cut
+        )
         return _composite_item(self, fg, alpha, rng, name, exact=True)
