@@ -9,7 +9,8 @@ B. Per item, in this order from ``item_rng(seed, epoch, index)``:
    ``augment.size``, at most ``max_upscale`` times its source size. Sides where the mask touches the photo's
    border stay on the canvas border (the cut is the frame, not an object edge to learn); a mask that touches
    two opposite borders is scaled to cover that axis.
-2. Place: uniformly where the box fits (or the border rules above); flip with ``augment.flip_prob``.
+2. Place: uniformly where the box fits, or where the canvas fits in a larger box (or the border rules above; or
+   ``bottom_cut``: the object cut by the bottom edge); flip with ``augment.flip_prob``.
 3. F = the resized photo (edge pixels repeated outside it), alpha = the area-resized mask blurred with a
    Gaussian of ``feather`` pixels (default 0.7: a 10-90 % edge ramp of about 1.8 px).
 4. Colour jitter on F, a background from the pool with AIM's type-wise bokeh, I = alpha F + (1 - alpha) B,
