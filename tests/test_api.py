@@ -271,6 +271,15 @@ def test_segmenter_option_band_modes_and_flip(image, tmp_path):
     multi = api.load_model("twostage-cf", foreground="none", segment_flip=True, segment_scales=[256])
     small = api.load_model("twostage-cf", foreground="none", segment_flip=True, segment_long_side=256)
     np.testing.assert_allclose(multi._segment(image), 0.5 * (want + small._segment(image)), atol=1e-5)
+    # segment_upscale: a photo smaller than the segmenter's side is enlarged to it (else it runs at native size)
+    seen = []
+    up = api.load_model("twostage-cf", foreground="none", segment_upscale=True, segment_scales=[256])
+    for pipeline in (up, plain):
+        forward = pipeline.segmenter
+        pipeline.segmenter = lambda x, trimap=None, f=forward: (seen.append(tuple(x.shape[-2:])), f(x))[1]
+        assert pipeline._segment(image).shape == image.shape[:2]
+        pipeline.segmenter = forward
+    assert max(max(s) for s in seen[:2]) == 512 and max(seen[1]) == 256 and max(seen[2]) < 256, seen
     with pytest.raises(ValueError, match="segment_scales"):
         api.Pipeline("x", segment_scales=(16,))
     with pytest.raises(ValueError, match="segment_islands"):

@@ -90,6 +90,17 @@ def test_whole_resizes_back_to_input_size():
     torch.testing.assert_close(alpha, torch.full_like(alpha, 0.25))
 
 
+def test_whole_upscale_enlarges_small_images_only_when_asked():
+    net = per_pixel()
+    img = torch.full((1, 3, 150, 230), 0.25)
+    alpha, _ = predict_whole(net, img, long_side=512, upscale=True)
+    predict_whole(net, img, long_side=512)  # the default keeps a smaller image at its native size
+    predict_whole(net, torch.full((1, 3, 600, 900), 0.25), long_side=512, upscale=True)  # a larger one shrinks
+    assert net.shapes == [(1, 3, 320, 512), (1, 3, 160, 256), (1, 3, 352, 512)]
+    assert alpha.shape == (1, 1, 150, 230)
+    torch.testing.assert_close(alpha, torch.full_like(alpha, 0.25))
+
+
 def test_whole_trimap_resized_nearest_and_probs_full_size():
     seen = []
 

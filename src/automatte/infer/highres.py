@@ -95,19 +95,26 @@ def _run(fn: MattingFn, x: Tensor, trimap: Tensor | None) -> tuple[Tensor, Tenso
 
 @torch.inference_mode()
 def predict_whole(
-    fn: MattingFn, image: Tensor, *, long_side: int | None = None, trimap: Tensor | None = None
+    fn: MattingFn,
+    image: Tensor,
+    *,
+    long_side: int | None = None,
+    trimap: Tensor | None = None,
+    upscale: bool = False,
 ) -> tuple[Tensor, Tensor | None]:
     """Run the network once on the whole image, resized so that its long side is ``long_side``.
 
-    The image is resized bilinearly (antialiased when downscaling; ``long_side=None`` or a ``long_side`` at
-    least the image's long side runs at the native size), padded to 32, run, cropped, and alpha and trimap
-    probabilities are resized back bilinearly. A trimap input is resized with nearest-neighbour.
+    The image is resized bilinearly (antialiased when downscaling; ``long_side=None`` or, unless ``upscale``,
+    a ``long_side`` at least the image's long side runs at the native size), padded to 32, run, cropped, and
+    alpha and trimap probabilities are resized back bilinearly. A trimap input is resized with
+    nearest-neighbour. ``upscale=True`` enlarges an image smaller than ``long_side`` to it (bilinear).
 
     Args:
         fn: ``fn(image, trimap=None) -> MattingOutput``.
         image: (B, 3, H, W) float in [0, 1].
         long_side: processing size of the long side (rounded by :func:`resize_long_side`), or None.
         trimap: optional (B, 1, H, W) in {0, 0.5, 1}, for trimap-based refiners.
+        upscale: also enlarge images whose long side is under ``long_side``.
 
     Returns:
         alpha (B, 1, H, W) float32 in [0, 1], and the softmax trimap probabilities (B, 3, H, W)
@@ -123,7 +130,10 @@ def predict_whole(
     _check(image, trimap)
     H, W = image.shape[-2:]
     x, t = image.float(), None if trimap is None else trimap.float()
-    size = (H, W) if long_side is None or long_side >= max(H, W) else resize_long_side(H, W, long_side)
+    if long_side is None or (long_side >= max(H, W) and not upscale):
+        size = (H, W)
+    else:
+        size = resize_long_side(H, W, long_side, allow_upscale=upscale)
     if size != (H, W):
         down = size[0] < H or size[1] < W
         x = F.interpolate(x, size=size, mode="bilinear", align_corners=False, antialias=down)

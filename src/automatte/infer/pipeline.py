@@ -43,8 +43,11 @@ class Pipeline:
             (test-time augmentation; twice the segmenter's time).
         segment_scales: further long sides to run the segmenter at (multi-scale test-time augmentation): the
             probabilities of every scale (each with its mirror when ``segment_flip``) are averaged at full size;
-            each scale adds its own segmenter time. The segmenter never upscales, so on a photo smaller than a
-            scale that pass would repeat the native-size one: it runs once.
+            each scale adds its own segmenter time. Unless ``segment_upscale``, the segmenter never upscales, so
+            on a photo smaller than a scale that pass would repeat the native-size one: it runs once.
+        segment_upscale: enlarge photos smaller than ``segment_long_side`` (and than each of ``segment_scales``)
+            to it before segmenting. The segmenter is trained on crops resized to 320-640 px, so a 250-px photo
+            at its native size shows it objects (and thin parts: legs, stems) at half their training scale.
         segment_islands, segment_holes: clean the segmenter's probability before the trimap is drawn: drop
             foreground islands under this fraction of the largest one, fill enclosed holes under this fraction
             of the image (:func:`automatte.ops.coarse.clean_segmentation`; 0 turns a step off).
@@ -76,6 +79,7 @@ class Pipeline:
         segment_long_side: int = 512,
         segment_flip: bool = False,
         segment_scales: tuple[int, ...] = (),
+        segment_upscale: bool = False,
         segment_islands: float = 0.0,
         segment_holes: float = 0.0,
         band: float = 0.02,
@@ -112,6 +116,7 @@ class Pipeline:
                 f"segment_islands and segment_holes must be in [0, 1), got {segment_islands}, {segment_holes}"
             )
         self.segment_islands, self.segment_holes = float(segment_islands), float(segment_holes)
+        self.segment_upscale = bool(segment_upscale)
         self.max_size = None if max_size is None else int(max_size)
         if self.max_size is not None and self.max_size < 32:
             raise ValueError(f"max_size must be >= 32, got {max_size}")
@@ -194,14 +199,16 @@ class Pipeline:
             raise ValueError(f"pipeline {self.name!r} needs a trimap or a mask for this image (it has no segmenter)")
         x = to_tensor(image)
         passes = []
-        # multi-scale test-time augmentation; sizes at or above the photo's long side all run at native size
-        # (the segmenter never upscales), so that pass runs once: the mean is the same, the work is not repeated
+        # multi-scale test-time augmentation; without segment_upscale, sizes at or above the photo's long side all
+        # run at native size, so that pass runs once: the mean is the same, the work is not repeated
+        up = self.segment_upscale
         long_side = max(x.shape[-2:])
-        for side in dict.fromkeys(min(s, long_side) for s in (self.segment_long_side, *self.segment_scales)):
-            alpha, _ = predict_whole(self.segmenter, x, long_side=side)
+        sides = (self.segment_long_side, *self.segment_scales)
+        for side in dict.fromkeys(s if up else min(s, long_side) for s in sides):
+            alpha, _ = predict_whole(self.segmenter, x, long_side=side, upscale=up)
             passes.append(alpha)
             if self.segment_flip:  # test-time augmentation: the mirrored image's probability, mirrored back
-                mirrored, _ = predict_whole(self.segmenter, x.flip(-1), long_side=side)
+                mirrored, _ = predict_whole(self.segmenter, x.flip(-1), long_side=side, upscale=up)
                 passes.append(mirrored.flip(-1))
         prob = to_numpy(sum(passes) / len(passes))
         if self.segment_islands or self.segment_holes:
