@@ -1,7 +1,7 @@
 """Build the compact training pack a lent GPU machine needs (only the checkout travels there, 64 MiB with
 what ``carry`` names; ``../shared`` does not) and the experiment that reads it.
 
-For an experiment (default: the shipped segmenter's, ``configs/deeplabv3plus_mnv2_salient_mixed.yaml``) every
+For an experiment (default: the segmenter's latest round, ``configs/deeplabv3plus_mnv2_salient_mixed_r8.yaml``) every
 data source under ``../shared/data`` is copied into ``build/gpupack/`` (ignored by git): photos of the
 ``train`` split only (the held-out split never travels) as JPEG with the long side at most ``--max-side``,
 at most ``--max-per-set`` per set (a stable hash subset), masks as 1-bit PNG, RGBA cutouts as PNG at most ``--cutout-side``, background photos as JPEG. Then
@@ -94,7 +94,7 @@ def pack_backgrounds(src: Path, dst: Path, max_side: int, quality: int) -> int:
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--config", default=str(ROOT / "configs" / "deeplabv3plus_mnv2_salient_mixed.yaml"))
+    parser.add_argument("--config", default=str(ROOT / "configs" / "deeplabv3plus_mnv2_salient_mixed_r8.yaml"))
     parser.add_argument("--out", default=str(ROOT / "build" / "gpupack"))
     parser.add_argument("--max-side", type=int, default=320, help="long side of packed photos")
     parser.add_argument("--cutout-side", type=int, default=256)
@@ -121,27 +121,29 @@ def main(argv=None) -> int:
             value = source.get(key) if key == "path" else kwargs.get(key)
             if not value:
                 continue
-            src = (ROOT / value).resolve()
-            rel = Path(value).name if key == "path" else "backgrounds"
-            dst = (
-                out
-                / ("cutouts" if source["kind"] == "cutouts" and key == "path" else "coarse" if key == "path" else "")
-                / rel
-            )
-            if str(src) not in packed_paths:
-                if key == "backgrounds":
-                    total += pack_backgrounds(src, dst, args.bg_side, args.quality)
-                elif source["kind"] == "cutouts":
-                    total += pack_cutouts(src, dst, args.cutout_side)
+            # a background pool may be a list of folders: each is packed under backgrounds/<its name>
+            values = list(value) if isinstance(value, (list, tuple)) else [value]
+            moved = []
+            for one in values:
+                src = (ROOT / one).resolve()
+                if key == "path":
+                    dst = out / ("cutouts" if source["kind"] == "cutouts" else "coarse") / Path(one).name
                 else:
-                    total += pack_coarse(src, dst, args.max_side, args.quality, args.max_per_set)
-                packed_paths[str(src)] = dst
-                print(f"{value} -> {dst.relative_to(ROOT)}  ({total / 2**20:.1f} MiB so far)", flush=True)
-            moved = str(packed_paths[str(src)].relative_to(ROOT))
+                    dst = out / "backgrounds" / (Path(one).name if len(values) > 1 else "")
+                if str(src) not in packed_paths:
+                    if key == "backgrounds":
+                        total += pack_backgrounds(src, dst, args.bg_side, args.quality)
+                    elif source["kind"] == "cutouts":
+                        total += pack_cutouts(src, dst, args.cutout_side)
+                    else:
+                        total += pack_coarse(src, dst, args.max_side, args.quality, args.max_per_set)
+                    packed_paths[str(src)] = dst
+                    print(f"{one} -> {dst.relative_to(ROOT)}  ({total / 2**20:.1f} MiB so far)", flush=True)
+                moved.append(str(packed_paths[str(src)].relative_to(ROOT)))
             if key == "path":
-                source["path"] = moved
+                source["path"] = moved[0]
             else:
-                kwargs[key] = moved
+                kwargs[key] = moved if len(values) > 1 else moved[0]
         kwargs.pop("split", None)
     scale = args.max_side / 800  # the shared photos' long sides are about 500-900 px
     data = cfg["data"]
