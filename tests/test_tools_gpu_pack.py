@@ -1,0 +1,82 @@
+"""tools/gpu_pack.py: the compact training pack for a lent GPU machine, on a tiny fake data tree."""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+
+import cv2
+import numpy as np
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+spec = importlib.util.spec_from_file_location("gpu_pack", ROOT / "tools" / "gpu_pack.py")
+tool = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(tool)
+
+
+def _tree(root: Path) -> None:
+    rng = np.random.default_rng(0)
+    for i in range(12):
+        (root / "data/coarse/set/image").mkdir(parents=True, exist_ok=True)
+        (root / "data/coarse/set/mask").mkdir(parents=True, exist_ok=True)
+        cv2.imwrite(str(root / f"data/coarse/set/image/{i:03d}.jpg"), rng.integers(0, 255, (60, 90, 3), np.uint8))
+        mask = np.zeros((60, 90), np.uint8)
+        mask[10:50, 20:70] = 255
+        cv2.imwrite(str(root / f"data/coarse/set/mask/{i:03d}.png"), mask)
+    for folder in ("scenery", "animals", "city"):
+        (root / "data/bg" / folder).mkdir(parents=True)
+        for i in range(2):
+            cv2.imwrite(str(root / f"data/bg/{folder}/{i}.jpg"), rng.integers(0, 255, (50, 80, 3), np.uint8))
+
+
+def test_pack_moves_paths_and_packs_only_the_listed_background_folders(tmp_path, monkeypatch):
+    _tree(tmp_path)
+    pool = ["data/bg/scenery", "data/bg/city"]  # the animals folder is left out of the pool
+    cfg = {
+        "paradigm": "supervised",
+        "model": {"name": "x"},
+        "data": {
+            "train": [
+                {"kind": "coarse", "path": "data/coarse/set", "weight": 0.5, "kwargs": {"split": "train"}},
+                {"kind": "copypaste", "path": "data/coarse/set", "weight": 0.5, "kwargs": {"backgrounds": pool}},
+            ],
+            "crop_size": 320,
+            "crop_sizes": [320, 640],
+            "batch_size": 8,
+        },
+        "train": {"steps": 10},
+    }
+    (tmp_path / "exp.yaml").write_text(yaml.safe_dump(cfg), encoding="utf-8")
+    monkeypatch.setattr(tool, "ROOT", tmp_path)
+    out = tmp_path / "build" / "pack"
+    assert tool.main(["--config", str(tmp_path / "exp.yaml"), "--out", str(out), "--budget-mb", "5"]) == 0
+
+    packed = yaml.safe_load((out / "experiment.yaml").read_text(encoding="utf-8"))
+    first, second = packed["data"]["train"]
+    assert first["path"] == second["path"] == "build/pack/coarse/set"
+    assert "split" not in first["kwargs"]  # the pack holds the training split alone
+    assert second["kwargs"]["backgrounds"] == ["build/pack/backgrounds/scenery", "build/pack/backgrounds/city"]
+    assert sorted(p.name for p in (out / "backgrounds").iterdir()) == ["city", "scenery"]
+    assert len(list((out / "backgrounds" / "city").glob("*.jpg"))) == 2
+    n_train = len(list((out / "coarse" / "set" / "image").glob("*.jpg")))
+    assert 0 < n_train < 12 and n_train == len(list((out / "coarse" / "set" / "mask").glob("*.png")))
+    assert packed["train"]["device"] == "cuda" and packed["data"]["batch_size"] == 32
+
+
+def test_pack_fails_over_its_budget(tmp_path, monkeypatch):
+    _tree(tmp_path)
+    cfg = {
+        "data": {
+            "train": [{"kind": "copypaste", "path": "data/coarse/set", "kwargs": {"backgrounds": "data/bg"}}],
+            "crop_size": 320,
+            "crop_sizes": [320],
+        },
+        "train": {},
+    }
+    (tmp_path / "exp.yaml").write_text(yaml.safe_dump(cfg), encoding="utf-8")
+    monkeypatch.setattr(tool, "ROOT", tmp_path)
+    out = tmp_path / "build" / "pack"
+    assert tool.main(["--config", str(tmp_path / "exp.yaml"), "--out", str(out), "--budget-mb", "0.001"]) == 1
+    # a single folder is packed whole (recursively) under backgrounds/
+    assert len(list((out / "backgrounds").glob("*.jpg"))) == 6
