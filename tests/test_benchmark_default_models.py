@@ -1,0 +1,78 @@
+"""benchmarks/default_models.py (issue 10): the held-out cutout composites land only on the background folders
+``--cutout-backgrounds`` names, and a missing folder is a one-line error (on a tiny made-up shared tree)."""
+
+from __future__ import annotations
+
+import importlib.util
+import sys
+from pathlib import Path
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+from PIL import Image
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="module")
+def bench():
+    spec = importlib.util.spec_from_file_location("default_models", REPO / "benchmarks" / "default_models.py")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    try:
+        spec.loader.exec_module(module)
+        yield module
+    finally:
+        sys.modules.pop(spec.name, None)
+
+
+@pytest.fixture
+def shared(tmp_path) -> Path:
+    cutouts = tmp_path / "cutouts" / "tuxpaint"
+    cutouts.mkdir(parents=True)
+    rgba = np.zeros((48, 48, 4), np.uint8)
+    rgba[12:36, 12:36] = (40, 200, 40, 255)  # a green square, wholly opaque
+    for i in range(20):  # 10 % held out by stem
+        Image.fromarray(rgba).save(cutouts / f"object{i:02d}.png")
+    for name, colour in (("reds", (220, 20, 20)), ("blues", (20, 20, 220))):
+        folder = tmp_path / "backgrounds" / name
+        folder.mkdir(parents=True)
+        for i in range(3):
+            Image.fromarray(np.full((80, 96, 3), colour, np.uint8)).save(folder / f"{name}{i}.jpg")
+    return tmp_path
+
+
+class _Recorder:
+    """A stand-in pipeline: remembers the mean colour of each image's border, answers alpha 0."""
+
+    def __init__(self):
+        self.borders = []
+
+    def __call__(self, image):
+        border = np.concatenate([image[0], image[-1], image[:, 0], image[:, -1]])
+        self.borders.append(border.mean(axis=0))
+        return SimpleNamespace(alpha=np.zeros(image.shape[:2], np.float32))
+
+
+@pytest.mark.parametrize("pool,channel", [(("reds",), 0), (("blues",), 2)])
+def test_cutouts_pasted_only_on_named_backgrounds(bench, shared, pool, channel):
+    recorder = _Recorder()
+    out = bench.cutout_metrics(recorder, shared, repeats=3, backgrounds=pool)
+    assert out["n/cutouts"] == len(recorder.borders) > 0 and out["n/cutouts"] % 3 == 0
+    for border in recorder.borders:
+        assert border[channel] > 0.5 > border[2 - channel], border
+    assert out["cutouts SAD"] > 0  # alpha 0 everywhere misses the whole square
+
+
+def test_all_backgrounds_by_default(bench, shared):
+    recorder = _Recorder()
+    bench.cutout_metrics(recorder, shared, repeats=10)
+    reddish = [b[0] > b[2] for b in recorder.borders]
+    assert any(reddish) and not all(reddish)
+
+
+def test_missing_background_folder_is_one_line_error(bench, shared, capsys):
+    assert bench.main(["--shared", str(shared), "--cutout-backgrounds", "reds,nowhere", "--model", "old"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.endswith("nowhere: background folder not found") and "\n" not in err
