@@ -80,3 +80,23 @@ def test_pack_fails_over_its_budget(tmp_path, monkeypatch):
     assert tool.main(["--config", str(tmp_path / "exp.yaml"), "--out", str(out), "--budget-mb", "0.001"]) == 1
     # a single folder is packed whole (recursively) under backgrounds/
     assert len(list((out / "backgrounds").glob("*.jpg"))) == 6
+
+
+def test_pack_takes_a_config_path_relative_to_the_working_directory(tmp_path, monkeypatch):
+    _tree(tmp_path)
+    cfg = {
+        "data": {
+            "train": [{"kind": "coarse", "path": "data/coarse/set", "kwargs": {"split": "train"}}],
+            "crop_size": 320,
+            "crop_sizes": [320],
+        },
+        "train": {},
+    }
+    (tmp_path / "configs").mkdir()
+    (tmp_path / "configs" / "exp.yaml").write_text(yaml.safe_dump(cfg), encoding="utf-8")
+    monkeypatch.setattr(tool, "ROOT", tmp_path)
+    monkeypatch.chdir(tmp_path)
+    out = tmp_path / "build" / "pack"
+    assert tool.main(["--config", "configs/exp.yaml", "--out", str(out), "--budget-mb", "5"]) == 0
+    first_line = (out / "experiment.yaml").read_text(encoding="utf-8").splitlines()[0]
+    assert first_line == "# made by tools/gpu_pack.py from configs/exp.yaml"

@@ -1,7 +1,7 @@
 """Build the compact training pack a lent GPU machine needs (only the checkout travels there, 64 MiB with
 what ``carry`` names; ``../shared`` does not) and the experiment that reads it.
 
-For an experiment (default: the segmenter's latest round, ``configs/deeplabv3plus_mnv2_salient_mixed_r8.yaml``) every
+For an experiment (default: the segmenter's latest round, ``configs/deeplabv3plus_mnv2_salient_mixed_r10.yaml``) every
 data source under ``../shared/data`` is copied into ``build/gpupack/`` (ignored by git): photos of the
 ``train`` split only (the held-out split never travels) as JPEG with the long side at most ``--max-side``,
 at most ``--max-per-set`` per set (a stable hash subset), masks as 1-bit PNG, RGBA cutouts as PNG at most ``--cutout-side``, background photos as JPEG. Then
@@ -94,7 +94,7 @@ def pack_backgrounds(src: Path, dst: Path, max_side: int, quality: int) -> int:
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--config", default=str(ROOT / "configs" / "deeplabv3plus_mnv2_salient_mixed_r8.yaml"))
+    parser.add_argument("--config", default=str(ROOT / "configs" / "deeplabv3plus_mnv2_salient_mixed_r10.yaml"))
     parser.add_argument("--out", default=str(ROOT / "build" / "gpupack"))
     parser.add_argument("--max-side", type=int, default=320, help="long side of packed photos")
     parser.add_argument("--cutout-side", type=int, default=256)
@@ -113,7 +113,8 @@ def main(argv=None) -> int:
     out = Path(args.out)
     if out.exists():
         shutil.rmtree(out)
-    cfg = yaml.safe_load(Path(args.config).read_text(encoding="utf-8"))
+    config = Path(args.config).resolve()
+    cfg = yaml.safe_load(config.read_text(encoding="utf-8"))
     total, packed_paths = 0, {}
     for source in cfg["data"]["train"]:
         kwargs = source.setdefault("kwargs", {}) or {}
@@ -151,7 +152,8 @@ def main(argv=None) -> int:
     data["batch_size"], data["workers"] = args.batch, args.workers
     cfg["train"].update({"device": "cuda", "amp": "bf16", "channels_last": True, "progress": False})
     with open(out / "experiment.yaml", "w", encoding="utf-8") as f:
-        f.write(f"# made by tools/gpu_pack.py from {Path(args.config).relative_to(ROOT)}\n")
+        origin = config.relative_to(ROOT) if config.is_relative_to(ROOT) else config
+        f.write(f"# made by tools/gpu_pack.py from {origin}\n")
         yaml.safe_dump(cfg, f, sort_keys=False)
     mib = total / 2**20
     if args.budget_mb is None:
