@@ -1,0 +1,92 @@
+"""tools/gpu_train.py: the lent-GPU training script, run here on the CPU with a tiny budget and a fake pack."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+spec = importlib.util.spec_from_file_location("gpu_train", ROOT / "tools" / "gpu_train.py")
+tool = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(tool)
+
+
+def _pack(root: Path) -> Path:
+    rng = np.random.default_rng(0)
+    (root / "set/image").mkdir(parents=True)
+    (root / "set/mask").mkdir(parents=True)
+    for i in range(4):
+        cv2.imwrite(str(root / f"set/image/{i}.jpg"), rng.integers(0, 255, (48, 64, 3), np.uint8))
+        mask = np.zeros((48, 64), np.uint8)
+        mask[10:40, 15:50] = 255
+        cv2.imwrite(str(root / f"set/mask/{i}.png"), mask)
+    cfg = {
+        "paradigm": "supervised",
+        "model": {"name": "deeplabv3plus_mnv2"},
+        "data": {
+            "train": [{"kind": "coarse", "path": str(root / "set"), "weight": 1.0}],
+            "crop_size": 32,
+            "crop_sizes": [32],
+            "batch_size": 2,
+            "workers": 0,
+        },
+        "optim": {"name": "adam", "lr": 1e-4, "schedule": "cosine", "warmup_steps": 1},
+        "loss": {"recipe": "segment"},
+        "train": {"steps": 100, "log_every": 1},
+    }
+    path = root / "experiment.yaml"
+    path.write_text(yaml.safe_dump(cfg), encoding="utf-8")
+    return path
+
+
+def test_gpu_train_runs_on_the_cpu_and_writes_loadable_weights(tmp_path, monkeypatch):
+    experiment = _pack(tmp_path / "pack")
+    out = tmp_path / "out"
+    monkeypatch.setenv("OUT", str(out))
+    args = ["--experiment", str(experiment), "--device", "cpu", "--minutes", "0.02", "--probe-steps", "2"]
+    assert tool.main(args) == 0
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["device"] == "cpu" and 1 <= summary["steps"] <= summary["planned_steps"]
+    assert summary["images"] == 2 * summary["steps"]
+    from safetensors import safe_open
+
+    with safe_open(str(out / "segmenter.safetensors"), "pt") as f:
+        assert f.metadata()["arch"] == "deeplabv3plus_mnv2"
+        assert all(f.get_tensor(k).dtype.is_floating_point is False or f.get_tensor(k).dtype.itemsize == 2
+                   for k in list(f.keys())[:20])  # fmt: skip
+    import automatte
+
+    model = automatte.load_model("twostage-cf", segmenter=str(out / "segmenter.safetensors"))
+    assert model is not None
+
+
+def test_gpu_train_wants_an_output_folder(monkeypatch):
+    monkeypatch.delenv("OUT", raising=False)
+    assert tool.main(["--device", "cpu"]) == 2
+
+
+@pytest.mark.parametrize("margin", [0.5, 1.0])
+def test_the_run_is_planned_at_a_margin_of_the_probe_rate(tmp_path, monkeypatch, margin):
+    experiment = _pack(tmp_path / "pack")
+    monkeypatch.setenv("OUT", str(tmp_path / "out"))
+    monkeypatch.setattr(tool, "_rate", lambda log: 60.0)  # 60 images/s, batch 2: 30 steps/s at margin 1
+    seen = {}
+
+    def fake_train(cfg):
+        seen[cfg.train.steps] = cfg
+        if len(seen) == 2:  # the real run: planned, not run
+            raise SystemExit(0)
+
+    import automatte.train
+
+    monkeypatch.setattr(automatte.train, "train", fake_train)
+    with pytest.raises(SystemExit):
+        tool.main(["--experiment", str(experiment), "--device", "cpu", "--minutes", "0.1", "--probe-steps", "2",
+                   "--margin", str(margin)])  # fmt: skip
+    assert max(seen) == int(margin * 60.0 * 6 / 2)
