@@ -44,3 +44,22 @@ def test_different_networks_are_refused(tmp_path):
         tool.average_states({"w": torch.ones(2)}, {"w": torch.ones(3)})
     with pytest.raises(ValueError, match="weight"):
         tool.average_states({"w": torch.ones(2)}, {"w": torch.ones(2)}, 1.5)
+
+
+def test_average_of_two_safetensors_files_is_a_safetensors_file_with_the_first_ones_metadata(tmp_path):
+    from safetensors import safe_open
+    from safetensors.torch import save_file
+
+    a = {"w": torch.tensor([1.0, 3.0], dtype=torch.float16), "n": torch.tensor(7)}
+    b = {"w": torch.tensor([3.0, 5.0], dtype=torch.float16), "n": torch.tensor(2)}
+    save_file(a, str(tmp_path / "a.safetensors"), metadata={"arch": "deeplabv3plus_mnv2"})
+    save_file(b, str(tmp_path / "b.safetensors"))
+    out = tmp_path / "s.safetensors"
+    assert tool.main([str(tmp_path / "a.safetensors"), str(tmp_path / "b.safetensors"), "--out", str(out)]) == 0
+    with safe_open(str(out), "pt") as f:
+        assert f.metadata() == {"arch": "deeplabv3plus_mnv2"}
+        assert f.get_tensor("w").tolist() == [2.0, 4.0] and f.get_tensor("w").dtype == torch.float16
+        assert int(f.get_tensor("n")) == 7
+    assert not list(tmp_path.glob("*.tmp"))
+    # a .pt output from a .safetensors A would lose the arch: refused
+    assert tool.main([str(tmp_path / "a.safetensors"), str(tmp_path / "b.safetensors"), "--out", "x.pt"]) == 2

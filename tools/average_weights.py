@@ -6,6 +6,10 @@ integer buffers (BatchNorm's ``num_batches_tracked``) stay A's. B is a training 
 weights file (``.safetensors``) of the same architecture. Both runs must share an ancestor (B fine-tuned from A,
 or both from one model), else the average of unrelated minima is meaningless. The optimizer state is dropped:
 the result is for evaluation and shipping (``tools/ship_model.py``), not for ``--resume``.
+
+When A is a ``.safetensors`` file (weights brought back from a lent GPU by ``tools/gpu_train.py``), the average is
+written as ``.safetensors`` too, in A's dtype with A's metadata (``arch``): ``load_model(...,
+segmenter=SOUP.safetensors)`` reads it and ``model.kwargs.pretrained`` in a config continues it.
 """
 
 from __future__ import annotations
@@ -54,15 +58,39 @@ def average_states(a: dict, b: dict, weight: float = 0.5) -> dict:
     return out
 
 
+def _average_safetensors(args) -> int:
+    from safetensors import safe_open
+    from safetensors.torch import save_file
+
+    if Path(args.out).suffix != ".safetensors":
+        print(f"average_weights: {args.a} is a .safetensors file, so --out must be one too", file=sys.stderr)
+        return 2
+    try:
+        with safe_open(args.a, "pt") as f:
+            metadata = f.metadata() or {}
+        state = average_states(read_state(args.a), read_state(args.b), args.weight)
+    except (OSError, KeyError, ValueError, RuntimeError) as e:
+        print(f"average_weights: {e}", file=sys.stderr)
+        return 2
+    out = Path(args.out)
+    tmp = out.with_name(out.name + ".tmp")
+    save_file({k: v.contiguous() for k, v in state.items()}, str(tmp), metadata=metadata)
+    tmp.replace(out)  # atomic: a reader never sees half a file
+    print(f"wrote {args.out}: {args.weight:g} x {args.a} + {1 - args.weight:g} x {args.b}")
+    return 0
+
+
 def main(argv=None) -> int:
     from automatte.train.checkpoint import load_checkpoint, save_checkpoint
 
     parser = argparse.ArgumentParser(prog="python tools/average_weights.py", description=__doc__.splitlines()[0])
-    parser.add_argument("a", help="training checkpoint (.pt): its metadata is kept")
+    parser.add_argument("a", help="training checkpoint (.pt) or weights (.safetensors): its metadata is kept")
     parser.add_argument("b", help="training checkpoint (.pt) or weights (.safetensors) of the same network")
     parser.add_argument("--weight", type=float, default=0.5, help="weight of A (default 0.5)")
     parser.add_argument("--out", required=True)
     args = parser.parse_args(argv)
+    if Path(args.a).suffix == ".safetensors":
+        return _average_safetensors(args)
     try:
         ckpt = load_checkpoint(args.a)
         state = average_states(ckpt["model"], read_state(args.b), args.weight)
