@@ -116,7 +116,9 @@ def main(argv=None) -> int:
 
     weights = {k.removeprefix("module."): v.detach().to(torch.float16 if v.is_floating_point() else v.dtype).contiguous()
                for k, v in state.items()}  # fmt: skip
-    save_file(weights, str(out / "segmenter.safetensors"), metadata={"arch": cfg.model.name})
+    tmp = out / "segmenter.safetensors.tmp"  # temp file + rename: a cut-off copy never looks like weights
+    save_file(weights, str(tmp), metadata={"arch": cfg.model.name})
+    tmp.replace(out / "segmenter.safetensors")
     for name in ("log.jsonl", "config.yaml"):
         shutil.copy(run_dir / name, out / name)
     summary = {
