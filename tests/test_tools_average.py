@@ -60,6 +60,6 @@ def test_average_of_two_safetensors_files_is_a_safetensors_file_with_the_first_o
         assert f.metadata() == {"arch": "deeplabv3plus_mnv2"}
         assert f.get_tensor("w").tolist() == [2.0, 4.0] and f.get_tensor("w").dtype == torch.float16
         assert int(f.get_tensor("n")) == 7
-    assert not list(tmp_path.glob("*.tmp"))
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.safetensors", "b.safetensors", "s.safetensors"]
     # a .pt output from a .safetensors A would lose the arch: refused
     assert tool.main([str(tmp_path / "a.safetensors"), str(tmp_path / "b.safetensors"), "--out", "x.pt"]) == 2

@@ -72,10 +72,10 @@ def _average_safetensors(args) -> int:
     except (OSError, KeyError, ValueError, RuntimeError) as e:
         print(f"average_weights: {e}", file=sys.stderr)
         return 2
-    out = Path(args.out)
-    tmp = out.with_name(out.name + ".tmp")
-    save_file({k: v.contiguous() for k, v in state.items()}, str(tmp), metadata=metadata)
-    tmp.replace(out)  # atomic: a reader never sees half a file
+    from automatte.io import atomic_write
+
+    with atomic_write(args.out) as tmp:  # a reader never sees half a file
+        save_file({k: v.contiguous() for k, v in state.items()}, str(tmp), metadata=metadata)
     print(f"wrote {args.out}: {args.weight:g} x {args.a} + {1 - args.weight:g} x {args.b}")
     return 0
 

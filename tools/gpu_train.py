@@ -116,9 +116,10 @@ def main(argv=None) -> int:
 
     weights = {k.removeprefix("module."): v.detach().to(torch.float16 if v.is_floating_point() else v.dtype).contiguous()
                for k, v in state.items()}  # fmt: skip
-    tmp = out / "segmenter.safetensors.tmp"  # temp file + rename: a cut-off copy never looks like weights
-    save_file(weights, str(tmp), metadata={"arch": cfg.model.name})
-    tmp.replace(out / "segmenter.safetensors")
+    from automatte.io import atomic_write
+
+    with atomic_write(out / "segmenter.safetensors") as tmp:  # a cut-off copy never looks like weights
+        save_file(weights, str(tmp), metadata={"arch": cfg.model.name})
     for name in ("log.jsonl", "config.yaml"):
         shutil.copy(run_dir / name, out / name)
     summary = {
