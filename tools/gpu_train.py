@@ -51,7 +51,7 @@ def main(argv=None) -> int:
         type=float,
         default=0.8,
         help="plan the run at this fraction of the probe's rate (default 0.8: on the H200 the "
-        "run kept 480 images/s against the probe's 588, the 640-px crops and the loader)",
+        "whole run kept about 480 images/s against the probe's last window of 588)",
     )
     args = parser.parse_args(argv)
     out = Path(os.environ.get("OUT") or "")
