@@ -7,6 +7,7 @@ from pathlib import Path
 
 import cv2
 import numpy as np
+import pytest
 import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -82,7 +83,8 @@ def test_pack_fails_over_its_budget(tmp_path, monkeypatch):
     assert len(list((out / "backgrounds").glob("*.jpg"))) == 6
 
 
-def test_pack_takes_a_config_path_relative_to_the_working_directory(tmp_path, monkeypatch):
+@pytest.mark.parametrize("relative_out", [False, True])
+def test_pack_takes_paths_relative_to_the_working_directory(tmp_path, monkeypatch, relative_out):
     _tree(tmp_path)
     cfg = {
         "data": {
@@ -97,6 +99,9 @@ def test_pack_takes_a_config_path_relative_to_the_working_directory(tmp_path, mo
     monkeypatch.setattr(tool, "ROOT", tmp_path)
     monkeypatch.chdir(tmp_path)
     out = tmp_path / "build" / "pack"
-    assert tool.main(["--config", "configs/exp.yaml", "--out", str(out), "--budget-mb", "5"]) == 0
+    out_arg = "build/pack" if relative_out else str(out)
+    assert tool.main(["--config", "configs/exp.yaml", "--out", out_arg, "--budget-mb", "5"]) == 0
+    moved = yaml.safe_load((out / "experiment.yaml").read_text(encoding="utf-8"))
+    assert moved["data"]["train"][0]["path"] == "build/pack/coarse/set"
     first_line = (out / "experiment.yaml").read_text(encoding="utf-8").splitlines()[0]
     assert first_line == "# made by tools/gpu_pack.py from configs/exp.yaml"

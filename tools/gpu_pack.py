@@ -110,7 +110,7 @@ def main(argv=None) -> int:
         help="pack size limit (default: 62 MiB minus the checkout's tracked files, which travel too)",
     )
     args = parser.parse_args(argv)
-    out = Path(args.out)
+    out = Path(args.out).resolve()
     if out.exists():
         shutil.rmtree(out)
     config = Path(args.config).resolve()
