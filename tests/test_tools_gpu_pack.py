@@ -63,6 +63,8 @@ def test_pack_moves_paths_and_packs_only_the_listed_background_folders(tmp_path,
     n_train = len(list((out / "coarse" / "set" / "image").glob("*.jpg")))
     assert 0 < n_train < 12 and n_train == len(list((out / "coarse" / "set" / "mask").glob("*.png")))
     assert packed["train"]["device"] == "cuda" and packed["data"]["batch_size"] == 32
+    assert "augment" not in first["kwargs"]  # no backgrounds: nothing to keep sharp
+    assert second["kwargs"]["augment"] == {"bg_max_upscale": 1.0}  # small packed backgrounds are never enlarged
 
 
 def test_pack_fails_over_its_budget(tmp_path, monkeypatch):
@@ -105,3 +107,22 @@ def test_pack_takes_paths_relative_to_the_working_directory(tmp_path, monkeypatc
     assert moved["data"]["train"][0]["path"] == "build/pack/coarse/set"
     first_line = (out / "experiment.yaml").read_text(encoding="utf-8").splitlines()[0]
     assert first_line == "# made by tools/gpu_pack.py from configs/exp.yaml"
+
+
+def test_pack_writes_cutouts_as_webp_with_their_alpha_exact(tmp_path):
+    src = tmp_path / "cutouts"
+    src.mkdir()
+    rng = np.random.default_rng(0)
+    yy, xx = np.mgrid[:80, :120]
+    alpha = np.clip(255 - np.hypot(yy - 40, xx - 60) * 6, 0, 255).astype(np.uint8)  # a soft disc: every level
+    for i in range(20):
+        rgba = np.dstack([rng.integers(0, 255, (80, 120, 3), np.uint8), alpha])
+        cv2.imwrite(str(src / f"c{i:02d}.png"), rgba)
+    dst = tmp_path / "pack"
+    assert tool.pack_cutouts(src, dst, 60) > 0
+    files = sorted(dst.glob("*.webp"))
+    assert 0 < len(files) < 20 and not list(dst.glob("*.png"))  # the train split only
+    back = cv2.imread(str(files[0]), cv2.IMREAD_UNCHANGED)
+    want = cv2.resize(alpha, (60, 40), interpolation=cv2.INTER_AREA)
+    assert back.shape == (40, 60, 4)
+    np.testing.assert_array_equal(back[..., 3], want)  # lossy colour, lossless alpha

@@ -4,13 +4,17 @@ what ``carry`` names; ``../shared`` does not) and the experiment that reads it.
 For an experiment (default: the segmenter's latest round, ``configs/deeplabv3plus_mnv2_salient_mixed_r10.yaml``) every
 data source under ``../shared/data`` is copied into ``build/gpupack/`` (ignored by git): photos of the
 ``train`` split only (the held-out split never travels) as JPEG with the long side at most ``--max-side``,
-at most ``--max-per-set`` per set (a stable hash subset), masks as 1-bit PNG, RGBA cutouts as PNG at most ``--cutout-side``, background photos as JPEG. Then
+at most ``--max-per-set`` per set (a stable hash subset), masks as 1-bit PNG, RGBA cutouts as WebP at most
+``--cutout-side`` (lossy colour, lossless alpha: a quarter of the PNG's size), background photos as JPEG. Then
 ``build/gpupack/experiment.yaml`` is written: the experiment with its paths moved into the pack, ``split``
 dropped (the pack holds the training split alone), crop sizes scaled with the photos, and the GPU settings
-(``--batch``, bf16, ``--workers`` loader processes). The pack must stay under ``--budget-mb`` (default: 62 MiB minus the
+(``--batch``, bf16, ``--workers`` loader processes), and ``augment.bg_max_upscale: 1`` on every source with
+backgrounds: the packed background photos are small, and squares cut from them and enlarged into the crops
+are blurred where the cutouts are sharp (a GPU round on such a pack learned "blurred = background" and lost on
+composites with sharp backgrounds). The pack must stay under ``--budget-mb`` (default: 62 MiB minus the
 checkout's tracked files, since both travel): the script fails otherwise. ``tools/gpu_train.sh`` runs the experiment on the GPU machine.
 
-    .venv/bin/python tools/gpu_pack.py [--config configs/...yaml] [--max-side 320] [--budget-mb 48]
+    .venv/bin/python tools/gpu_pack.py [--config configs/...yaml] [--max-side 448] [--budget-mb 48]
 """
 
 from __future__ import annotations
@@ -76,7 +80,7 @@ def pack_cutouts(src: Path, dst: Path, max_side: int) -> int:
         rgba = cv2.imread(str(files[name]), cv2.IMREAD_UNCHANGED)
         if rgba is None or rgba.ndim != 3 or rgba.shape[2] != 4:
             continue
-        size += _write(dst / f"{name}.png", _resize(rgba, max_side), [cv2.IMWRITE_PNG_COMPRESSION, 9])
+        size += _write(dst / f"{name}.webp", _resize(rgba, max_side), [cv2.IMWRITE_WEBP_QUALITY, 90])
     return size
 
 
@@ -96,11 +100,11 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--config", default=str(ROOT / "configs" / "deeplabv3plus_mnv2_salient_mixed_r10.yaml"))
     parser.add_argument("--out", default=str(ROOT / "build" / "gpupack"))
-    parser.add_argument("--max-side", type=int, default=320, help="long side of packed photos")
-    parser.add_argument("--cutout-side", type=int, default=256)
-    parser.add_argument("--bg-side", type=int, default=320)
-    parser.add_argument("--quality", type=int, default=70)
-    parser.add_argument("--max-per-set", type=int, default=550, help="photos per coarse set at most")
+    parser.add_argument("--max-side", type=int, default=448, help="long side of packed photos")
+    parser.add_argument("--cutout-side", type=int, default=320)
+    parser.add_argument("--bg-side", type=int, default=560)
+    parser.add_argument("--quality", type=int, default=68)
+    parser.add_argument("--max-per-set", type=int, default=300, help="photos per coarse set at most")
     parser.add_argument("--batch", type=int, default=32, help="global batch on the GPU")
     parser.add_argument("--workers", type=int, default=14)
     parser.add_argument(
@@ -146,6 +150,8 @@ def main(argv=None) -> int:
             else:
                 kwargs[key] = moved if len(values) > 1 else moved[0]
         kwargs.pop("split", None)
+        if kwargs.get("backgrounds"):  # no blurred (enlarged) background squares from the small packed photos
+            kwargs.setdefault("augment", {})["bg_max_upscale"] = 1.0
     scale = args.max_side / 800  # the shared photos' long sides are about 500-900 px
     data = cfg["data"]
     data["crop_sizes"] = sorted({max(data["crop_size"], round(c * scale / 32) * 32) for c in data["crop_sizes"]})

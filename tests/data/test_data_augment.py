@@ -124,6 +124,27 @@ def test_random_background_size_and_source():
     assert photo.min() - 1e-6 <= out.min() and out.max() <= photo.max() + 1e-6
 
 
+def test_random_background_max_upscale_keeps_small_photos_whole_and_big_ones_as_before():
+    rows = np.linspace(0.0, 1.0, 300, dtype=np.float32)[:, None, None]
+    photo = np.broadcast_to(rows, (300, 400, 3)).copy()  # the value is the row: a square's height shows in its range
+
+    def spans(**kw):
+        return [
+            float(np.ptp(A.random_background(photo, np.random.default_rng(s), 320, **kw)[..., 0])) for s in range(20)
+        ]
+
+    assert min(spans()) < 0.8  # off: squares of 50-100 % of the short side, enlarged into 320 px
+    assert min(spans(max_upscale=1.0)) > 0.97  # a 300 px short side is never cut below 320 px: the whole height
+    half = spans(max_upscale=2.0)  # at least 160 px: the drawn sides are 160-300 px
+    assert min(half) < 0.8 and min(half) > 0.5
+    big = np.random.default_rng(1).random((1000, 1200, 3)).astype(np.float32)
+    for seed in range(5):  # a photo large enough is cut exactly as without the setting
+        np.testing.assert_array_equal(
+            A.random_background(big, np.random.default_rng(seed), 320, max_upscale=1.0),
+            A.random_background(big, np.random.default_rng(seed), 320),
+        )
+
+
 @pytest.mark.parametrize(
     "kw",
     [
@@ -134,6 +155,7 @@ def test_random_background_size_and_source():
         dict(jpeg_quality=(90, 40)),
         dict(trimap_k_range=(5, 2)),
         dict(scale_range=(0.0, 1.0)),
+        dict(bg_max_upscale=-1.0),
     ],
 )
 def test_augment_rejects_bad_settings(kw):

@@ -132,7 +132,7 @@ def _composite_item(ds: SeededDataset, fg: np.ndarray, alpha: np.ndarray, rng: n
         fg, alpha = np.ascontiguousarray(fg[:, ::-1]), np.ascontiguousarray(alpha[:, ::-1])
     if rng.random() < cfg.jitter_prob:
         fg = A.colour_jitter(fg, rng, cfg.hue, cfg.saturation, cfg.brightness)
-    bg = A.random_background(decode_cache().read(_pick(ds.backgrounds, rng)), rng, cfg.size)
+    bg = A.random_background(decode_cache().read(_pick(ds.backgrounds, rng)), rng, cfg.size, cfg.bg_max_upscale)
     bg = A.typewise_background(bg, ds.image_type, rng, cfg)
     image = A.degrade(composite(alpha, fg, bg), rng, cfg)
     trimap = random_trimap_from_alpha(alpha, rng, cfg.trimap_k_range)

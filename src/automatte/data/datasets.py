@@ -320,7 +320,7 @@ class MattingDataset(SeededDataset):
         fg = bg = None
         if online:
             fg = colour
-            bg = A.random_background(read_image(_pick(self.backgrounds, rng)), rng, cfg.size)
+            bg = A.random_background(read_image(_pick(self.backgrounds, rng)), rng, cfg.size, cfg.bg_max_upscale)
             bg = A.typewise_background(bg, kind, rng, cfg)
             colour = composite(alpha, fg, bg)
         image = A.degrade(colour, rng, cfg)
