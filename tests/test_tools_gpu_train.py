@@ -49,8 +49,10 @@ def test_gpu_train_runs_on_the_cpu_and_writes_loadable_weights(tmp_path, monkeyp
     experiment = _pack(tmp_path / "pack")
     out = tmp_path / "out"
     monkeypatch.setenv("OUT", str(out))
+    keep = tmp_path / "keep" / "last.safetensors"
     args = ["--experiment", str(experiment), "--device", "cpu", "--minutes", "0.02", "--probe-steps", "2"]
-    assert tool.main(args) == 0
+    assert tool.main([*args, "--keep", str(keep)]) == 0
+    assert keep.read_bytes() == (out / "segmenter.safetensors").read_bytes()  # a next call's --init
     summary = json.loads((out / "summary.json").read_text())
     assert summary["device"] == "cpu" and 1 <= summary["steps"] <= summary["planned_steps"]
     assert summary["images"] == 2 * summary["steps"]
@@ -88,5 +90,5 @@ def test_the_run_is_planned_at_a_margin_of_the_probe_rate(tmp_path, monkeypatch,
     monkeypatch.setattr(automatte.train, "train", fake_train)
     with pytest.raises(SystemExit):
         tool.main(["--experiment", str(experiment), "--device", "cpu", "--minutes", "0.1", "--probe-steps", "2",
-                   "--margin", str(margin)])  # fmt: skip
+                   "--margin", str(margin), "--keep", ""])  # fmt: skip
     assert max(seen) == int(margin * 60.0 * 6 / 2)

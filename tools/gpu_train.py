@@ -9,7 +9,10 @@ Steps: (1) a probe of ``--probe-steps`` steps measures images/s (the trainer log
 safety net; both start from ``--init`` (default: the shipped default segmenter, so GPU time continues the
 CPU training). (3) The result goes to ``$OUT``: ``segmenter.safetensors`` (float16 state dict, ``arch`` in its
 metadata: ``automatte.load_model("twostage-cf", segmenter=...)`` reads it), ``log.jsonl``, ``config.yaml`` and
-``summary.json`` (steps, images seen, seconds, rate). Here on the CPU it runs as a check with a tiny budget:
+``summary.json`` (steps, images seen, seconds, rate). The weights are also kept at ``build/gpu_last/segmenter.safetensors``
+on that machine (an ignored path, kept while it stays warm), so that a second call can go on from them at once
+without bringing them back into the 64 MiB that travels: ``python3 tools/gpu_train.py --init
+build/gpu_last/segmenter.safetensors --minutes 4 --lr 4e-5``. Here on the CPU it runs as a check with a tiny budget:
 
     OUT=/tmp/gpuout .venv/bin/python tools/gpu_train.py --device cpu --minutes 0.5 --probe-steps 2 --batch 2
 """
@@ -52,6 +55,11 @@ def main(argv=None) -> int:
         default=0.8,
         help="plan the run at this fraction of the probe's rate (default 0.8: on the H200 the "
         "whole run kept about 480 images/s against the probe's last window of 588)",
+    )
+    parser.add_argument(
+        "--keep",
+        default=str(ROOT / "build" / "gpu_last" / "segmenter.safetensors"),
+        help="also keep the weights here, for --init of a next call on the same machine ('' skips)",
     )
     args = parser.parse_args(argv)
     out = Path(os.environ.get("OUT") or "")
@@ -120,6 +128,11 @@ def main(argv=None) -> int:
 
     with atomic_write(out / "segmenter.safetensors") as tmp:  # a cut-off copy never looks like weights
         save_file(weights, str(tmp), metadata={"arch": cfg.model.name})
+    if args.keep:  # the init of a next call on the same machine
+        keep = Path(args.keep)
+        keep.parent.mkdir(parents=True, exist_ok=True)
+        with atomic_write(keep) as tmp:
+            shutil.copyfile(out / "segmenter.safetensors", tmp)
     for name in ("log.jsonl", "config.yaml"):
         shutil.copy(run_dir / name, out / name)
     summary = {
