@@ -92,3 +92,29 @@ def test_the_run_is_planned_at_a_margin_of_the_probe_rate(tmp_path, monkeypatch,
         tool.main(["--experiment", str(experiment), "--device", "cpu", "--minutes", "0.1", "--probe-steps", "2",
                    "--margin", str(margin), "--keep", ""])  # fmt: skip
     assert max(seen) == int(margin * 60.0 * 6 / 2)
+
+
+def test_a_run_that_ends_early_is_topped_up_at_half_the_lr_from_its_weights(tmp_path, monkeypatch):
+    experiment = _pack(tmp_path / "pack")
+    out = tmp_path / "out"
+    monkeypatch.setenv("OUT", str(out))
+    args = ["--experiment", str(experiment), "--device", "cpu", "--minutes", "0.05", "--probe-steps", "2",
+            "--margin", "0.05", "--top-up-s", "0", "--keep", ""]  # fmt: skip
+    assert tool.main(args) == 0
+    summary = json.loads((out / "summary.json").read_text())
+    first, second = summary["runs"]
+    assert second["lr"] == first["lr"] / 2 and second["steps"] >= 1
+    assert summary["steps"] == first["steps"] + second["steps"] and summary["images"] == 2 * summary["steps"]
+    rows = [json.loads(line) for line in (out / "log.jsonl").read_text().splitlines() if line.strip()]
+    assert len([r for r in rows if r.get("kind") == "train"]) >= first["steps"] + second["steps"] - 2
+    config = yaml.safe_load((out / "config.yaml").read_text())
+    assert config["model"]["kwargs"]["pretrained"] == str(out / "segmenter.safetensors")  # the top-up's init
+
+
+def test_no_top_up_when_the_run_used_its_budget(tmp_path, monkeypatch):
+    experiment = _pack(tmp_path / "pack")
+    out = tmp_path / "out"
+    monkeypatch.setenv("OUT", str(out))
+    args = ["--experiment", str(experiment), "--device", "cpu", "--minutes", "0.02", "--probe-steps", "2", "--keep", ""]
+    assert tool.main(args) == 0  # 1.2 s of budget: always under the default 60 s top-up threshold
+    assert len(json.loads((out / "summary.json").read_text())["runs"]) == 1

@@ -6,8 +6,9 @@ Run it there through the ``device`` tool after ``tools/gpu_pack.py`` built ``bui
 
 Steps: (1) a probe of ``--probe-steps`` steps measures images/s (the trainer logs it); (2) the real run gets
 ``steps = margin x rate x budget`` so that its cosine schedule ends inside the budget, ``train.time_limit_s`` as a
-safety net; both start from ``--init`` (default: the shipped default segmenter, so GPU time continues the
-CPU training). (3) The result goes to ``$OUT``: ``segmenter.safetensors`` (float16 state dict, ``arch`` in its
+safety net; when it ends ``--top-up-s`` or more early, a second cosine at half the learning rate continues its
+weights for the time left, sized from the run's real rate (``runs`` in the summary). The probe and the run start from ``--init``
+(default: the shipped default segmenter, so GPU time continues the CPU training). (3) The result goes to ``$OUT``: ``segmenter.safetensors`` (float16 state dict, ``arch`` in its
 metadata: ``automatte.load_model("twostage-cf", segmenter=...)`` reads it), ``log.jsonl``, ``config.yaml`` and
 ``summary.json`` (steps, images seen, seconds, rate). The weights are also kept at ``build/gpu_last/segmenter.safetensors``
 on that machine (an ignored path, kept while it stays warm), so that a second call can go on from them at once
@@ -55,6 +56,13 @@ def main(argv=None) -> int:
         default=0.8,
         help="plan the run at this fraction of the probe's rate (default 0.8: on the H200 the "
         "whole run kept about 480 images/s against the probe's last window of 588)",
+    )
+    parser.add_argument(
+        "--top-up-s",
+        type=float,
+        default=60.0,
+        help="when the run ends this many seconds or more before the budget, a second cosine at half the lr "
+        "continues it for the time left (the probe's rate is off by up to 20 %% run to run)",
     )
     parser.add_argument(
         "--keep",
@@ -105,41 +113,50 @@ def main(argv=None) -> int:
         f"probe: {rate:.1f} images/s ({time.perf_counter() - t:.0f} s); the run: {steps} steps in {budget:.0f} s",
         flush=True,
     )
-    run_dir = Path(tempfile.mkdtemp(prefix="run-"))
-    cfg = load_config(
-        args.experiment,
-        [
-            *common,
-            f"train.steps={steps}",
-            f"train.time_limit_s={budget * 1.1}",
-            f"train.out_dir={run_dir}",
-            f"train.ckpt_every={max(1, steps // 4)}",
-        ],
-    )
-    t = time.perf_counter()
-    result = train(cfg)
-    seconds = time.perf_counter() - t
-    state = load_checkpoint(result.last)["model"]
     from safetensors.torch import save_file
 
-    weights = {k.removeprefix("module."): v.detach().to(torch.float16 if v.is_floating_point() else v.dtype).contiguous()
-               for k, v in state.items()}  # fmt: skip
     from automatte.io import atomic_write
 
-    with atomic_write(out / "segmenter.safetensors") as tmp:  # a cut-off copy never looks like weights
-        save_file(weights, str(tmp), metadata={"arch": cfg.model.name})
-    if args.keep:  # the init of a next call on the same machine
-        keep = Path(args.keep)
-        keep.parent.mkdir(parents=True, exist_ok=True)
-        with atomic_write(keep) as tmp:
-            shutil.copyfile(out / "segmenter.safetensors", tmp)
-    for name in ("log.jsonl", "config.yaml"):
-        shutil.copy(run_dir / name, out / name)
+    def run(overrides: list[str], steps: int, limit_s: float):
+        """One cosine run of ``steps`` steps; its weights (float16) to ``$OUT`` and ``--keep``, its log appended."""
+        run_dir = Path(tempfile.mkdtemp(prefix="run-"))
+        cfg = load_config(args.experiment, [*common, *overrides, f"train.steps={steps}", f"train.time_limit_s={limit_s}",
+                                            f"train.out_dir={run_dir}", f"train.ckpt_every={max(1, steps // 4)}"])  # fmt: skip
+        t = time.perf_counter()
+        result = train(cfg)
+        seconds = time.perf_counter() - t
+        state = load_checkpoint(result.last)["model"]
+        weights = {k.removeprefix("module."): v.detach().to(torch.float16 if v.is_floating_point() else v.dtype)
+                   .contiguous() for k, v in state.items()}  # fmt: skip
+        with atomic_write(out / "segmenter.safetensors") as tmp:  # a cut-off copy never looks like weights
+            save_file(weights, str(tmp), metadata={"arch": cfg.model.name})
+        if args.keep:  # the init of a next call on the same machine
+            keep = Path(args.keep)
+            keep.parent.mkdir(parents=True, exist_ok=True)
+            with atomic_write(keep) as tmp:
+                shutil.copyfile(out / "segmenter.safetensors", tmp)
+        with open(out / "log.jsonl", "a", encoding="utf-8") as log:
+            log.write((run_dir / "log.jsonl").read_text(encoding="utf-8"))
+        shutil.copy(run_dir / "config.yaml", out / "config.yaml")
+        row = {"steps": result.step, "planned_steps": steps, "seconds": round(seconds, 1), "lr": cfg.optim.lr}
+        return row, cfg.data.batch_size, cfg.optim.lr
+
+    (out / "log.jsonl").unlink(missing_ok=True)
+    first, batch, lr = run([], steps, budget * 1.1)
+    runs = [first]
+    left = budget - first["seconds"]
+    if first["steps"] and left >= args.top_up_s:  # the probe over-estimated the time a step takes: go on
+        real = first["steps"] * batch / first["seconds"]
+        more = max(1, int(0.9 * real * left / batch))
+        print(f"{left:.0f} s left at {real:.1f} images/s: a top-up run of {more} steps at lr {lr / 2:g}", flush=True)
+        top = [f"model.kwargs.pretrained={out / 'segmenter.safetensors'}", f"optim.lr={lr / 2}"]
+        runs.append(run(top, more, left * 1.05)[0])
     summary = {
-        "steps": result.step,
-        "planned_steps": steps,
-        "images": result.step * cfg.data.batch_size,
-        "seconds": round(seconds, 1),
+        "steps": sum(r["steps"] for r in runs),
+        "planned_steps": sum(r["planned_steps"] for r in runs),
+        "images": sum(r["steps"] for r in runs) * batch,
+        "seconds": round(sum(r["seconds"] for r in runs), 1),
+        "runs": runs,
         "probe_images_per_s": round(rate, 2),
         "device": args.device,
         "gpu": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,
