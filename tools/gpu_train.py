@@ -7,13 +7,15 @@ Run it there through the ``device`` tool after ``tools/gpu_pack.py`` built ``bui
 Steps: (1) a probe of ``--probe-steps`` steps measures images/s (the trainer logs it); (2) the real run gets
 ``steps = margin x rate x budget`` so that its cosine schedule ends inside the budget, ``train.time_limit_s`` as a
 safety net; when it ends ``--top-up-s`` or more early, a second cosine at half the learning rate continues its
-weights for the time left, sized from the run's real rate (``runs`` in the summary). The probe and the run start from ``--init``
-(default: the shipped default segmenter, so GPU time continues the CPU training). (3) The result goes to ``$OUT``: ``segmenter.safetensors`` (float16 state dict, ``arch`` in its
-metadata: ``automatte.load_model("twostage-cf", segmenter=...)`` reads it), ``log.jsonl``, ``config.yaml`` and
-``summary.json`` (steps, images seen, seconds, rate). The weights are also kept at ``build/gpu_last/segmenter.safetensors``
-on that machine (an ignored path, kept while it stays warm), so that a second call can go on from them at once
-without bringing them back into the 64 MiB that travels: ``python3 tools/gpu_train.py --init
-build/gpu_last/segmenter.safetensors --minutes 4 --lr 4e-5``. Here on the CPU it runs as a check with a tiny budget:
+weights for the time left, sized from the run's real rate (``runs`` in the summary). The probe and the run start
+from ``--init`` (default: the shipped default segmenter, so GPU time continues the CPU training). (3) The result
+goes to ``$OUT``: ``segmenter.safetensors`` (float16 state dict, ``arch`` in its metadata:
+``automatte.load_model("twostage-cf", segmenter=...)`` reads it), ``log.jsonl``, ``config.yaml`` and
+``summary.json`` (steps, images seen, seconds, rate). The weights are also kept at
+``build/gpu_last/segmenter.safetensors`` on that machine (an ignored path, kept while it stays warm), so that a
+second call can go on from them at once without bringing them back into the 64 MiB that travels:
+``python3 tools/gpu_train.py --init build/gpu_last/segmenter.safetensors --minutes 4 --lr 4e-5``. Here on the
+CPU it runs as a check with a tiny budget:
 
     OUT=/tmp/gpuout .venv/bin/python tools/gpu_train.py --device cpu --minutes 0.5 --probe-steps 2 --batch 2
 """
@@ -138,6 +140,7 @@ def main(argv=None) -> int:
         with open(out / "log.jsonl", "a", encoding="utf-8") as log:
             log.write((run_dir / "log.jsonl").read_text(encoding="utf-8"))
         shutil.copy(run_dir / "config.yaml", out / "config.yaml")
+        shutil.rmtree(run_dir, ignore_errors=True)  # its checkpoints: the weights are in $OUT now
         row = {"steps": result.step, "planned_steps": steps, "seconds": round(seconds, 1), "lr": cfg.optim.lr}
         return row, cfg.data.batch_size, cfg.optim.lr
 
