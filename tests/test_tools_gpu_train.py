@@ -92,6 +92,8 @@ def test_the_run_is_planned_at_a_margin_of_the_probe_rate(tmp_path, monkeypatch,
         tool.main(["--experiment", str(experiment), "--device", "cpu", "--minutes", "0.1", "--probe-steps", "2",
                    "--margin", str(margin), "--keep", ""])  # fmt: skip
     assert max(seen) == int(margin * 60.0 * 6 / 2)
+    real = seen[max(seen)].train  # the clock ends its cosine at the budget when it runs slower than planned
+    assert real.time_schedule and real.time_limit_s == pytest.approx(6.0)
 
 
 def test_a_run_that_ends_early_is_topped_up_at_half_the_lr_from_its_weights(tmp_path, monkeypatch):

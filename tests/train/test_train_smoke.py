@@ -98,3 +98,18 @@ def test_time_limit_stops_with_a_checkpoint_and_logs_throughput(tmp_path):
     assert load_checkpoint(result.last)["step"] == 1
     rows = [json.loads(line) for line in (tmp_path / "log.jsonl").read_text().splitlines()]
     assert rows[-1]["step"] == 1 and rows[-1]["images_per_s"] > 0
+
+
+@pytest.mark.parametrize("on_time", [True, False])
+def test_time_schedule_ends_the_cosine_at_the_time_limit(tmp_path, on_time):
+    cfg = shrink(experiment("deeplabv3_mnv2_salient_coarse", tmp_path), tmp_path, steps=100_000)
+    cfg.train.time_limit_s, cfg.train.time_schedule, cfg.train.log_every, cfg.train.val_every = 1.0, on_time, 1, 0
+    cfg.optim.schedule, cfg.optim.min_lr_ratio, cfg.optim.warmup_steps = "cosine", 0.0, 0
+    result = train(cfg)
+    assert 1 <= result.step < 100_000  # stopped by the clock
+    rows = [json.loads(line) for line in (tmp_path / "log.jsonl").read_text().splitlines()]
+    lrs = [r["lr"] for r in rows if r["kind"] == "train"]
+    if on_time:  # the clock moved the cosine to its floor, falling all the way
+        assert lrs[-1] == pytest.approx(0.0, abs=1e-12) and lrs == sorted(lrs, reverse=True)
+    else:  # by steps, a few of 100,000: still at the base lr
+        assert lrs[-1] == pytest.approx(cfg.optim.lr, rel=1e-3)

@@ -212,6 +212,10 @@ class TrainConfig:
         time_limit_s: stop after the first step that ends this many seconds after the loop started, with a
             checkpoint (0: no limit); the schedule still runs to ``steps``, so set both (``tools/gpu_train.py``
             sizes ``steps`` from a measured rate).
+        time_schedule: with ``time_limit_s``, the schedule's position is the larger of the step and the
+            elapsed fraction of ``time_limit_s`` times ``steps``, so that a run slower than planned still ends
+            its schedule (the cosine's floor) at the time limit instead of being cut half-way (a lent GPU's
+            throughput varies +-20 % run to run). Resuming such a run restarts its clock.
     """
 
     steps: int = 1000
@@ -234,6 +238,7 @@ class TrainConfig:
     freeze: list[str] = field(default_factory=list)
     channels_last: bool = False
     time_limit_s: float = 0.0
+    time_schedule: bool = False
 
 
 @dataclass

@@ -362,6 +362,9 @@ def _train(cfg: Config, resume: bool, device: torch.device, info: distributed.Di
                 parts["grad_norm"] = torch.nn.utils.clip_grad_norm_(params, cfg.optim.grad_clip)
             scaler.step(optimizer)
             scaler.update()
+            if cfg.train.time_schedule and cfg.train.time_limit_s:  # the schedule's clock: steps or time
+                on_time = int((time.perf_counter() - started) / cfg.train.time_limit_s * cfg.train.steps)
+                scheduler.last_epoch = max(scheduler.last_epoch, min(on_time, cfg.train.steps) - 1)
             scheduler.step()
             parts.update(task.after_step(batch, step, autocast))
             done = step + 1
