@@ -146,7 +146,7 @@ def synthetic_metrics(pipeline, shared: Path, n: int) -> dict:
 
 
 def cutout_metrics(
-    pipeline, shared: Path, repeats: int, framed: bool = False, backgrounds: tuple[str, ...] = ()
+    pipeline, shared: Path, repeats: int, framed: bool = False, backgrounds: tuple[str, ...] = (), bokeh: bool = False
 ) -> dict:
     """The held-out tuxpaint cutouts (10 % split by stem, never trained on: animals, plants, food, objects with
     real anti-aliased edges) pasted on background photos, ``repeats`` composites each (512 x 512, fixed seed,
@@ -155,7 +155,10 @@ def cutout_metrics(
     ``framed``: every object stands cut by the bottom edge (10-45 % of its height below the frame, as toys and
     plants are framed in studio matting photos); its figures are named ``framed ...``. ``backgrounds``: the
     background folders (names under ``backgrounds/``) to paste on; all of them when empty. bsds200's photos
-    mostly show an animal or a person of their own, which these composites count as background."""
+    mostly show an animal or a person of their own, which these composites count as background. ``bokeh``: every
+    background defocused first (a disc of radius 4-20 px, the training's bokeh range), as behind the objects
+    of studio matting photos (alphamatting.com's are shot before an out-of-focus photo); the figures are named
+    ``... bokeh``."""
     from automatte.data.augment import Augment
     from automatte.data.copypaste import CutoutDataset
     from automatte.metrics.segmentation import boundary_f, iou
@@ -164,7 +167,7 @@ def cutout_metrics(
     ds = CutoutDataset(
         shared / "cutouts" / "tuxpaint",
         [shared / "backgrounds" / b for b in backgrounds] if backgrounds else shared / "backgrounds",
-        Augment.none(size=512),
+        Augment.none(size=512, bokeh_prob=1.0 if bokeh else 0.0),
         split="val",
         seed=VAL_SEED_OFFSET,
         bottom_cut_prob=1.0 if framed else 0.0,
@@ -178,7 +181,7 @@ def cutout_metrics(
         rows.append((*scores.values(), iou(pred, mask), boundary_f(pred, mask, tolerance=2)))
     means = np.asarray(rows).mean(axis=0)
     keys = ("SAD", "MSE", "Grad", "Conn", "IoU", "BF")
-    name = "framed" if framed else "cutouts"
+    name = ("framed" if framed else "cutouts") + (" bokeh" if bokeh else "")
     return {f"{name} {k}": float(v) for k, v in zip(keys, means)} | {f"n/{name}": len(rows)}
 
 
@@ -243,6 +246,9 @@ def main(argv=None) -> int:
         default="",
         help="background folders the cutouts are pasted on, comma-separated (e.g. sunhays80,urban100; default all)",
     )
+    parser.add_argument(
+        "--bokeh", action="store_true", help="defocus the cutouts' backgrounds (studio matting photos' look)"
+    )
     parser.add_argument("--limit", type=int, default=None, help="at most this many images per real set")
     parser.add_argument("--sets", default=",".join(REAL_SETS), help="real sets to measure (comma-separated)")
     parser.add_argument("--no-latency", action="store_true")
@@ -274,9 +280,9 @@ def main(argv=None) -> int:
             row.update(real_metrics(pipeline, shared, args.limit, sets, photos))
         per_image += [(spec, *r) for r in photos]
         if args.cutouts:
-            row.update(cutout_metrics(pipeline, shared, args.cutouts, backgrounds=pools))
+            row.update(cutout_metrics(pipeline, shared, args.cutouts, backgrounds=pools, bokeh=args.bokeh))
         if args.framed:
-            row.update(cutout_metrics(pipeline, shared, args.framed, framed=True, backgrounds=pools))
+            row.update(cutout_metrics(pipeline, shared, args.framed, framed=True, backgrounds=pools, bokeh=args.bokeh))
         if args.n:
             row.update(synthetic_metrics(pipeline, shared, args.n))
         if not args.no_latency:

@@ -76,3 +76,22 @@ def test_missing_background_folder_is_one_line_error(bench, shared, capsys):
     assert bench.main(["--shared", str(shared), "--cutout-backgrounds", "reds,nowhere", "--model", "old"]) == 2
     err = capsys.readouterr().err.strip()
     assert err.endswith("nowhere: background folder not found") and "\n" not in err
+
+
+def test_bokeh_defocuses_the_backgrounds_and_names_its_figures(bench, shared):
+    folder = shared / "backgrounds" / "checks"
+    folder.mkdir(parents=True)
+    checks = (np.indices((80, 96)).sum(axis=0) % 2 * 255).astype(np.uint8)  # 1-px squares (5 px at 512)
+    Image.fromarray(np.stack([checks] * 3, axis=-1)).save(folder / "checks.png")
+    spread = {}
+    for bokeh in (False, True):
+        seen = []
+
+        def pipeline(image, seen=seen):
+            seen.append(float(image[:8].std()))  # the top rows: background only
+            return SimpleNamespace(alpha=np.zeros(image.shape[:2], np.float32))
+
+        out = bench.cutout_metrics(pipeline, shared, repeats=2, backgrounds=("checks",), bokeh=bokeh)
+        assert ("cutouts bokeh SAD" in out) == bokeh and ("cutouts SAD" in out) != bokeh
+        spread[bokeh] = np.mean(seen)
+    assert spread[True] < 0.5 * spread[False]  # the squares blurred away
