@@ -43,12 +43,15 @@ ALIASES = {"old": "twostage-cf@segmenter=salient-segmenter-v1,band_mode=fixed", 
 
 
 def parse_spec(spec: str) -> tuple[str, dict]:
-    """``NAME@key=value,key=value`` -> (NAME, options); values parsed as JSON where they can be. An alias
-    (``old``, ``new``) takes options too; they are added to (or replace) the alias's own.
+    """``NAME@key=value,key=value`` -> (NAME, options); values parsed as JSON where they can be (a list's items
+    separated by ``;``: ``unsure=[0.2;0.8]``). An alias (``old``, ``new``) takes options too; they are added to (or
+    replace) the alias's own.
 
     Example:
         >>> parse_spec("twostage-cf@segment_flip=true,band=0.01,segmenter=x.pt")
         ('twostage-cf', {'segment_flip': True, 'band': 0.01, 'segmenter': 'x.pt'})
+        >>> parse_spec("new@unsure=[0.2;0.8]")[1]["unsure"]
+        [0.2, 0.8]
         >>> parse_spec("old@segment_flip=true")
         ('twostage-cf', {'segmenter': 'salient-segmenter-v1', 'band_mode': 'fixed', 'segment_flip': True})
     """
@@ -60,7 +63,7 @@ def parse_spec(spec: str) -> tuple[str, dict]:
     for part in filter(None, rest.split(",")):
         key, _, value = part.partition("=")
         try:
-            options[key] = json.loads(value)
+            options[key] = json.loads(value.replace(";", ","))
         except ValueError:
             options[key] = value
     return name, options
