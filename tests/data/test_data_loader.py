@@ -89,12 +89,21 @@ def test_sampler_visits_every_item_before_repeating():
     assert len({i for _, i, _ in endless}) == 50
 
 
+def test_an_item_drawn_again_in_one_epoch_is_a_new_draw():
+    keys = MixSampler([3, 50], [0.5, 0.5], num_samples=40, seed=0).global_keys(2)
+    small = [k for k in keys if k[0] == 0]
+    assert len(small) > 3  # the 3 items are cycled: each pass over them has its own draw number
+    assert len(set(small)) == len(small)
+    assert sorted({k[2] for k in small}) == [2 + (c << 32) for c in range(-(-len(small) // 3))]
+    assert {k[2] for k in keys if k[0] == 1} == {2}  # no repeats: the epoch itself, as before
+
+
 def test_sampler_epochs_and_ranks_like_distributed_sampler():
     sampler = MixSampler([10, 6], [1, 1], num_samples=15, seed=1)
     e0 = list(sampler)
     sampler.set_epoch(1)
     e1 = list(sampler)
-    assert e0 != e1 and all(k[2] == 1 for k in e1) and len(e0) == 15
+    assert e0 != e1 and all(k[2] % (1 << 32) == 1 for k in e1) and len(e0) == 15
     ranks = [MixSampler([10, 6], [1, 1], num_samples=15, seed=1, num_replicas=4, rank=r) for r in range(4)]
     for r in ranks:
         r.set_epoch(1)
