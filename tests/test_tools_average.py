@@ -35,6 +35,8 @@ def test_average_of_two_checkpoints_is_exact_and_keeps_the_first_ones_metadata(t
         else:
             assert soup["model"][key].equal(t)
     create_model("dim_test").load_state_dict(soup["model"])  # loads strictly
+    bad = tmp_path / "s.safetensors"  # a checkpoint under a weights file's name: refused, nothing written
+    assert tool.main([str(tmp_path / "a.pt"), str(tmp_path / "b.pt"), "--out", str(bad)]) == 2 and not bad.exists()
 
 
 def test_different_networks_are_refused(tmp_path):

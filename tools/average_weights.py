@@ -91,6 +91,9 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     if Path(args.a).suffix == ".safetensors":
         return _average_safetensors(args)
+    if Path(args.out).suffix == ".safetensors":  # a checkpoint under that name fails to load much later
+        print(f"average_weights: {args.a} is a training checkpoint, so --out must be a .pt file", file=sys.stderr)
+        return 2
     try:
         ckpt = load_checkpoint(args.a)
         state = average_states(ckpt["model"], read_state(args.b), args.weight)
