@@ -10,7 +10,8 @@ follows whichever of the steps and the clock is further on, so a run slower than
 cosine at the budget (a 30-step probe once read 830 images/s for a run that kept 380); when it ends
 ``--top-up-s`` or more early, a second cosine at half the learning rate continues its weights for the time left,
 sized from the run's real rate (``runs`` in the summary). The probe and the run start from ``--init`` (default:
-the shipped default segmenter, so GPU time continues the CPU training). (3) The result goes to ``$OUT``: ``segmenter.safetensors`` (float16 state dict, ``arch`` in its metadata:
+the shipped default segmenter, so GPU time continues the CPU training). (3) The result goes to ``$OUT``:
+``segmenter.safetensors`` (float16 state dict, ``arch`` in its metadata:
 ``automatte.load_model("twostage-cf", segmenter=...)`` reads it), ``log.jsonl``, ``config.yaml`` and
 ``summary.json`` (steps, images seen, seconds, rate). The weights are also kept at
 ``build/gpu_last/segmenter.safetensors`` on that machine (an ignored path, kept while it stays warm), so that a
