@@ -259,6 +259,14 @@ def test_segmenter_option_band_modes_and_flip(image, tmp_path):
     thin = (unsure._trimap_from_mask(certain, from_segmenter=True) == 0.5).sum()
     assert thin < (fixed._trimap_from_mask(certain, from_segmenter=True) == 0.5).sum() / 1.5  # thin where certain
     assert (unsure._trimap_from_mask(prob, from_segmenter=False) == t_fixed).all()  # user masks: fixed band
+    near = api.load_model(  # unsure_reach: only the doubt within 0.1 x 500 px of the 0.5 contour (column 250)
+        "twostage-cf", foreground="none", band_mode="uncertainty", band_min=0.01, unsure=(0.3, 0.7), unsure_reach=0.1
+    )
+    t_near = near._trimap_from_mask(prob, from_segmenter=True)
+    assert (t_near[:, 240:250] == 0.5).all() and (t_near[:, 100:102] == 0).all()
+    assert (t_near != 0.5).sum() > (t_unsure != 0.5).sum()
+    with pytest.raises(ValueError, match="unsure_reach"):
+        api.Pipeline("x", unsure_reach=0.5)
     flip = api.load_model("twostage-cf", foreground="none", segment_flip=True)
     plain = api.load_model("twostage-cf", foreground="none")
     mirrored = np.ascontiguousarray(image[:, ::-1])  # TTA = mean of the plain and the mirrored-back passes

@@ -54,7 +54,9 @@ class Pipeline:
         band: unknown-band width of trimaps made from masks, as a fraction of the image's long side.
         band_mode: trimaps from the segmenter's probability: ``"fixed"`` (``band`` around its 0.5 contour) or
             ``"uncertainty"`` (a ``band_min`` band around the contour plus every pixel with a probability
-            between ``unsure[0]`` and ``unsure[1]``: :func:`automatte.ops.trimap.trimap_from_probability`).
+            between ``unsure[0]`` and ``unsure[1]``: :func:`automatte.ops.trimap.trimap_from_probability`);
+            with ``unsure_reach`` (a fraction of the long side, 0 = anywhere), only the unsure pixels within
+            that band around the 0.5 contour.
             User masks always get the fixed band.
         fusion: two-stage fusion, ``"hard"`` or ``"soft"``.
         foreground: ``"auto"`` (pymatting ``ml`` up to 4 MP, ``blur_fusion`` above), ``"ml"``,
@@ -86,6 +88,7 @@ class Pipeline:
         band_mode: str = "fixed",
         band_min: float = 0.006,
         unsure: tuple[float, float] = (0.1, 0.9),
+        unsure_reach: float = 0.0,
         fusion: str = "hard",
         foreground: str = "auto",
         max_size: int | None = None,
@@ -102,12 +105,14 @@ class Pipeline:
             raise ValueError(f"band_mode must be one of {', '.join(BAND_MODES)}, got {band_mode!r}")
         if not 0 <= unsure[0] < 0.5 < unsure[1] <= 1:
             raise ValueError(f"unsure must be (low, high) with 0 <= low < 0.5 < high <= 1, got {unsure!r}")
+        if not 0 <= unsure_reach < 0.5:
+            raise ValueError(f"unsure_reach must be in [0, 0.5), got {unsure_reach}")
         self.name, self.matting, self.refiner, self.segmenter, self.guided = name, matting, refiner, segmenter, guided
         self.strategy, self.global_long_side, self.detail_long_side = strategy, int(global_long_side), detail_long_side
         self.tile, self.overlap, self.segment_long_side = int(tile), int(overlap), int(segment_long_side)
         self.band, self.fusion, self.foreground = float(band), fusion, foreground
         self.segment_flip, self.band_mode, self.band_min = bool(segment_flip), band_mode, float(band_min)
-        self.unsure = (float(unsure[0]), float(unsure[1]))
+        self.unsure, self.unsure_reach = (float(unsure[0]), float(unsure[1])), float(unsure_reach)
         self.segment_scales = tuple(int(s) for s in segment_scales)
         if any(s < 32 for s in self.segment_scales):
             raise ValueError(f"segment_scales must be long sides >= 32 px, got {segment_scales!r}")
@@ -189,7 +194,8 @@ class Pipeline:
 
         if from_segmenter and self.band_mode == "uncertainty":
             k = self._band_kernel(mask.shape, self.band_min)
-            return trimap_from_probability(mask, k, *self.unsure)
+            reach = self._band_kernel(mask.shape, self.unsure_reach) if self.unsure_reach else None
+            return trimap_from_probability(mask, k, *self.unsure, reach=reach)
         return trimap_from_mask(mask, kernel_size=self._band_kernel(mask.shape)).astype(np.float32)
 
     def _segment(self, image: np.ndarray) -> np.ndarray:

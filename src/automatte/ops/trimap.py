@@ -165,19 +165,29 @@ def _trimap_from_binary(m: np.ndarray, k: int, iterations: int) -> np.ndarray:
 
 
 def trimap_from_probability(
-    prob: np.ndarray, kernel_size: int = 7, low: float = 0.1, high: float = 0.9, threshold: float = 0.5
+    prob: np.ndarray,
+    kernel_size: int = 7,
+    low: float = 0.1,
+    high: float = 0.9,
+    threshold: float = 0.5,
+    reach: int | None = None,
 ) -> np.ndarray:
     """Trimap from a segmenter's foreground probability whose unknown band follows the segmenter's doubt.
 
     ``trimap_from_mask(prob >= threshold, kernel_size)`` (a thin band of ``kernel_size`` around the decided
     edge), then every pixel the segmenter is unsure of (``low < prob < high``) is unknown as well: the band is
-    thin where the edge is certain and widens over hair, fur and other fine or blurred parts.
+    thin where the edge is certain and widens over hair, fur and other fine or blurred parts. With ``reach``,
+    only the unsure pixels within the band of that kernel size around the decided edge join the unknown band:
+    the fringe of hair or leaves next to the object does, a whole doubtful region far from it (a building the
+    segmenter half believes in) keeps its decision.
 
     Args:
         prob: (H, W) float in [0, 1].
         kernel_size: side of the minimum band's structuring element.
         low, high: the probabilities between which a pixel counts as unsure (0 <= low < threshold < high <= 1).
         threshold: foreground threshold of the decided mask.
+        reach: None (every unsure pixel) or the side of the structuring element around the decided edge
+            within which unsure pixels join the band.
 
     Returns:
         (H, W) float32 trimap in {0, 0.5, 1}.
@@ -187,6 +197,8 @@ def trimap_from_probability(
         >>> p = np.zeros((1, 12), np.float32); p[0, 6:] = 1; p[0, 2:6] = [0.2, 0.4, 0.6, 0.8]
         >>> trimap_from_probability(p, kernel_size=1).tolist()[0]
         [0.0, 0.0, 0.5, 0.5, 0.5, 0.5, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0]
+        >>> trimap_from_probability(p, kernel_size=1, reach=3).tolist()[0]
+        [0.0, 0.0, 0.0, 0.5, 0.5, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0]
     """
     if not 0 <= low < threshold < high <= 1:
         raise ValueError(
@@ -196,8 +208,12 @@ def trimap_from_probability(
     if p.ndim != 2:
         raise ValueError(f"trimap_from_probability: expected an (H, W) probability, got shape {p.shape}")
     k = check_kernel_size(kernel_size, "trimap_from_probability")
-    trimap = _trimap_from_binary(p >= threshold, k, 1)
-    trimap[(p > low) & (p < high)] = 0.5
+    decided = p >= threshold
+    trimap = _trimap_from_binary(decided, k, 1)
+    unsure = (p > low) & (p < high)
+    if reach is not None:  # only the doubt next to the decided edge
+        unsure &= _trimap_from_binary(decided, check_kernel_size(reach, "trimap_from_probability"), 1) == 0.5
+    trimap[unsure] = 0.5
     return trimap
 
 
