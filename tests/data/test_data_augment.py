@@ -44,6 +44,21 @@ def test_choose_crop_centres_on_the_focus():
     assert side == 64  # empty focus: a uniform crop
 
 
+def test_framed_crop_ends_inside_the_object_and_falls_back_when_too_little_is_left():
+    mask = np.zeros((120, 160), np.float32)
+    mask[30:110, 50:90] = 1
+    rng = np.random.default_rng(3)
+    for _ in range(20):
+        y, x, side = A.framed_crop(mask, rng, [64, 96], keep_range=(0.55, 0.9))
+        cut = y + side
+        assert 30 + 0.55 * 80 - 1 <= cut <= 30 + 0.9 * 80 + 1 and 0 <= x <= 160 - side and y >= 0
+        assert mask[cut - 1, x : x + side].any()  # the last row of the box crosses the object
+    assert A.framed_crop(np.zeros((50, 50)), rng, [32]) is None
+    top = np.zeros((100, 100), np.float32)
+    top[0:20, 40:60] = 1  # an object at the top: 11-18 rows above the cut, under 40 % of the short side
+    assert A.framed_crop(top, rng, [64]) is None
+
+
 def test_unknown_region_soft_and_hard():
     a = np.zeros((10, 10), np.float32)
     a[3:7, 3:7] = 1

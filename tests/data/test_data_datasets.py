@@ -230,6 +230,21 @@ def test_coarse_dataset_determinism_and_errors(coarse_root, tmp_path):
         CoarseDataset(tmp_path)
 
 
+def test_framed_coarse_crops_cut_the_object_with_the_bottom_edge(object_root):
+    cfg = Augment(size=32, crop_sizes=(40,), unknown_crop_prob=0, flip_prob=0)
+    framed = CoarseDataset(object_root, cfg, frame_prob=1.0, frame_range=(0.6, 0.8), seed=2)
+    plain = CoarseDataset(object_root, cfg, seed=2)
+    for epoch in range(4):
+        for i in range(2):  # objects inside the frame (rows 15-44): the framed crop ends inside the object
+            trimap = framed[i, epoch]["trimap"][0]
+            assert bool((trimap[-1] > 0).any()), "the object does not reach the bottom edge"
+            assert bool((trimap[0] == 0).any()), "the framed crop lost the background above the object"
+    # frame_prob 0 draws nothing: the same samples as before the option existed
+    assert _same(CoarseDataset(object_root, cfg, frame_prob=0.0, seed=2)[1, 3], plain[1, 3])
+    with pytest.raises(ValueError, match="frame_range"):
+        CoarseDataset(object_root, cfg, frame_prob=0.5, frame_range=(0.9, 0.5))
+
+
 # ------------------------------------------------------------------------------------------------ generator
 
 

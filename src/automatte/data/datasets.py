@@ -422,6 +422,9 @@ class CoarseDataset(SeededDataset):
     Args:
         root: folder with ``image/`` and ``mask/`` (files matched by stem).
         augment: :class:`Augment`; image_type: type of every sample (people and salient objects: "SO").
+        frame_prob: probability of a framed crop (:func:`~automatte.data.augment.framed_crop`: the bottom edge
+            cuts the object at a fraction ``frame_range`` of its height; 0 draws nothing, so seeds keep their
+            samples).
         Others as in :class:`MattingDataset`.
     """
 
@@ -439,9 +442,17 @@ class CoarseDataset(SeededDataset):
         split_seed: int = 0,
         seed: int = 0,
         source: str | None = None,
+        frame_prob: float = 0.0,
+        frame_range: Sequence[float] = (0.55, 0.9),
     ):
         root = Path(root)
         super().__init__(augment, seed, unified, coarse_mask, source or root.name)
+        if not (0.0 <= frame_prob <= 1.0 and 0.0 < frame_range[0] <= frame_range[1] <= 1.0):
+            raise ValueError(
+                f"{root}: need 0 <= frame_prob <= 1 and 0 < low <= high <= 1 for frame_range, "
+                f"got {frame_prob}, {tuple(frame_range)!r}"
+            )
+        self.frame_prob, self.frame_range = float(frame_prob), (float(frame_range[0]), float(frame_range[1]))
         self.root = root
         self.pairs = coarse_pairs(root)
         self.image_type = normalize_image_type(image_type)
@@ -456,8 +467,12 @@ class CoarseDataset(SeededDataset):
         image_path, mask_path = self.pairs[name]
         image = decode_cache().read(image_path)
         mask = decode_cache().read(mask_path, "mask", image.shape)
-        box = A.choose_crop(mask.shape, rng, cfg.crop_sizes, A.unknown_region(mask), cfg.unknown_crop_prob,
-                            cfg.scale_range)  # fmt: skip
+        box = None
+        if self.frame_prob > 0 and rng.random() < self.frame_prob:  # no draw at 0: old seeds unchanged
+            box = A.framed_crop(mask, rng, cfg.crop_sizes, self.frame_range, cfg.scale_range)
+        if box is None:
+            box = A.choose_crop(mask.shape, rng, cfg.crop_sizes, A.unknown_region(mask), cfg.unknown_crop_prob,
+                                cfg.scale_range)  # fmt: skip
         arrays = {"image": A.apply_box(image, box, cfg.size), "mask": A.apply_box(mask, box, cfg.size)}
         if rng.random() < cfg.flip_prob:
             arrays = A.flip_arrays(arrays)
