@@ -10,6 +10,13 @@ optional pipeline options after ``@``: ``twostage-cf@segmenter=salient-segmenter
 * **synthetic held-out split**: the 64 procedural samples of the experiments' validation source (512 x 512,
   SO / STM / NS in turn, seed ``VAL_SEED_OFFSET``: the training stream never draws them), whole-image
   SAD / MSE / Grad / Conn with the DIM protocol, overall and SAD per type;
+* **DUTS-TE** (``--duts``; built by ``tools/get_data.py`` into ``data/coarse/duts-te``, 5,019 salient-object
+  photos, never trained on): IoU / boundary F / MAE as above over a fixed subset (``--duts-n``, the first N names
+  in the order of ``sha1(name)``; ``all`` for the whole set, as the model card reports) and over its
+  **thin-structure subset** (``duts-te thin``: the 10 % of the whole set's masks with the most boundary per square
+  root of area, :func:`thin_names`: plants, bikes, insects, chairs); ``--shard K/N`` measures every N-th photo
+  from the K-th, and ``--summarise CSV ...`` recomputes the figures from ``--per-image`` files (shards, earlier
+  runs), so the 5,019 photos can be split across processes and models measured once;
 * **CPU latency at 1 MP** (1155 x 866, median of 3 after a warm-up; foreground estimation excluded) and the
   parameter count;
 * with ``--sheet PATH``: a contact sheet of the example photos (``examples/`` and
@@ -25,11 +32,17 @@ and the fixed 2 % band) with the shipped default (``new``).
 Usage (from the repository root, needs ../shared/data):
     .venv/bin/python benchmarks/default_models.py --json docs/default_models.json --sheet docs/default_models_contact.jpg
     .venv/bin/python benchmarks/default_models.py --model old --model 'twostage-cf@segmenter=runs/seg2/last.pt' --limit 30
+    .venv/bin/python benchmarks/default_models.py --model new --model peer:u2netp --sets '' --cutouts 0 --n 0 \
+        --no-latency --duts-n all --shard 0/2 --per-image build/duts_0.csv          # and 1/2 beside it
+    .venv/bin/python benchmarks/default_models.py --summarise build/duts_0.csv build/duts_1.csv
 """
 
 from __future__ import annotations
 
 import argparse
+import csv
+import functools
+import hashlib
 import json
 import sys
 import time
@@ -39,6 +52,8 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 REAL_SETS = ("ccp", "sod300", "hsd", "portraits", "horses")
+DUTS = ROOT / "data" / "coarse" / "duts-te"
+THIN_FRACTION = 0.1
 ALIASES = {"old": "twostage-cf@segmenter=salient-segmenter-v1,band_mode=fixed", "new": "default"}
 
 
@@ -215,6 +230,93 @@ def real_metrics(pipeline, shared: Path, limit: int | None, sets=REAL_SETS, per_
     return out
 
 
+def duts_names(root: Path, n: int | None = None) -> list[str]:
+    """The first ``n`` names (all when None) of a coarse set in the order of ``sha1(name)``: a fixed subset that
+    does not depend on the file system's order.
+
+    Example:
+        >>> import tempfile
+        >>> from automatte.io import write_image
+        >>> root = Path(tempfile.mkdtemp())
+        >>> for i in range(5):
+        ...     _ = write_image(root / "image" / f"p{i}.jpg", np.zeros((4, 4, 3), np.float32))
+        ...     _ = write_image(root / "mask" / f"p{i}.png", np.ones((4, 4), np.float32))
+        >>> duts_names(root, 2) == duts_names(root)[:2], len(duts_names(root))
+        (True, 5)
+    """
+    from automatte.data.datasets import coarse_pairs
+
+    names = sorted(coarse_pairs(root), key=lambda s: hashlib.sha1(s.encode()).hexdigest())
+    return names if n is None else names[:n]
+
+
+def thinness(mask: np.ndarray) -> float:
+    """Boundary pixels per square root of the object's area (a disc about 3.5, a bicycle or a plant tens)."""
+    from automatte.metrics.segmentation import mask_boundary
+
+    area = float((mask >= 0.5).sum())
+    return 0.0 if area == 0 else float(mask_boundary(mask).sum()) / np.sqrt(area)
+
+
+@functools.lru_cache(maxsize=4)
+def thin_names(root: Path, fraction: float = THIN_FRACTION) -> frozenset[str]:
+    """The ``fraction`` of a coarse set's masks (the whole set) with the highest :func:`thinness`."""
+    from automatte.data.datasets import coarse_pairs, read_mask
+    from automatte.io import read_alpha
+
+    pairs = coarse_pairs(root)
+    scores = {}
+    for name, (_, mask_path) in pairs.items():
+        scores[name] = thinness(read_mask(mask_path, read_alpha(mask_path).shape))
+    ranked = sorted(scores, key=lambda n: (-scores[n], n))
+    return frozenset(ranked[: max(1, round(fraction * len(ranked)))])
+
+
+def duts_metrics(pipeline, root: Path, n: int | None, shard=(0, 1), per_image: list | None = None) -> dict:
+    """IoU / boundary F / MAE of the pipeline's alpha against DUTS-TE's masks on the fixed subset (and its
+    share of the thin-structure subset); one ``("duts-te", name, IoU, BF, MAE)`` row per photo in ``per_image``."""
+    from automatte.data.datasets import coarse_pairs, read_mask
+    from automatte.io import read_image
+    from automatte.metrics.segmentation import boundary_f, iou, mae
+
+    pairs = coarse_pairs(root)
+    rows = []
+    for name in duts_names(root, n)[shard[0] :: shard[1]]:
+        image = read_image(pairs[name][0])
+        mask = read_mask(pairs[name][1], image.shape[:2])
+        alpha = pipeline(image).alpha
+        rows.append(("duts-te", name, iou(alpha, mask), boundary_f(alpha, mask, tolerance=2), mae(alpha, mask)))
+    if per_image is not None:
+        per_image += rows
+    return summarise_duts(rows, thin_names(root))
+
+
+def summarise_duts(rows: list, thin: frozenset[str]) -> dict:
+    """Means of ``(set, name, IoU, BF, MAE)`` rows over all of them and over those in ``thin``."""
+    out: dict = {}
+    for label, sel in (("duts-te", rows), ("duts-te thin", [r for r in rows if r[1] in thin])):
+        if sel:
+            values = np.asarray([r[2:5] for r in sel], np.float64).mean(axis=0)
+            out[f"IoU/{label}"], out[f"BF/{label}"], out[f"MAE/{label}"] = (float(v) for v in values)
+        out[f"n/{label}"] = len(sel)
+    return out
+
+
+def summarise_csv(paths: list[str], root: Path) -> dict:
+    """Per model, the DUTS-TE figures of every ``--per-image`` CSV row of set ``duts-te`` (a photo measured
+    twice counts once: the last row)."""
+    rows: dict = {}
+    for path in paths:
+        with open(path, newline="") as f:
+            for r in csv.DictReader(f):
+                if r["set"] == "duts-te":
+                    rows.setdefault(r["model"], {})[r["photo"]] = (
+                        "duts-te", r["photo"], float(r["IoU"]), float(r["BF"]), float(r["MAE"])
+                    )  # fmt: skip
+    thin = thin_names(root)
+    return {model: summarise_duts(list(by_name.values()), thin) for model, by_name in rows.items()}
+
+
 def latency(pipeline, repeats: int = 3) -> float:
     rng = np.random.default_rng(0)
     image = rng.random((866, 1155, 3), dtype=np.float32)
@@ -226,6 +328,28 @@ def latency(pipeline, repeats: int = 3) -> float:
         pipeline(image)
         times.append(time.perf_counter() - t)
     return float(np.median(times))
+
+
+def _print_table(results: dict) -> None:
+    keys = list(dict.fromkeys(k for r in results.values() for k in r))
+    print("\n| figure | " + " | ".join(results) + " |")
+    print("|---|" + "---|" * len(results))
+    for k in keys:
+        print(
+            f"| {k} | "
+            + " | ".join(f"{r[k]:.4g}" if isinstance(r.get(k), float) else str(r.get(k, "")) for r in results.values())
+            + " |"
+        )
+
+
+def _print_summary(results: dict, json_path: str | None) -> int:
+    _print_table(results)
+    if json_path:
+        from automatte.io import atomic_write
+
+        with atomic_write(json_path) as tmp:
+            tmp.write_text(json.dumps({"duts-te": results}, indent=2) + "\n")
+    return 0
 
 
 def main(argv=None) -> int:
@@ -254,6 +378,14 @@ def main(argv=None) -> int:
     )
     parser.add_argument("--limit", type=int, default=None, help="at most this many images per real set")
     parser.add_argument("--sets", default=",".join(REAL_SETS), help="real sets to measure (comma-separated)")
+    parser.add_argument(
+        "--duts", default=str(DUTS), help="DUTS-TE in the coarse layout (tools/get_data.py; skipped when absent)"
+    )
+    parser.add_argument("--duts-n", default="500", help="DUTS-TE photos: the fixed subset's size, 'all', or 0 (skip)")
+    parser.add_argument("--shard", default="0/1", help="K/N: measure DUTS-TE photos K, K+N, K+2N, ... of the subset")
+    parser.add_argument(
+        "--summarise", nargs="+", default=None, help="only print the DUTS-TE figures of these --per-image CSV files"
+    )
     parser.add_argument("--no-latency", action="store_true")
     parser.add_argument("--json", default=None, help="also write the figures here")
     parser.add_argument("--sheet", default=None, help="also write a contact sheet of the example photos here")
@@ -261,6 +393,18 @@ def main(argv=None) -> int:
         "--per-image", default=None, help="also write every real held-out photo's IoU / BF / MAE here (CSV)"
     )
     args = parser.parse_args(argv)
+    if args.summarise:
+        return _print_summary(summarise_csv(args.summarise, Path(args.duts)), args.json)
+    try:
+        duts_n = None if args.duts_n == "all" else int(args.duts_n)
+        shard = tuple(int(v) for v in args.shard.split("/"))
+        if len(shard) != 2 or not 0 <= shard[0] < shard[1]:
+            raise ValueError
+    except ValueError:
+        parser.error(
+            f"--duts-n {args.duts_n!r} / --shard {args.shard!r}: expected a count or 'all', and K/N with 0 <= K < N"
+        )
+    duts = Path(args.duts)
     shared = Path(args.shared)
     if not shared.is_dir():
         print(f"{shared}: shared data not found", file=sys.stderr)
@@ -281,6 +425,8 @@ def main(argv=None) -> int:
         sets = tuple(filter(None, args.sets.split(",")))
         if sets:  # --sets '' measures only the composites
             row.update(real_metrics(pipeline, shared, args.limit, sets, photos))
+        if duts_n != 0 and (duts / "image").is_dir():
+            row.update(duts_metrics(pipeline, duts, duts_n, shard, photos))
         per_image += [(spec, *r) for r in photos]
         if args.cutouts:
             row.update(cutout_metrics(pipeline, shared, args.cutouts, backgrounds=pools, bokeh=args.bokeh))
@@ -296,15 +442,7 @@ def main(argv=None) -> int:
             f"{spec}: " + ", ".join(f"{k} {v:.4g}" if isinstance(v, float) else f"{k} {v}" for k, v in row.items()),
             flush=True,
         )
-    keys = list(dict.fromkeys(k for r in results.values() for k in r))
-    print("\n| figure | " + " | ".join(results) + " |")
-    print("|---|" + "---|" * len(results))
-    for k in keys:
-        print(
-            f"| {k} | "
-            + " | ".join(f"{r[k]:.4g}" if isinstance(r.get(k), float) else str(r.get(k, "")) for r in results.values())
-            + " |"
-        )
+    _print_table(results)
     if args.json:
         from automatte.io import atomic_write
 
@@ -321,8 +459,6 @@ def main(argv=None) -> int:
                 + "\n"
             )
     if args.per_image:
-        import csv
-
         from automatte.io import atomic_write
 
         with atomic_write(args.per_image) as tmp, open(tmp, "w", newline="") as f:
