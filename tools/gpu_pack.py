@@ -23,6 +23,7 @@ checkout's tracked files, since both travel): the script fails otherwise. ``tool
 from __future__ import annotations
 
 import argparse
+import hashlib
 import shutil
 import sys
 from pathlib import Path
@@ -60,8 +61,8 @@ def pack_coarse(
 
     pairs = coarse_pairs(src)
     train = split_names(sorted(pairs), 0.1, seed=0)[0] if split else sorted(pairs)
-    if len(train) > max_count:  # a stable subset: the first names of another hash split
-        keep = set(split_names(train, max_count / len(train), seed=1)[1])
+    if len(train) > max_count:  # a stable subset of exactly max_count: the first names in a hash order
+        keep = set(sorted(train, key=lambda n: hashlib.sha1(f"1:{n}".encode()).digest())[:max_count])
         train = [n for n in train if n in keep]
     size = 0
     for name in train:
