@@ -1,7 +1,7 @@
 """Build the compact training pack a lent GPU machine needs (only the checkout travels there, 64 MiB with
 what ``carry`` names; ``../shared`` does not) and the experiment that reads it.
 
-For an experiment (default: the segmenter's latest round, ``configs/deeplabv3plus_mnv2_salient_mixed_r10.yaml``) every
+For an experiment (default: the segmenter's latest round, ``configs/deeplabv3plus_mnv2_salient_scenery.yaml``) every
 data source under ``../shared/data`` is copied into ``build/gpupack/`` (ignored by git): photos of the
 ``train`` split only (the held-out split never travels) as JPEG with the long side at most ``--max-side``,
 at most ``--max-per-set`` per set (``--max-for NAME=N`` for one set; a stable hash subset; sets that no source
@@ -108,7 +108,7 @@ def pack_backgrounds(src: Path, dst: Path, max_side: int, quality: int) -> int:
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--config", default=str(ROOT / "configs" / "deeplabv3plus_mnv2_salient_mixed_r10.yaml"))
+    parser.add_argument("--config", default=str(ROOT / "configs" / "deeplabv3plus_mnv2_salient_scenery.yaml"))
     parser.add_argument("--out", default=str(ROOT / "build" / "gpupack"))
     parser.add_argument("--max-side", type=int, default=448, help="long side of packed photos")
     parser.add_argument("--cutout-side", type=int, default=320)
