@@ -4,7 +4,8 @@
 alpha mattes, cutouts and composites), ``export`` (ONNX), ``serve`` (HTTP API and web page), ``synth`` (procedural matting data), ``baseline`` (classical trimap-based mattes of a
 dataset), ``eval`` (metrics of predicted mattes against a dataset), ``models`` (the registry, parameter
 counts), ``train`` (YAML experiments: supervised, PPID distillation, DDC, two-stage adaptation),
-``convert-tflite`` (TFLite weights to safetensors). User errors print one line to stderr
+``convert-tflite`` (TFLite weights to safetensors), and rembg's ``i`` (one file), ``p`` (a folder, ``--watch``) and
+``s`` (the server with ``/api/remove``): :mod:`automatte.rembg_cli`. User errors print one line to stderr
 and exit with status 2; a run where some inputs failed exits with status 1 after doing the rest.
 """
 
@@ -516,6 +517,10 @@ def build_parser() -> argparse.ArgumentParser:
     if add_serve_arguments is not None:
         p = add_serve_arguments(sub.add_parser("serve", help="HTTP API and web page (drop a photo, get the cutout)"))
         p.set_defaults(func=run_serve)
+
+    from automatte.rembg_cli import add_commands as add_rembg_commands
+
+    add_rembg_commands(sub)
 
     p = sub.add_parser("synth", help="synthesise a matting dataset with exact alpha (SO / STM / NS)")
     p.add_argument("out", help="output dataset folder")

@@ -21,7 +21,9 @@ named in ``weights/default.json``: ``{"pipeline": NAME, "options": {...}, "why":
 model or a pipeline name (``twostage``, ...). Without that file it is the one-stage card marked ``default``.
 
 :func:`ship_checkpoint` writes both files from a training checkpoint (the project's own training output: the
-card records the run's resolved config and the command that re-creates it).
+card records the run's resolved config and the command that re-creates it). A card holds no path of the machine
+that made it (:func:`portable_card`): paths inside the repository are written relative to it, other absolute
+paths (a temporary run folder) are dropped.
 
 Example:
     >>> from automatte.shipped import list_shipped
@@ -34,6 +36,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -48,11 +51,17 @@ __all__ = [
     "default_pipeline",
     "load_shipped",
     "ship_checkpoint",
+    "portable_card",
     "format_card",
 ]
 
 WEIGHTS_DIR = Path(__file__).resolve().parent / "weights"
 ROLES = ("one-stage", "refiner", "segmenter")
+REPO_ROOT = Path(__file__).resolve().parents[2]  # the checkout's root when run from the source tree
+_ABSOLUTE = re.compile(r"^(?:/|~|\\\\|[A-Za-z]:[\\/])")  # a whole string that is an absolute path
+# an absolute path of a machine anywhere inside a text (a command line, a note)
+_MACHINE_PATH = re.compile(r"(?<![\w.~/-])(?:/(?:work|root|home|tmp|Users|mnt|private|var|opt)/|[A-Za-z]:[\\/])")
+_WEIGHTS_MARK = "/src/automatte/weights/"
 
 
 @dataclass(frozen=True)
@@ -185,7 +194,8 @@ def ship_checkpoint(
     """Write ``NAME.safetensors`` (float16) and ``NAME.json`` from a training checkpoint, atomically.
 
     ``kwargs`` are the factory's keyword arguments without any ``pretrained`` path (the shipped weights
-    replace it). The card gets the checkpoint's resolved config, step and model name.
+    replace it). The card gets the checkpoint's resolved config, step and model name, through
+    :func:`portable_card` (no absolute path of this machine; a card field whose text names one is a ValueError).
     """
     import torch
     from safetensors.torch import save_file
@@ -206,7 +216,7 @@ def ship_checkpoint(
     weights = folder / f"{name}.safetensors"
     with atomic_write(weights) as tmp:
         save_file(half, str(tmp), metadata={"arch": arch, "name": name, "format": "automatte-shipped/1"})
-    full_card = {"config": ckpt.get("config"), "step": ckpt.get("step"), **(card or {})}
+    full_card = portable_card({"config": ckpt.get("config"), "step": ckpt.get("step"), **(card or {})})
     data: dict[str, Any] = {
         "name": name,
         "arch": arch,
@@ -220,6 +230,59 @@ def ship_checkpoint(
     with atomic_write(folder / f"{name}.json") as tmp:
         tmp.write_text(json.dumps(data, indent=2, sort_keys=False) + "\n", encoding="utf-8")
     return _read_card(folder / f"{name}.json")
+
+
+def _portable_path(path: str, roots: list[Path]) -> str | None:
+    """``path`` relative to the first of ``roots`` that holds it, ``src/automatte/weights/...`` for a file of the
+    package's weights folder wherever the checkout was, else None."""
+    for root in roots:
+        try:
+            return Path(path).resolve().relative_to(root).as_posix()
+        except (ValueError, OSError):
+            continue
+    posix = path.replace("\\", "/")
+    if _WEIGHTS_MARK in posix:
+        return _WEIGHTS_MARK[1:] + posix.split(_WEIGHTS_MARK, 1)[1]
+    return None
+
+
+def portable_card(card: Any, root: str | os.PathLike | None = None) -> Any:
+    """A model card's fields without the paths of the machine that made them.
+
+    Every string that is an absolute path becomes relative to the repository (``root``, default the checkout
+    this module runs from, then the current directory), or ``src/automatte/weights/NAME`` for a shipped weights
+    file of another checkout; any other absolute path (a temporary run folder) becomes None.
+
+    Raises:
+        ValueError: a text field names an absolute path inside it (a command line written on this machine): the
+            field's key and the path are in the message; write it relative to the repository.
+
+    Example:
+        >>> portable_card({"out_dir": "/tmp/run-1", "data": "build/pack"})
+        {'out_dir': None, 'data': 'build/pack'}
+    """
+    roots = [Path(root).resolve()] if root is not None else [REPO_ROOT, Path.cwd().resolve()]
+
+    def clean(value: Any, key: str) -> Any:
+        if isinstance(value, dict):
+            return {k: clean(v, f"{key}.{k}" if key else str(k)) for k, v in value.items()}
+        if isinstance(value, (list, tuple)):
+            return [clean(v, f"{key}[{i}]") for i, v in enumerate(value)]
+        if not isinstance(value, str):
+            return value
+        if _ABSOLUTE.match(value) and "\n" not in value and len(value) < 4096:
+            return _portable_path(value, roots)
+        found = _MACHINE_PATH.search(value)
+        if found:
+            start = found.start()
+            end = min(len(value), start + 60)
+            raise ValueError(
+                f"model card field {key!r} names a path of this machine ({value[start:end]!r}...): write it "
+                "relative to the repository"
+            )
+        return value
+
+    return clean(card, "")
 
 
 def format_card(model: ShippedModel) -> str:

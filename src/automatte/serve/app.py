@@ -14,6 +14,13 @@ Endpoints (all answers to errors are JSON ``{"detail": "one line"}``):
                     with ``X-Automatte-Model``, ``X-Automatte-Time`` (seconds), ``X-Automatte-Size`` (WxH).
 ``POST /matte/all`` the same inputs; JSON with base64 PNGs of ``alpha``, ``rgba`` and ``composite`` from one
                     inference (what the page uses)
+``POST /api/remove`` rembg's server call: multipart ``file``; form or query fields ``model`` (a rembg name
+                    runs the served model; an automatte name must be allowed), ``a`` (alpha matting), ``af``,
+                    ``ab`` (0-255), ``ae`` (>= 0), ``om`` (only mask), ``ppm`` (post-process mask), ``bgc``
+                    (``r,g,b,a``), ``extras`` (accepted, unused); answers the PNG :func:`automatte.remove`
+                    gives (what each option means: :mod:`automatte.rembg`)
+``GET /api/remove`` the same with ``url=`` (http or https) instead of a file: the server fetches the image
+                    (at most ``max_upload_bytes``, 20 s)
 ==================  ========================================================================================
 
 Status codes: 200; 400 a bad parameter (unknown output, model not allowed, bad colour); 413 a body over
@@ -159,12 +166,13 @@ def _size(n: int) -> str:
     return f"{n / 2**10:.3g} KB" if n >= 2**10 else f"{n} bytes"
 
 
-async def _read_form(request, max_bytes: int):
+async def _read_form(request, max_bytes: int, file_field: str = "image", max_fields: int = len(_PARAMS) + 2):
     """The multipart form of ``request``, refusing bodies over ``max_bytes`` (header first, then counted)."""
     content_type = request.headers.get("content-type", "")
     if not content_type.lower().startswith("multipart/form-data"):
         raise _Refusal(
-            415, f"expected multipart/form-data with an 'image' file field, got {content_type or 'no content type'!r}"
+            415,
+            f"expected multipart/form-data with an {file_field!r} file field, got {content_type or 'no content type'!r}",
         )
     limit = f"the upload limit of {_size(max_bytes)} (max_upload_bytes)"
     length = request.headers.get("content-length")
@@ -183,7 +191,7 @@ async def _read_form(request, max_bytes: int):
         return message
 
     counted = Request(request.scope, counting_receive)
-    return await counted.form(max_files=len(_FIELDS), max_fields=len(_PARAMS) + 2)
+    return await counted.form(max_files=len(_FIELDS), max_fields=max_fields)
 
 
 # --------------------------------------------------------------------------------------------- models
@@ -260,6 +268,70 @@ def _matte_upload(models: _Models, model: str, uploads: dict[str, tuple[bytes, s
     except ValueError as exc:
         raise _Refusal(422, f"{filename}: {' '.join(str(exc).split())}") from None
     return matte, time.perf_counter() - t0
+
+
+# --------------------------------------------------------------------------------------------- rembg's call
+
+_REMBG_FIELDS = ("model", "a", "af", "ab", "ae", "om", "ppm", "bgc", "extras")
+_TRUE, _FALSE = ("true", "1", "yes", "on", "t", "y"), ("false", "0", "no", "off", "f", "n", "")
+
+
+def _rembg_options(get: Callable[[str], str | None], models: _Models) -> tuple[str, dict]:
+    """``(model, options of automatte.rembg.cutout)`` from rembg's ``/api/remove`` fields (``get(name)``)."""
+    from automatte.rembg import parse_bgcolor, resolve_model_name
+
+    def flag(key: str) -> bool:
+        text = (get(key) or "").strip().lower()
+        if text not in _TRUE + _FALSE:
+            raise _Refusal(400, f"{key}={get(key)!r}: expected true or false")
+        return text in _TRUE
+
+    def number(key: str, default: int, high: int | None) -> int:
+        text = get(key)
+        try:
+            value = default if text in (None, "") else int(text)
+        except ValueError:
+            value = -1
+        if value < 0 or (high is not None and value > high):
+            raise _Refusal(400, f"{key}={text!r}: expected an integer in 0..{high if high is not None else 'inf'}")
+        return value
+
+    name = get("model") or None
+    try:
+        resolved, _ = resolve_model_name(name)
+        bgcolor = parse_bgcolor(get("bgc") or None)
+    except ValueError as exc:
+        raise _Refusal(400, " ".join(str(exc).split())) from None
+    chosen = models.name if resolved is None else models.check(resolved)
+    only_mask = flag("om")
+    options = {
+        "alpha_matting": flag("a"),
+        "foreground_threshold": number("af", 240, 255),
+        "background_threshold": number("ab", 10, 255),
+        "erode_size": number("ae", 10, None),
+        "only_mask": only_mask,
+        "post_process_mask": flag("ppm"),
+        "bgcolor": None if only_mask else bgcolor,
+    }
+    return chosen, options
+
+
+def _fetch(url: str, max_bytes: int) -> bytes:
+    """The body at an http(s) ``url``, at most ``max_bytes`` (413 above), in 20 s (blocking)."""
+    import urllib.error
+    import urllib.request
+    from urllib.parse import urlsplit
+
+    if urlsplit(url).scheme.lower() not in ("http", "https"):
+        raise _Refusal(400, f"url {url!r}: expected an http:// or https:// address")
+    try:
+        with urllib.request.urlopen(urllib.request.Request(url, headers={"User-Agent": "automatte"}), timeout=20) as r:
+            data = r.read(max_bytes + 1)
+    except (urllib.error.URLError, OSError, ValueError) as exc:
+        raise _Refusal(400, f"url {url!r}: could not fetch it ({' '.join(str(exc).split())})") from None
+    if len(data) > max_bytes:
+        raise _Refusal(413, f"url {url!r}: the image is over the upload limit of {_size(max_bytes)}")
+    return data
 
 
 def _headers(matte, seconds: float) -> dict[str, str]:
@@ -503,6 +575,68 @@ def create_app(
             **images,
         }
         return JSONResponse(body, headers=_headers(matte, seconds))
+
+    async def rembg_remove(read: Callable[[], Any]):
+        """rembg's ``/api/remove``: admission, then ``read()`` (async: ``(get, data, filename)``, ``get(field)``
+        a field's text or None), then (in a worker thread, within ``max_concurrency``) decoding and the cutout."""
+        limiter.admit()
+        try:
+            get, data, filename = await read()
+            chosen, options = _rembg_options(get, models)
+
+            def work():
+                from automatte.rembg import cutout
+
+                pipeline = models.get(chosen)
+                t0 = time.perf_counter()
+                image = _decode_upload(data, filename, "image", max_pixels)
+                try:
+                    array = cutout(image, pipeline, **options)
+                except ValueError as exc:
+                    raise _Refusal(422, f"{filename}: {' '.join(str(exc).split())}") from None
+                return encode_png(array), time.perf_counter() - t0, getattr(pipeline, "name", chosen)
+
+            png, seconds, served = await limiter.run(work)
+        finally:
+            limiter.leave()
+        headers = {"X-Automatte-Model": str(served), "X-Automatte-Time": f"{seconds:.3f}", "Cache-Control": "no-store"}
+        return Response(png, media_type="image/png", headers=headers)
+
+    rembg_query = {
+        "parameters": [
+            {"name": k, "in": "query", "required": False, "schema": {"type": "string"}} for k in _REMBG_FIELDS
+        ]
+    }
+
+    @app.get("/api/remove", response_class=Response, openapi_extra=rembg_query)
+    async def api_remove_url(request: Request, url: str):
+        """rembg's call with ``url=``: the image at that address, its background removed (PNG)."""
+
+        async def read():
+            import anyio
+
+            data = await anyio.to_thread.run_sync(_fetch, url, max_upload_bytes)
+            return request.query_params.get, data, url.rsplit("/", 1)[-1] or "image"
+
+        return await rembg_remove(read)
+
+    @app.post("/api/remove", response_class=Response, openapi_extra=rembg_query)
+    async def api_remove(request: Request):
+        """rembg's call: the multipart ``file``, its background removed (PNG; fields as rembg's server)."""
+
+        async def read():
+            form = await _read_form(request, max_upload_bytes, "file", len(_REMBG_FIELDS) + 2)
+            try:
+                fields = {k: form[k] for k in _REMBG_FIELDS if isinstance(form.get(k), str)}
+                item = form.get("file")
+                if item is None or isinstance(item, str):
+                    raise _Refusal(422, "missing the 'file' field (multipart/form-data), as rembg's /api/remove takes")
+                data, filename = await item.read(), item.filename or "file"
+            finally:
+                await form.close()
+            return (lambda k: fields.get(k, request.query_params.get(k))), data, filename
+
+        return await rembg_remove(read)
 
     @app.exception_handler(Exception)
     async def failed(request: Request, exc: Exception):
