@@ -234,7 +234,8 @@ def _cmd_predict(args: argparse.Namespace) -> int:
         }.items()
         if v
     }
-    pipeline = load_model(args.model, device=args.device, backend=args.backend, **options) if sources else None
+    load = dict(device=args.device, backend=args.backend, arch=args.arch)
+    pipeline = load_model(args.model, **load, **options) if sources else None
 
     jobs = []  # (source, root, targets, trimap, mask)
     shared = _shared_stems(sources)
@@ -429,6 +430,14 @@ def _cmd_convert_tflite(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_convert(args: argparse.Namespace) -> int:
+    from automatte.models.convert import convert_checkpoint
+
+    report = convert_checkpoint(args.src, args.dst, args.source, arch=args.arch, overwrite=args.overwrite)
+    print(f"wrote {args.dst} ({report['arch']}, {report['tensors']} tensors, {report['parameters']:,} parameters)")
+    return 0
+
+
 def _summarise_failures(failures: list[str]) -> int:
     if not failures:
         return 0
@@ -574,6 +583,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("output", help="the .safetensors file to write")
     p.add_argument("--arch", required=True, choices=["mobilenet_v2", "deeplabv3_mnv2_voc"])
     p.set_defaults(func=_cmd_convert_tflite)
+
+    from automatte.models.convert import FAMILIES
+
+    p = sub.add_parser("convert", help="an authors' released checkpoint -> safetensors that predict --model runs")
+    p.add_argument("src", help="the authors' file (.pth / .pt / .tar, detectron2 .pkl, PaddlePaddle .pdparams)")
+    p.add_argument("dst", help="the .safetensors file to write (architecture and inference settings inside)")
+    p.add_argument("--from", dest="source", required=True, choices=sorted(FAMILIES), help="whose layout")
+    p.add_argument("--arch", default=None, help="registry architecture (default: guessed from the tensors)")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing DST")
+    p.set_defaults(func=_cmd_convert)
     return parser
 
 

@@ -36,28 +36,15 @@ def list_pipelines() -> list[str]:
     return names + [m.name for m in list_shipped()]
 
 
+WEIGHT_SUFFIXES = (".pt", ".pth", ".safetensors", ".pdparams", ".pkl", ".tar")
+
+
 def _network_from_file(path: Path, arch: str | None = None):
-    """A network from a training checkpoint or a state-dict file (its architecture named inside or ``arch``)."""
-    from automatte.models.weights import model_state_from_file
-    from automatte.registry import create_model
+    """``(network, inference settings)`` from a converted / shipped safetensors file, a training checkpoint or a
+    state dict in the project's or the authors' key names (:func:`automatte.models.convert.network_from_file`)."""
+    from automatte.models.convert import network_from_file
 
-    state, saved = model_state_from_file(path)
-    if path.suffix.lower() == ".safetensors" and saved is None:
-        from safetensors import safe_open
-
-        with safe_open(str(path), framework="pt") as f:
-            saved = (f.metadata() or {}).get("arch")
-    arch = arch or saved
-    if arch is None:
-        raise ValueError(f"{path}: the file does not name its architecture; pass arch= (--arch)")
-    net = create_model(arch)
-    state = {k: v.float() if v.is_floating_point() else v for k, v in state.items()}
-    missing, unexpected = net.load_state_dict(state, strict=False)
-    if missing or unexpected:
-        raise ValueError(
-            f"{path}: weights do not fit {arch} (missing {list(missing)[:3]}, unexpected {list(unexpected)[:3]})"
-        )
-    return net
+    return network_from_file(path, arch)
 
 
 def _segmenter_runner(spec: str | None, device: str, backend: str, required: bool):
@@ -71,8 +58,8 @@ def _segmenter_runner(spec: str | None, device: str, backend: str, required: boo
     if spec in shipped:
         return make_runner(load_shipped(spec), device, backend, spec)
     path = Path(spec)
-    if path.suffix.lower() in (".pt", ".pth", ".safetensors") and path.is_file():
-        return make_runner(_network_from_file(path), device, backend, path.stem)
+    if path.suffix.lower() in WEIGHT_SUFFIXES and path.is_file():
+        return make_runner(_network_from_file(path)[0], device, backend, path.stem)
     raise ValueError(f"segmenter {spec!r}: not a shipped segmenter ({', '.join(shipped) or 'none'}) or a weights file")
 
 
@@ -156,9 +143,9 @@ def load_model(
         seg = _segmenter_runner(segmenter, device, "torch", required=False)
         key = "refiner" if "trimap" in runner.inputs else "guided"
         return Pipeline(path.stem, segmenter=seg, **{key: runner}, **options)
-    if path.suffix.lower() in (".pt", ".pth", ".safetensors"):
-        net = _network_from_file(path, arch)
-        return _from_network(net, path.stem, device, backend, options, None, segmenter)
+    if path.suffix.lower() in WEIGHT_SUFFIXES:
+        net, inference = _network_from_file(path, arch)
+        return _from_network(net, path.stem, device, backend, options, inference, segmenter)
     from automatte.registry import create_model, list_models
 
     if name in list_models(include_test=True):
