@@ -303,6 +303,8 @@ class Pipeline:
                 timings["segment"] = time.perf_counter() - t
             t = time.perf_counter()
             tri = self._trimap_from_mask(prob, from_segmenter=mask is None)
+            timings["trimap"] = time.perf_counter() - t
+            t = time.perf_counter()
             alpha = self._fuse(self._refine(img, tri), tri, prob)
             timings["refine"] = time.perf_counter() - t
         elif self.matting is not None:
