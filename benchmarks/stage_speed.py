@@ -9,8 +9,9 @@ machine slows every peer alike:
   segmenter's test-time-augmentation passes and the island clean-up), ``trimap`` (the unknown band),
   ``refine`` (closed-form, at most 1 MP, then fusion), ``foreground`` (the foreground colours) and ``total``;
 * ``pymatting-cf``: pymatting's ``estimate_alpha_cf`` at full resolution on the default's own trimap of this
-  photo (numba, both cores);
-* ``pymatting-fg``: pymatting's ``estimate_foreground_ml`` on the photo and the default's alpha (numba);
+  photo (numba, both cores; in a worker process, see :class:`PeerWorker`);
+* ``pymatting-fg``: pymatting's ``estimate_foreground_ml`` on the photo and the default's alpha (numba, the
+  same worker);
 * ``fg ml``: this package's ``estimate_foreground(method="ml")`` on the same (the default's estimator before
   issue 31; the default now uses ``ml_band``).
 
@@ -74,8 +75,52 @@ def tta_passes(pipeline, image: np.ndarray, repeats: int) -> dict:
     return out
 
 
-def measure(megapixels: float, repeats: int, tta: bool) -> dict:
+class PeerWorker:
+    """pymatting's peers in a process of their own: numba's OpenMP thread pool in the pipeline's process makes
+    torch 5-10x slower on 2 cores (measured: a segmenter pass 1.0 s before a pymatting call, 5-13 s after).
+    Its idle threads sleep (``OMP_WAIT_POLICY=PASSIVE``), so it takes no CPU between its calls."""
+
+    def __init__(self, image: np.ndarray, trimap: np.ndarray, alpha: np.ndarray, folder: str):
+        import subprocess
+
+        for name, arr in (("image", image), ("trimap", trimap), ("alpha", alpha)):
+            np.save(os.path.join(folder, f"{name}.npy"), arr.astype(np.float64))
+        env = {**os.environ, "OMP_WAIT_POLICY": "PASSIVE", "PYTHONPATH": str(ROOT / "src")}
+        self.proc = subprocess.Popen(
+            [sys.executable, __file__, "--worker", folder],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+            env=env,
+        )
+        self.ask("warm")  # imports and compiles (numba) outside the timings
+
+    def ask(self, what: str) -> float:
+        self.proc.stdin.write(what + "\n")
+        self.proc.stdin.flush()
+        return float(self.proc.stdout.readline())
+
+    def close(self) -> None:
+        self.proc.stdin.close()
+        self.proc.wait()
+
+
+def _worker(folder: str) -> None:
     import pymatting
+
+    image, trimap, alpha = (np.load(os.path.join(folder, f"{n}.npy")) for n in ("image", "trimap", "alpha"))
+    calls = {
+        "pymatting-cf": lambda: pymatting.estimate_alpha_cf(image, trimap),
+        "pymatting-fg": lambda: pymatting.estimate_foreground_ml(image, alpha),
+    }
+    for line in sys.stdin:
+        what = line.strip()
+        seconds = sum(_timed(fn) for fn in calls.values()) if what == "warm" else _timed(calls[what])
+        print(seconds, flush=True)
+
+
+def measure(megapixels: float, repeats: int, tta: bool) -> dict:
+    import tempfile
 
     from automatte.api import load_model
     from automatte.ops import estimate_foreground
@@ -83,22 +128,20 @@ def measure(megapixels: float, repeats: int, tta: bool) -> dict:
     image = photo(megapixels)
     pipe = load_model("default")
     first = pipe(image)  # warm-up; its trimap and alpha feed the peers
-    trimap, alpha = first.trimap.astype(np.float64), first.alpha
-    image64 = image.astype(np.float64)
-    peers = {
-        "pymatting-cf": lambda: pymatting.estimate_alpha_cf(image64, trimap),
-        "pymatting-fg": lambda: pymatting.estimate_foreground_ml(image64, alpha.astype(np.float64)),
-        "fg ml": lambda: estimate_foreground(image, alpha, method="ml"),
-    }
-    for fn in peers.values():  # warm-up (numba compiles here)
-        fn()
+    folder = tempfile.TemporaryDirectory()
+    worker = PeerWorker(image, first.trimap, first.alpha, folder.name)
+    estimate_foreground(image, first.alpha, method="ml")
+    peers = ("pymatting-cf", "pymatting-fg", "fg ml")
     rows: dict[str, list[float]] = {k: [] for k in (*STAGES, *peers)}
     for _ in range(repeats):
         timings = pipe(image).timings
         for k in STAGES:
             rows[k].append(timings.get(k, 0.0))
-        for name, fn in peers.items():
-            rows[name].append(_timed(fn))
+        rows["pymatting-cf"].append(worker.ask("pymatting-cf"))
+        rows["pymatting-fg"].append(worker.ask("pymatting-fg"))
+        rows["fg ml"].append(_timed(lambda: estimate_foreground(image, first.alpha, method="ml")))
+    worker.close()
+    folder.cleanup()
     med = {k: float(np.median(v)) for k, v in rows.items()}
     result = {"MP": megapixels, "size": f"{image.shape[1]}x{image.shape[0]}", "median_s": med}
     result["unknown_fraction"] = float((first.trimap == 0.5).mean())
@@ -119,10 +162,14 @@ def main(argv=None) -> int:
     parser.add_argument("--repeats", type=int, default=5, help="timed calls per figure (median)")
     parser.add_argument("--tta", action="store_true", help="also cost each segmenter pass")
     parser.add_argument("--json", default=None, help="also write the rows here")
+    parser.add_argument("--worker", default=None, help=argparse.SUPPRESS)
     parser.add_argument(
         "--torch-threads", type=int, default=1, help="torch threads (default 1: on a busy 2-core machine 2 stall)"
     )
     args = parser.parse_args(argv)
+    if args.worker:
+        _worker(args.worker)
+        return 0
     import torch
 
     torch.set_num_threads(args.torch_threads)
