@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import doctest
 
+import cv2
 import numpy as np
 import pytest
 
 import automatte.ops
 from automatte.ops import composite, estimate_foreground, estimate_foreground_blur_fusion
-from automatte.ops.foreground import _blur_fusion_pass
+from automatte.ops.foreground import _blur_fusion_pass, _resize_nearest, estimate_foreground_ml
 
 
 def _synthetic(h: int = 64, w: int = 64) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -33,7 +34,7 @@ def _error(estimate: np.ndarray) -> float:
     return float(np.abs(estimate - FG)[REGION].mean())
 
 
-@pytest.mark.parametrize("method, margin", [("blur_fusion", 3.0), ("ml", 10.0)])
+@pytest.mark.parametrize("method, margin", [("blur_fusion", 3.0), ("ml", 10.0), ("ml_band", 10.0)])
 def test_recovers_foreground_much_better_than_the_image(method, margin):
     estimate = estimate_foreground(IMAGE, ALPHA, method=method)
     assert estimate.shape == IMAGE.shape and estimate.dtype == np.float32
@@ -59,6 +60,46 @@ def test_blur_fusion_pass_has_the_true_layers_as_fixed_point():
     f_est, b_est = _blur_fusion_pass(image, f_full, b_full, alpha, 9)
     np.testing.assert_allclose(f_est[:, 1:], f_full[:, 1:], atol=5e-4)  # eps of the divisions
     np.testing.assert_allclose(b_est[:, :-1], b_full[:, :-1], atol=5e-4)
+
+
+def _thin_band(h: int = 128, w: int = 160, constant: bool = False):
+    """A disc with a 3-px soft edge (a few % of the pixels soft, as matting alphas are) over a busy background."""
+    yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
+    u, v = xx / (w - 1), yy / (h - 1)
+    if constant:
+        fg, bg = np.full((h, w, 3), (0.9, 0.3, 0.2), np.float32), np.full((h, w, 3), (0.1, 0.4, 0.8), np.float32)
+    else:
+        fg = np.stack([0.85 - 0.3 * u, 0.25 + 0.4 * v, 0.15 + 0.3 * u * v], -1).astype(np.float32)
+        bg = np.stack([0.5 + 0.4 * np.sin(9 * u), 0.5 + 0.4 * np.cos(7 * v), 0.9 - 0.5 * u], -1).astype(np.float32)
+    alpha = np.clip((0.3 * h - np.hypot(xx - w / 2, yy - h / 2)) / 3.0 + 0.5, 0.0, 1.0).astype(np.float32)
+    return composite(alpha, fg, bg), fg, alpha
+
+
+def test_ml_band_gives_ml_composites_on_a_thin_band():
+    image, _, alpha = _thin_band()
+    soft = (alpha > 0) & (alpha < 1)
+    assert soft.mean() < 0.1
+    full = estimate_foreground(image, alpha, method="ml")
+    band = estimate_foreground(image, alpha, method="ml-band")
+    assert float((alpha[..., None] * np.abs(band - full)).max()) < 1.0 / 255
+    far = (alpha >= 1) & (cv2.dilate(soft.astype(np.uint8), np.ones((9, 9), np.uint8)) == 0)
+    np.testing.assert_array_equal(band[far], image[far])  # F = I where alpha = 1, away from the band
+    # with no reach the sweeps miss the soft pixels' neighbours: a different (worse) answer, so the option counts
+    narrow = estimate_foreground(image, alpha, method="ml_band", band_reach=0)
+    assert float((alpha[..., None] * np.abs(narrow - full)).max()) > 1.0 / 255
+
+
+def test_ml_band_is_exact_on_a_constant_colour_composite():
+    image, fg, alpha = _thin_band(constant=True)
+    estimate = estimate_foreground_ml(image, alpha, band_reach=2)
+    np.testing.assert_allclose(estimate[alpha > 0.01], fg[alpha > 0.01], atol=1e-5)
+
+
+def test_resize_nearest_with_pad_is_resize_then_edge_pad():
+    x = np.random.default_rng(0).random((7, 11, 3)).astype(np.float32)
+    for h, w in ((7, 11), (13, 20), (3, 4)):
+        expected = np.pad(_resize_nearest(x, h, w), ((1, 1), (1, 1), (0, 0)), mode="edge")
+        np.testing.assert_array_equal(_resize_nearest(x, h, w, pad=1), expected)
 
 
 def test_ml_accepts_its_options():

@@ -504,7 +504,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--fusion", default=None, choices=["hard", "soft"], help="two-stage fusion")
     p.add_argument(
-        "--foreground", default=None, choices=["auto", "ml", "blur_fusion", "none"], help="foreground colour estimation"
+        "--foreground",
+        default=None,
+        choices=["auto", "ml", "ml_band", "blur_fusion", "none"],
+        help="foreground colour estimation",
     )
     p.add_argument("--overwrite", action="store_true", help="replace existing outputs")
     p.add_argument("-q", "--quiet", action="store_true")

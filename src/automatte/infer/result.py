@@ -25,7 +25,7 @@ class Matte:
         image: (H, W, 3) float32: the input (for composites).
         trimap: (H, W) float32 in {0, 0.5, 1}: the trimap the pipeline used or predicted, when it has one.
         model: the pipeline's name.
-        timings: seconds per stage (``read``, ``segment``, ``matting``, ``refine``, ``foreground``, ``total``).
+        timings: seconds per stage (``read``, ``segment``, ``trimap``, ``matting``, ``refine``, ``foreground``, ``total``).
     """
 
     alpha: np.ndarray

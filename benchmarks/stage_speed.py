@@ -1,0 +1,204 @@
+"""Warm per-stage latency of the default pipeline at 0.5 / 1 / 2 MP beside pymatting's closed-form and
+foreground estimation on the same inputs, as ratios measured in the same run.
+
+One process, everything warm (a first call of each is made and not timed: loading, numba compilation). Per
+size, examples/chelsea.jpg resized to that many megapixels (3:2); per repeat, interleaved so that a busy
+machine slows every peer alike:
+
+* ``default``: one call of ``load_model("default")``; its stages from ``Matte.timings``: ``segment`` (the
+  segmenter's test-time-augmentation passes and the island clean-up), ``trimap`` (the unknown band),
+  ``refine`` (closed-form, at most 1 MP, then fusion), ``foreground`` (the foreground colours) and ``total``;
+* ``pymatting-cf``: pymatting's ``estimate_alpha_cf`` at full resolution on the default's own trimap of this
+  photo (numba, both cores; in a worker process, see :class:`PeerWorker`);
+* ``pymatting-fg``: pymatting's ``estimate_foreground_ml`` on the photo and the default's alpha (numba, the
+  same worker);
+* ``fg ml``: this package's ``estimate_foreground(method="ml")`` on the same (the default's estimator before
+  issue 31; the default now uses ``ml_band``).
+
+Printed: the median of ``--repeats`` per figure, and the ratios that the issue's acceptance reads (default
+total / pymatting-cf, refine / pymatting-cf, foreground / pymatting-fg, foreground / fg ml). ``--tta`` also
+costs the segmenter's four test-time-augmentation passes one by one (512 px, its mirror, 320 px, its mirror).
+
+Usage (from the repository root):
+    .venv/bin/python benchmarks/stage_speed.py [--sizes 0.5,1,2] [--repeats 5] [--tta] [--torch-threads 1]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "src"))
+PHOTO = ROOT / "examples" / "chelsea.jpg"
+STAGES = ("segment", "trimap", "refine", "foreground", "total")
+
+
+def photo(megapixels: float) -> np.ndarray:
+    import cv2
+
+    from automatte.io import read_image
+
+    w = int(round((megapixels * 1e6 * 1.5) ** 0.5))
+    image = cv2.resize(read_image(PHOTO), (w, int(round(w / 1.5))), interpolation=cv2.INTER_CUBIC)
+    return image.clip(0, 1).astype(np.float32)
+
+
+def _timed(fn) -> float:
+    start = time.perf_counter()
+    fn()
+    return time.perf_counter() - start
+
+
+def tta_passes(pipeline, image: np.ndarray, repeats: int) -> dict:
+    """Median seconds of each segmenter pass of the pipeline's test-time augmentation (scale x mirror)."""
+    from automatte.infer.highres import predict_whole
+    from automatte.infer.runners import to_tensor
+
+    x = to_tensor(image)
+    out = {}
+    for side in (pipeline.segment_long_side, *pipeline.segment_scales):
+        for mirrored in (False, True) if pipeline.segment_flip else (False,):
+            xi = x.flip(-1) if mirrored else x
+
+            def one(xi=xi, side=side):
+                predict_whole(pipeline.segmenter, xi, long_side=side, upscale=pipeline.segment_upscale)
+
+            one()
+            out[f"{side} px{' mirror' if mirrored else ''}"] = float(np.median([_timed(one) for _ in range(repeats)]))
+    return out
+
+
+class PeerWorker:
+    """pymatting's peers in a process of their own: numba's OpenMP thread pool in the pipeline's process makes
+    torch 5-10x slower on 2 cores (measured: a segmenter pass 1.0 s before a pymatting call, 5-13 s after).
+    Its idle threads sleep (``OMP_WAIT_POLICY=PASSIVE``), so it takes no CPU between its calls."""
+
+    def __init__(self, image: np.ndarray, trimap: np.ndarray, alpha: np.ndarray, folder: str):
+        import subprocess
+
+        for name, arr in (("image", image), ("trimap", trimap), ("alpha", alpha)):
+            np.save(os.path.join(folder, f"{name}.npy"), arr.astype(np.float64))
+        env = {**os.environ, "OMP_WAIT_POLICY": "PASSIVE", "PYTHONPATH": str(ROOT / "src")}
+        self.proc = subprocess.Popen(
+            [sys.executable, __file__, "--worker", folder],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+            env=env,
+        )
+        self.ask("warm")  # imports and compiles (numba) outside the timings
+
+    def ask(self, what: str) -> float:
+        self.proc.stdin.write(what + "\n")
+        self.proc.stdin.flush()
+        return float(self.proc.stdout.readline())
+
+    def close(self) -> None:
+        self.proc.stdin.close()
+        self.proc.wait()
+
+
+def _worker(folder: str) -> None:
+    import pymatting
+
+    image, trimap, alpha = (np.load(os.path.join(folder, f"{n}.npy")) for n in ("image", "trimap", "alpha"))
+    calls = {
+        "pymatting-cf": lambda: pymatting.estimate_alpha_cf(image, trimap),
+        "pymatting-fg": lambda: pymatting.estimate_foreground_ml(image, alpha),
+    }
+    for line in sys.stdin:
+        what = line.strip()
+        seconds = sum(_timed(fn) for fn in calls.values()) if what == "warm" else _timed(calls[what])
+        print(seconds, flush=True)
+
+
+def measure(megapixels: float, repeats: int, tta: bool) -> dict:
+    import tempfile
+
+    from automatte.api import load_model
+    from automatte.ops import estimate_foreground
+
+    image = photo(megapixels)
+    pipe = load_model("default")
+    first = pipe(image)  # warm-up; its trimap and alpha feed the peers
+    folder = tempfile.TemporaryDirectory()
+    worker = PeerWorker(image, first.trimap, first.alpha, folder.name)
+    estimate_foreground(image, first.alpha, method="ml")
+    peers = ("pymatting-cf", "pymatting-fg", "fg ml")
+    rows: dict[str, list[float]] = {k: [] for k in (*STAGES, *peers)}
+    for _ in range(repeats):
+        timings = pipe(image).timings
+        for k in STAGES:
+            rows[k].append(timings.get(k, 0.0))
+        rows["pymatting-cf"].append(worker.ask("pymatting-cf"))
+        rows["pymatting-fg"].append(worker.ask("pymatting-fg"))
+        rows["fg ml"].append(_timed(lambda: estimate_foreground(image, first.alpha, method="ml")))
+    worker.close()
+    folder.cleanup()
+    med = {k: float(np.median(v)) for k, v in rows.items()}
+    result = {"MP": megapixels, "size": f"{image.shape[1]}x{image.shape[0]}", "median_s": med}
+    result["unknown_fraction"] = float((first.trimap == 0.5).mean())
+    result["ratios"] = {
+        "default total / pymatting-cf": med["total"] / med["pymatting-cf"],
+        "refine / pymatting-cf": med["refine"] / med["pymatting-cf"],
+        "foreground / pymatting-fg": med["foreground"] / med["pymatting-fg"],
+        "foreground / fg ml": med["foreground"] / med["fg ml"],
+    }
+    if tta:
+        result["tta_s"] = tta_passes(pipe, image, repeats)
+    return result
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sizes", default="0.5,1,2", help="megapixels, comma-separated")
+    parser.add_argument("--repeats", type=int, default=5, help="timed calls per figure (median)")
+    parser.add_argument("--tta", action="store_true", help="also cost each segmenter pass")
+    parser.add_argument("--json", default=None, help="also write the rows here")
+    parser.add_argument("--worker", default=None, help=argparse.SUPPRESS)
+    parser.add_argument(
+        "--torch-threads", type=int, default=1, help="torch threads (default 1: on a busy 2-core machine 2 stall)"
+    )
+    args = parser.parse_args(argv)
+    if args.worker:
+        _worker(args.worker)
+        return 0
+    import torch
+
+    torch.set_num_threads(args.torch_threads)
+
+    print(
+        f"{os.cpu_count()} CPU(s), torch {torch.get_num_threads()} threads, numba "
+        f"{os.environ.get('NUMBA_NUM_THREADS', 'default')} threads; {PHOTO.name} resized; "
+        f"load average {os.getloadavg()[0]:.1f}; warm medians of {args.repeats}, interleaved"
+    )
+    cols = (*STAGES, "pymatting-cf", "pymatting-fg", "fg ml")
+    print(f"{'MP':>4} {'size':>10} " + " ".join(f"{c:>12}" for c in cols) + "  (ms)")
+    rows = []
+    for mp in (float(s) for s in args.sizes.split(",") if s):
+        row = measure(mp, args.repeats, args.tta)
+        rows.append(row)
+        med = row["median_s"]
+        print(f"{mp:>4} {row['size']:>10} " + " ".join(f"{med[c] * 1000:>12.0f}" for c in cols), flush=True)
+    print()
+    for row in rows:
+        ratios = ", ".join(f"{k} {v:.2f}x" for k, v in row["ratios"].items())
+        print(f"{row['MP']:>4} MP (unknown band {row['unknown_fraction']:.1%}): {ratios}")
+        if "tta_s" in row:
+            passes = ", ".join(f"{k} {v * 1000:.0f} ms" for k, v in row["tta_s"].items())
+            print(f"      segmenter passes: {passes} (segment stage {row['median_s']['segment'] * 1000:.0f} ms)")
+    print(f"load average at the end {os.getloadavg()[0]:.1f}")
+    if args.json:
+        Path(args.json).write_text(json.dumps(rows, indent=2) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
