@@ -387,12 +387,10 @@ def create_app(
         >>> r.status_code, r.json()["model"], r.json()["loaded"]
         (200, 'cf', False)
     """
-    for label, value, low in (
-        ("max_upload_bytes", max_upload_bytes, 1),
-        ("max_pixels", max_pixels, 1),
-        ("max_concurrency", max_concurrency, 1),
-        ("max_queue", max_queue, 0),
-    ):
+    limits = {"max_upload_bytes": max_upload_bytes, "max_pixels": max_pixels, "max_concurrency": max_concurrency,
+              "max_queue": max_queue}  # fmt: skip
+    for label, value in limits.items():
+        low = 0 if label == "max_queue" else 1
         if not isinstance(value, int) or isinstance(value, bool) or value < low:
             raise ValueError(f"{label} must be an integer >= {low}, got {value!r}")
     name = str(model) if model is not None else str(getattr(pipeline, "name", None) or "default")
@@ -403,19 +401,43 @@ def create_app(
             allowed_models = [m.name for m in list_shipped()]
         except ValueError:
             allowed_models = []
-    models = _Models(name, pipeline, device, pipeline_options or {}, allowed_models)
-    limiter = _Limiter(max_concurrency, max_queue)
-
+    ctx = _Context(_Models(name, pipeline, device, pipeline_options or {}, allowed_models),
+                   _Limiter(max_concurrency, max_queue), device, limits)  # fmt: skip
     app = FastAPI(
         title="automatte",
         summary="Automatic natural image matting: photo in, alpha matte and cutout out.",
         version=_version(),
     )
-    app.state.models, app.state.limiter = models, limiter
+    app.state.models, app.state.limiter = ctx.models, ctx.limiter
 
     @app.exception_handler(_Refusal)
     async def refused(request: Request, exc: _Refusal):
         return JSONResponse({"detail": exc.detail}, status_code=exc.status, headers=exc.headers)
+
+    _add_info_routes(app, ctx)
+    _add_matte_routes(app, ctx)
+    _add_rembg_routes(app, ctx)
+
+    @app.exception_handler(Exception)
+    async def failed(request: Request, exc: Exception):
+        _log.exception("automatte serve: %s %s failed", request.method, request.url.path)
+        return JSONResponse(
+            {"detail": f"internal error: {type(exc).__name__}: {' '.join(str(exc).split())}"}, status_code=500
+        )
+
+    return app
+
+
+class _Context:
+    """What the routes share: the models, the admission limiter, the device and the limits."""
+
+    def __init__(self, models: _Models, limiter: _Limiter, device: str, limits: dict):
+        self.models, self.limiter, self.device, self.limits = models, limiter, device, limits
+
+
+def _add_info_routes(app, ctx: _Context) -> None:
+    """``/`` (the page), ``/static``, ``/health`` and ``/models``."""
+    models, limiter = ctx.models, ctx.limiter
 
     @app.get("/", include_in_schema=False)
     async def page():
@@ -430,13 +452,10 @@ def create_app(
             "status": "ok",
             "model": models.name,
             "loaded": models.name in models.loaded,
-            "device": device,
+            "device": ctx.device,
             "running": limiter.running,
             "waiting": limiter.waiting,
-            "max_concurrency": max_concurrency,
-            "max_queue": max_queue,
-            "max_upload_bytes": max_upload_bytes,
-            "max_pixels": max_pixels,
+            **ctx.limits,
         }
         if models.name in models.errors:
             body["error"] = models.errors[models.name]
@@ -459,76 +478,60 @@ def create_app(
             body["shipped"], body["pipelines"], body["error"] = [], [], " ".join(str(exc).split())
         return body
 
-    async def matte_request(request: Request, finish: Callable[[Any, str, str], Any]):
-        """Admission, upload and parameters, then (in a worker thread, within ``max_concurrency``) decoding,
-        inference and ``finish(matte, output, background)``; returns (matte, seconds, stem, finished)."""
-        limiter.admit()
-        try:
-            form = await _read_form(request, max_upload_bytes)
-            try:
-                params = {k: str(form[k]) if k in form else request.query_params.get(k) for k in _PARAMS}
-                output = (params["output"] or "rgba").lower()
-                if output not in OUTPUTS:
-                    raise _Refusal(400, f"output {params['output']!r}: expected one of {', '.join(OUTPUTS)}")
-                background = _check_background(params["background"] or "white")
-                chosen = models.check(params["model"])
-                uploads = {}
-                for kind in _FIELDS:
-                    item = form.get(kind)
-                    if item is None or isinstance(item, str):
-                        if kind == "image":
-                            raise _Refusal(422, "missing the 'image' file field (multipart/form-data)")
-                        continue
-                    uploads[kind] = (await item.read(), item.filename or kind)
-            finally:
-                await form.close()
 
-            def work():
-                matte, seconds = _matte_upload(models, chosen, uploads, max_pixels)
-                return matte, seconds, finish(matte, output, background)
-
-            matte, seconds, finished = await limiter.run(work)
-        finally:
-            limiter.leave()
-        return matte, seconds, _safe_stem(uploads["image"][1]), finished
-
-    multipart = {
-        "requestBody": {
-            "required": True,
-            "content": {
-                "multipart/form-data": {
-                    "schema": {
-                        "type": "object",
-                        "required": ["image"],
-                        "properties": {
-                            "image": {
-                                "type": "string",
-                                "format": "binary",
-                                "description": "the photo (PNG/JPEG/WebP/TIFF/BMP)",
-                            },
-                            "trimap": {
-                                "type": "string",
-                                "format": "binary",
-                                "description": "optional trimap (0/128/255)",
-                            },
-                            "mask": {
-                                "type": "string",
-                                "format": "binary",
-                                "description": "optional coarse mask (grey)",
-                            },
-                            "output": {"type": "string", "enum": list(OUTPUTS), "default": "rgba"},
-                            "background": {
-                                "type": "string",
-                                "default": "white",
-                                "description": "colour, 'blur' or 'checker'",
-                            },
-                            "model": {"type": "string", "enum": models.allowed},
-                        },
-                    }
-                }
-            },
-        }
+def _multipart_schema(allowed: list[str]) -> dict:
+    """The OpenAPI request body of ``/matte`` and ``/matte/all``."""
+    binary = {"type": "string", "format": "binary"}
+    properties = {
+        "image": {**binary, "description": "the photo (PNG/JPEG/WebP/TIFF/BMP)"},
+        "trimap": {**binary, "description": "optional trimap (0/128/255)"},
+        "mask": {**binary, "description": "optional coarse mask (grey)"},
+        "output": {"type": "string", "enum": list(OUTPUTS), "default": "rgba"},
+        "background": {"type": "string", "default": "white", "description": "colour, 'blur' or 'checker'"},
+        "model": {"type": "string", "enum": allowed},
     }
+    schema = {"type": "object", "required": ["image"], "properties": properties}
+    return {"requestBody": {"required": True, "content": {"multipart/form-data": {"schema": schema}}}}
+
+
+async def _matte_request(ctx: _Context, request: Request, finish: Callable[[Any, str, str], Any]):
+    """Admission, upload and parameters, then (in a worker thread, within ``max_concurrency``) decoding,
+    inference and ``finish(matte, output, background)``; returns (matte, seconds, stem, finished)."""
+    models, limiter = ctx.models, ctx.limiter
+    limiter.admit()
+    try:
+        form = await _read_form(request, ctx.limits["max_upload_bytes"])
+        try:
+            params = {k: str(form[k]) if k in form else request.query_params.get(k) for k in _PARAMS}
+            output = (params["output"] or "rgba").lower()
+            if output not in OUTPUTS:
+                raise _Refusal(400, f"output {params['output']!r}: expected one of {', '.join(OUTPUTS)}")
+            background = _check_background(params["background"] or "white")
+            chosen = models.check(params["model"])
+            uploads = {}
+            for kind in _FIELDS:
+                item = form.get(kind)
+                if item is None or isinstance(item, str):
+                    if kind == "image":
+                        raise _Refusal(422, "missing the 'image' file field (multipart/form-data)")
+                    continue
+                uploads[kind] = (await item.read(), item.filename or kind)
+        finally:
+            await form.close()
+
+        def work():
+            matte, seconds = _matte_upload(models, chosen, uploads, ctx.limits["max_pixels"])
+            return matte, seconds, finish(matte, output, background)
+
+        matte, seconds, finished = await limiter.run(work)
+    finally:
+        limiter.leave()
+    return matte, seconds, _safe_stem(uploads["image"][1]), finished
+
+
+def _add_matte_routes(app, ctx: _Context) -> None:
+    """``POST /matte`` (one PNG) and ``POST /matte/all`` (JSON with base64 PNGs)."""
+    multipart = _multipart_schema(ctx.models.allowed)
 
     @app.post(
         "/matte",
@@ -543,7 +546,7 @@ def create_app(
             array, extra = _render(matte, output, background)
             return output, encode_png(array), extra
 
-        matte, seconds, stem, (output, png, extra) = await matte_request(request, finish)
+        matte, seconds, stem, (output, png, extra) = await _matte_request(ctx, request, finish)
         headers = {
             **_headers(matte, seconds),
             **extra,
@@ -561,7 +564,7 @@ def create_app(
                 for k in ("alpha", "rgba", "composite")
             }
 
-        matte, seconds, stem, (background, images) = await matte_request(request, finish)
+        matte, seconds, stem, (background, images) = await _matte_request(ctx, request, finish)
         h, w = matte.alpha.shape
         body = {
             "model": matte.model,
@@ -576,32 +579,38 @@ def create_app(
         }
         return JSONResponse(body, headers=_headers(matte, seconds))
 
-    async def rembg_remove(read: Callable[[], Any]):
-        """rembg's ``/api/remove``: admission, then ``read()`` (async: ``(get, data, filename)``, ``get(field)``
-        a field's text or None), then (in a worker thread, within ``max_concurrency``) decoding and the cutout."""
-        limiter.admit()
-        try:
-            get, data, filename = await read()
-            chosen, options = _rembg_options(get, models)
 
-            def work():
-                from automatte.rembg import cutout
+async def _rembg_remove(ctx: _Context, read: Callable[[], Any]):
+    """rembg's ``/api/remove``: admission, then ``read()`` (async: ``(get, data, filename)``, ``get(field)``
+    a field's text or None), then (in a worker thread, within ``max_concurrency``) decoding and the cutout."""
+    models, limiter = ctx.models, ctx.limiter
+    limiter.admit()
+    try:
+        get, data, filename = await read()
+        chosen, options = _rembg_options(get, models)
 
-                pipeline = models.get(chosen)
-                t0 = time.perf_counter()
-                image = _decode_upload(data, filename, "image", max_pixels)
-                try:
-                    array = cutout(image, pipeline, **options)
-                except ValueError as exc:
-                    raise _Refusal(422, f"{filename}: {' '.join(str(exc).split())}") from None
-                return encode_png(array), time.perf_counter() - t0, getattr(pipeline, "name", chosen)
+        def work():
+            from automatte.rembg import cutout
 
-            png, seconds, served = await limiter.run(work)
-        finally:
-            limiter.leave()
-        headers = {"X-Automatte-Model": str(served), "X-Automatte-Time": f"{seconds:.3f}", "Cache-Control": "no-store"}
-        return Response(png, media_type="image/png", headers=headers)
+            pipeline = models.get(chosen)
+            t0 = time.perf_counter()
+            image = _decode_upload(data, filename, "image", ctx.limits["max_pixels"])
+            try:
+                array = cutout(image, pipeline, **options)
+            except ValueError as exc:
+                raise _Refusal(422, f"{filename}: {' '.join(str(exc).split())}") from None
+            return encode_png(array), time.perf_counter() - t0, getattr(pipeline, "name", chosen)
 
+        png, seconds, served = await limiter.run(work)
+    finally:
+        limiter.leave()
+    headers = {"X-Automatte-Model": str(served), "X-Automatte-Time": f"{seconds:.3f}", "Cache-Control": "no-store"}
+    return Response(png, media_type="image/png", headers=headers)
+
+
+def _add_rembg_routes(app, ctx: _Context) -> None:
+    """rembg's ``GET /api/remove?url=`` and ``POST /api/remove`` (multipart ``file``)."""
+    max_upload_bytes = ctx.limits["max_upload_bytes"]
     rembg_query = {
         "parameters": [
             {"name": k, "in": "query", "required": False, "schema": {"type": "string"}} for k in _REMBG_FIELDS
@@ -618,7 +627,7 @@ def create_app(
             data = await anyio.to_thread.run_sync(_fetch, url, max_upload_bytes)
             return request.query_params.get, data, url.rsplit("/", 1)[-1] or "image"
 
-        return await rembg_remove(read)
+        return await _rembg_remove(ctx, read)
 
     @app.post("/api/remove", response_class=Response, openapi_extra=rembg_query)
     async def api_remove(request: Request):
@@ -636,16 +645,7 @@ def create_app(
                 await form.close()
             return (lambda k: fields.get(k, request.query_params.get(k))), data, filename
 
-        return await rembg_remove(read)
-
-    @app.exception_handler(Exception)
-    async def failed(request: Request, exc: Exception):
-        _log.exception("automatte serve: %s %s failed", request.method, request.url.path)
-        return JSONResponse(
-            {"detail": f"internal error: {type(exc).__name__}: {' '.join(str(exc).split())}"}, status_code=500
-        )
-
-    return app
+        return await _rembg_remove(ctx, read)
 
 
 def _card_summary(card: dict) -> dict:
