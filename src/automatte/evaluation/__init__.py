@@ -13,33 +13,32 @@ Example:
     ('Table 2', 'aim500')
 """
 
-from automatte.evaluation.benchmark import BenchmarkResult, run_benchmark
-from automatte.evaluation.folder import (
-    REGIONS,
-    evaluate_dataset,
-    evaluate_folder,
-    exact_levels,
-    match_predictions,
-    open_dataset,
-)
-from automatte.evaluation.papers import PAPERS, Column, PaperTable, our_row
-from automatte.evaluation.predict import STRATEGIES, parse_scales, predict_alpha, predict_dataset
+import importlib
 
-__all__ = [
-    "evaluate_folder",
-    "evaluate_dataset",
-    "open_dataset",
-    "match_predictions",
-    "exact_levels",
-    "REGIONS",
-    "predict_alpha",
-    "predict_dataset",
-    "parse_scales",
-    "STRATEGIES",
-    "PAPERS",
-    "PaperTable",
-    "Column",
-    "our_row",
-    "run_benchmark",
-    "BenchmarkResult",
-]
+# Imported on first use: the ``automatte`` command builds its parser from ``evaluation.cli`` and must not pay for
+# the metrics, torch and the readers on every call.
+_LAZY = {
+    "run_benchmark": "automatte.evaluation.benchmark",
+    "BenchmarkResult": "automatte.evaluation.benchmark",
+    "REGIONS": "automatte.evaluation.folder",
+    "evaluate_dataset": "automatte.evaluation.folder",
+    "evaluate_folder": "automatte.evaluation.folder",
+    "exact_levels": "automatte.evaluation.folder",
+    "match_predictions": "automatte.evaluation.folder",
+    "open_dataset": "automatte.evaluation.folder",
+    "PAPERS": "automatte.evaluation.papers",
+    "Column": "automatte.evaluation.papers",
+    "PaperTable": "automatte.evaluation.papers",
+    "our_row": "automatte.evaluation.papers",
+    "STRATEGIES": "automatte.evaluation.predict",
+    "parse_scales": "automatte.evaluation.predict",
+    "predict_alpha": "automatte.evaluation.predict",
+    "predict_dataset": "automatte.evaluation.predict",
+}
+__all__ = list(_LAZY)
+
+
+def __getattr__(name: str):
+    if name in _LAZY:
+        return getattr(importlib.import_module(_LAZY[name]), name)
+    raise AttributeError(f"module 'automatte.evaluation' has no attribute {name!r}")

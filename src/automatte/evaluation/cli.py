@@ -13,12 +13,13 @@ from pathlib import Path
 
 __all__ = ["add_arguments", "run"]
 
+# Literal copies, so that building the parser imports nothing heavy (tests check them against the modules).
+BENCHMARKS = ("aim500", "am2k", "p3m500-p", "p3m500-np", "ppm100", "alphamatting")  # data.benchmarks.BENCHMARKS
+PAPERS = ("aim",)  # evaluation.papers.PAPERS
+STRATEGIES = ("hybrid", "whole", "tiled", "band-tiled", "pipeline")  # evaluation.predict.STRATEGIES
+
 
 def add_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
-    from automatte.data.benchmarks import BENCHMARKS
-    from automatte.evaluation.papers import PAPERS
-    from automatte.evaluation.predict import STRATEGIES
-
     parser.description = (
         "Predict a public benchmark with a model and the paper's test strategy, score it with the paper's "
         "protocol, and print the paper's table with its published figures beside ours (also written to "
