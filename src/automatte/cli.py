@@ -567,6 +567,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-q", "--quiet", action="store_true")
     p.set_defaults(func=_cmd_eval)
 
+    from automatte.evaluation.cli import add_arguments as add_benchmark_arguments
+    from automatte.evaluation.cli import run as run_benchmark
+
+    p = add_benchmark_arguments(sub.add_parser("benchmark", help="a model on a public benchmark: the paper's table"))
+    p.set_defaults(func=run_benchmark)
+
     p = sub.add_parser("models", help="list the registered models (and their parameter counts)")
     p.add_argument(
         "pattern", nargs="?", default="*", help="a shipped model's name (its card) or a glob on architectures"
