@@ -20,6 +20,14 @@ The default pipeline (``automatte.matte(photo)``, ``automatte predict`` with no 
 named in ``weights/default.json``: ``{"pipeline": NAME, "options": {...}, "why": "..."}`` where NAME is a shipped
 model or a pipeline name (``twostage``, ...). Without that file it is the one-stage card marked ``default``.
 
+A shipped segmenter also has ``NAME.onnx``: the same network as an ONNX graph (float16 weights cast to float32
+inside, so it computes what the safetensors compute), which ONNX Runtime runs when PyTorch is absent (the light
+install, ``pip install automatte``) or with ``backend="onnx"``. It records the sha256 of the safetensors it was
+made from (metadata ``automatte.weights_sha256``); :func:`shipped_onnx` refuses an ONNX file whose record differs
+from the card's (a stale graph beside retrained weights). Regenerate it with one command after shipping new
+weights: ``python tools/export_onnx.py`` (:func:`export_shipped_onnx`), after ``tools/ship_model.py`` or any
+other change of a segmenter's weights.
+
 :func:`ship_checkpoint` writes both files from a training checkpoint (the project's own training output: the
 card records the run's resolved config and the command that re-creates it). A card holds no path of the machine
 that made it (:func:`portable_card`): paths inside the repository are written relative to it, other absolute
@@ -53,6 +61,9 @@ __all__ = [
     "ship_checkpoint",
     "portable_card",
     "format_card",
+    "ONNX_SHA_KEY",
+    "shipped_onnx",
+    "export_shipped_onnx",
 ]
 
 WEIGHTS_DIR = Path(__file__).resolve().parent / "weights"
@@ -62,6 +73,8 @@ _ABSOLUTE = re.compile(r"^(?:/|~|\\\\|[A-Za-z]:[\\/])")  # a whole string that i
 # an absolute path of a machine anywhere inside a text (a command line, a note)
 _MACHINE_PATH = re.compile(r"(?<![\w.~/-])(?:/(?:work|root|home|tmp|Users|mnt|private|var|opt)/|[A-Za-z]:[\\/])")
 _WEIGHTS_MARK = "/src/automatte/weights/"
+ONNX_SHA_KEY = "automatte.weights_sha256"  # ONNX metadata: the sha256 of the safetensors the graph was made from
+ONNX_COMMAND = "python tools/export_onnx.py"
 
 
 @dataclass(frozen=True)
@@ -178,6 +191,95 @@ def load_shipped(name: str, folder: str | os.PathLike | None = None, *, check: b
             f"unexpected {list(unexpected)[:5]})"
         )
     return net.eval()
+
+
+def shipped_onnx(name: str, folder: str | os.PathLike | None = None, *, recorded: str | None = None) -> Path | None:
+    """The shipped ONNX graph of model ``name`` (``NAME.onnx`` beside its weights), or None when none ships.
+
+    ``recorded``: the graph's ``automatte.weights_sha256`` metadata when the caller has already read it (ONNX
+    Runtime's session does); otherwise it is read with ONNX Runtime.
+
+    Raises:
+        ValueError: the graph was made from other weights than the card's (stale: regenerate it), or names none.
+
+    Example:
+        >>> from automatte.shipped import default_model_name
+        >>> shipped_onnx(default_model_name("segmenter")).name  # doctest: +SKIP
+        'salient-segmenter.onnx'
+    """
+    model = get_shipped(name, folder)
+    path = model.path.with_suffix(".onnx")
+    if not path.is_file():
+        return None
+    if recorded is None:
+        import onnxruntime as ort
+
+        options = ort.SessionOptions()
+        options.log_severity_level = 3
+        session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+        recorded = session.get_modelmeta().custom_metadata_map.get(ONNX_SHA_KEY)
+    if recorded != model.sha256:
+        raise ValueError(
+            f"{path}: stale ONNX graph of shipped model {name!r}: made from weights sha256 {str(recorded)[:12]}..., "
+            f"the card's weights are {model.sha256[:12]}...; regenerate it: {ONNX_COMMAND} {name}"
+        )
+    return path
+
+
+def export_shipped_onnx(
+    name: str, folder: str | os.PathLike | None = None, *, height: int = 64, width: int = 64
+) -> Path:
+    """Write ``NAME.onnx`` beside a shipped model's weights (needs PyTorch and onnx: ``automatte[export]``).
+
+    The graph is :func:`automatte.infer.export.export_onnx`'s (dynamic batch, height and width; input ``image``,
+    output ``alpha``); every float32 weight that float16 holds exactly (all of the shipped float16 weights) is
+    stored as float16 and cast back inside the graph, so the file is half the size and computes the same numbers.
+    The safetensors' sha256 is recorded in the metadata (``automatte.weights_sha256``). Written atomically.
+
+    Example:
+        >>> export_shipped_onnx("salient-segmenter")  # doctest: +SKIP
+        PosixPath('.../src/automatte/weights/salient-segmenter.onnx')
+    """
+    import tempfile
+
+    import numpy as np
+    import onnx
+    from onnx import helper, numpy_helper
+
+    from automatte.infer.export import export_onnx
+    from automatte.io import atomic_write
+
+    model = get_shipped(name, folder)
+    net = load_shipped(name, folder)
+    with tempfile.TemporaryDirectory() as tmp:
+        raw = export_onnx(net, Path(tmp) / f"{name}.onnx", height=height, width=width)
+        graph_model = onnx.load(str(raw))
+    graph = graph_model.graph
+    casts, kept = [], []
+    for init in graph.initializer:
+        value = numpy_helper.to_array(init)
+        with np.errstate(over="ignore"):  # values float16 cannot hold stay float32 (checked below)
+            half = value.astype(np.float16)
+        if value.dtype == np.float32 and value.size >= 16 and np.array_equal(half.astype(np.float32), value):
+            kept.append(numpy_helper.from_array(half, f"{init.name}__fp16"))
+            casts.append(helper.make_node("Cast", [f"{init.name}__fp16"], [init.name], to=onnx.TensorProto.FLOAT))
+        else:
+            kept.append(init)
+    del graph.initializer[:]
+    graph.initializer.extend(kept)
+    nodes = casts + list(graph.node)
+    del graph.node[:]
+    graph.node.extend(nodes)
+    del graph_model.metadata_props[:]
+    meta = {ONNX_SHA_KEY: model.sha256, "automatte.model": name, "automatte.arch": model.arch,
+            "automatte.command": f"{ONNX_COMMAND} {name}"}  # fmt: skip
+    for key, value in meta.items():
+        graph_model.metadata_props.add(key=key, value=value)
+    onnx.checker.check_model(graph_model)
+    path = model.path.with_suffix(".onnx")
+    with atomic_write(path) as tmp:
+        onnx.save(graph_model, str(tmp))
+    return path
 
 
 def ship_checkpoint(

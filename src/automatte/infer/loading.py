@@ -8,7 +8,7 @@ import warnings
 from pathlib import Path
 
 from automatte.infer.pipeline import CLASSICAL, Pipeline
-from automatte.infer.runners import OnnxRunner, TorchRunner, make_runner
+from automatte.infer.runners import OnnxRunner, ShippedOnnxRunner, TorchRunner, has_torch, make_runner
 
 __all__ = ["load_model", "list_pipelines"]
 
@@ -47,16 +47,31 @@ def _network_from_file(path: Path, arch: str | None = None):
     return network_from_file(path, arch)
 
 
+def _shipped_net_runner(name: str, device: str, backend: str):
+    """A shipped network's runner: its shipped ONNX graph under ONNX Runtime with ``backend="onnx"`` or when
+    PyTorch is absent (the light install), else PyTorch (or an ONNX export of it)."""
+    from automatte.shipped import get_shipped, load_shipped
+
+    onnx = get_shipped(name).path.with_suffix(".onnx")
+    if onnx.is_file() and (backend == "onnx" or not has_torch()):
+        return ShippedOnnxRunner(name, device)
+    if not has_torch():
+        raise ImportError(
+            f"shipped model {name!r} runs on PyTorch (no {onnx.name} ships): pip install 'automatte[torch]'"
+        )
+    return make_runner(load_shipped(name), device, backend, name)
+
+
 def _segmenter_runner(spec: str | None, device: str, backend: str, required: bool):
     """The segmenter of a two-stage pipeline: the default shipped one (``spec`` None), a shipped segmenter by
     name, or a checkpoint / state-dict file of a segmenter network."""
     if spec is None:
         return _shipped_runner("segmenter", device, backend, required)[0]
-    from automatte.shipped import list_shipped, load_shipped
+    from automatte.shipped import list_shipped
 
     shipped = {m.name: m for m in list_shipped() if m.role == "segmenter"}
     if spec in shipped:
-        return make_runner(load_shipped(spec), device, backend, spec)
+        return _shipped_net_runner(spec, device, backend)
     path = Path(spec)
     if path.suffix.lower() in WEIGHT_SUFFIXES and path.is_file():
         return make_runner(_network_from_file(path)[0], device, backend, path.stem)
@@ -64,14 +79,14 @@ def _segmenter_runner(spec: str | None, device: str, backend: str, required: boo
 
 
 def _shipped_runner(role: str, device: str, backend: str, required: bool = True):
-    from automatte.shipped import default_model_name, get_shipped, load_shipped
+    from automatte.shipped import default_model_name, get_shipped
 
     name = default_model_name(role)
     if name is None:
         if required:
             raise ValueError(f"no shipped {role} model in this installation")
         return None, {}
-    return make_runner(load_shipped(name), device, backend, name), get_shipped(name).inference
+    return _shipped_net_runner(name, device, backend), get_shipped(name).inference
 
 
 def _from_network(net, name: str, device: str, backend: str, options: dict, inference: dict | None = None,
@@ -121,6 +136,9 @@ def load_model(
         )
         pipeline.name = f"default ({pipeline.name})"
         return pipeline
+    needs_torch = name in shipped or Path(name).suffix.lower() in (".pt", ".pth", ".safetensors")
+    if needs_torch and not has_torch():  # the light install runs the default (twostage-cf) and classical refiners
+        raise ImportError(f"model {name!r} runs on PyTorch, which is not installed: pip install 'automatte[torch]'")
     if name in shipped:
         model = shipped[name]
         return _from_network(load_shipped(name), name, device, backend, options, model.inference, segmenter)
@@ -146,6 +164,11 @@ def load_model(
     if path.suffix.lower() in WEIGHT_SUFFIXES:
         net, inference = _network_from_file(path, arch)
         return _from_network(net, path.stem, device, backend, options, inference, segmenter)
+    if not has_torch():
+        raise ValueError(
+            f"unknown model {name!r}: not a shipped model or pipeline this install runs "
+            f"({', '.join(list_pipelines()[:6])}); registry architectures need PyTorch: pip install 'automatte[torch]'"
+        )
     from automatte.registry import create_model, list_models
 
     if name in list_models(include_test=True):

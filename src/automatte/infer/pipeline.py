@@ -199,24 +199,36 @@ class Pipeline:
         return trimap_from_mask(mask, kernel_size=self._band_kernel(mask.shape)).astype(np.float32)
 
     def _segment(self, image: np.ndarray) -> np.ndarray:
-        from automatte.infer.highres import predict_whole
-
         if self.segmenter is None:
             raise ValueError(f"pipeline {self.name!r} needs a trimap or a mask for this image (it has no segmenter)")
-        x = to_tensor(image)
         passes = []
         # multi-scale test-time augmentation; without segment_upscale, sizes at or above the photo's long side all
         # run at native size, so that pass runs once: the mean is the same, the work is not repeated
         up = self.segment_upscale
-        long_side = max(x.shape[-2:])
-        sides = (self.segment_long_side, *self.segment_scales)
-        for side in dict.fromkeys(s if up else min(s, long_side) for s in sides):
-            alpha, _ = predict_whole(self.segmenter, x, long_side=side, upscale=up)
-            passes.append(alpha)
-            if self.segment_flip:  # test-time augmentation: the mirrored image's probability, mirrored back
-                mirrored, _ = predict_whole(self.segmenter, x.flip(-1), long_side=side, upscale=up)
-                passes.append(mirrored.flip(-1))
-        prob = to_numpy(sum(passes) / len(passes))
+        long_side = max(image.shape[:2])
+        sides = tuple(
+            dict.fromkeys(s if up else min(s, long_side) for s in (self.segment_long_side, *self.segment_scales))
+        )
+        if getattr(self.segmenter, "array_native", False):  # a shipped ONNX graph on NumPy arrays: no PyTorch
+            from automatte.infer.numpy_infer import predict_whole_np
+
+            for side in sides:
+                passes.append(predict_whole_np(self.segmenter.run_array, image, long_side=side, upscale=up))
+                if self.segment_flip:
+                    mirrored = predict_whole_np(self.segmenter.run_array, image[:, ::-1], long_side=side, upscale=up)
+                    passes.append(mirrored[:, ::-1])
+            prob = (sum(passes) / len(passes)).astype(np.float32)
+        else:
+            from automatte.infer.highres import predict_whole
+
+            x = to_tensor(image)
+            for side in sides:
+                alpha, _ = predict_whole(self.segmenter, x, long_side=side, upscale=up)
+                passes.append(alpha)
+                if self.segment_flip:  # test-time augmentation: the mirrored image's probability, mirrored back
+                    mirrored, _ = predict_whole(self.segmenter, x.flip(-1), long_side=side, upscale=up)
+                    passes.append(mirrored.flip(-1))
+            prob = to_numpy(sum(passes) / len(passes))
         if self.segment_islands or self.segment_holes:
             from automatte.ops.coarse import clean_segmentation
 
