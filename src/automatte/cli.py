@@ -247,69 +247,33 @@ def _cmd_predict_ray(args: argparse.Namespace, kinds: list[str], options: dict) 
     return 1 if summary["failed"] else 0
 
 
-def _cmd_predict(args: argparse.Namespace) -> int:
-    from automatte.api import load_model
-
-    kinds = [k.strip() for k in args.save.split(",") if k.strip()]
-    bad = [k for k in kinds if k not in SAVE_KINDS]
-    if bad or not kinds:
-        raise ValueError(f"--save: unknown kind {', '.join(bad) or '(empty)'}; choose from {', '.join(SAVE_KINDS)}")
-    if getattr(args, "engine", "local") == "ray":
-        options = {
-            "strategy": args.strategy,
-            "fusion": args.fusion,
-            "foreground": args.foreground,
-            "max_size": args.max_size,
-        }
-        return _cmd_predict_ray(args, kinds, {k: v for k, v in options.items() if v})
-    to_stdout = args.output == "-"
-    sources, failures = _gather_inputs(args.inputs, args.recursive)
-    if ("-" in [s for s, _ in sources] or to_stdout) and len(sources) != 1:
-        raise ValueError("'-' (stdin / stdout) works with exactly one image")
-    if to_stdout and len(kinds) != 1:
-        kinds = kinds[:1] if args.save != PREDICT_DEFAULT_SAVE else ["rgba"]
-    out = None if args.output is None or to_stdout else Path(args.output)
-    if out is not None and out.exists() and not out.is_dir():
-        raise NotADirectoryError(f"{out}: -o must be a folder (or '-' for stdout)")
-    composite_ext = ".jpg" if args.composite_format == "jpg" else ".png"
+def _predict_options(args: argparse.Namespace) -> dict:
     options = {
-        k: v
-        for k, v in {
-            "strategy": args.strategy,
-            "fusion": args.fusion,
-            "foreground": args.foreground,
-            "max_size": args.max_size,
-        }.items()
-        if v
+        "strategy": args.strategy,
+        "fusion": args.fusion,
+        "foreground": args.foreground,
+        "max_size": args.max_size,
     }
-    load = dict(device=args.device, backend=args.backend, arch=args.arch)
-    pipeline = load_model(args.model, **load, **options) if sources else None
+    return {k: v for k, v in options.items() if v}
 
-    jobs = []  # (source, root, targets, trimap, mask)
+
+def _plan_jobs(args, sources, out, kinds, to_stdout: bool, failures: list) -> list:
+    """One job per input: (source, root, {kind: target}, trimap hint, mask hint); inputs whose outputs exist
+    (without --overwrite), would replace the input, or clash with another input's go to ``failures``."""
+    composite_ext = ".jpg" if args.composite_format == "jpg" else ".png"
+    jobs = []
     shared = _shared_stems(sources)
     for source, root in sources:
         try:
-            targets = (
-                {}
-                if to_stdout
-                else _targets(
-                    source if source != "-" else "stdin.png", root, out, kinds, composite_ext, qualify=source in shared
-                )
-            )
+            name = source if source != "-" else "stdin.png"
+            targets = {} if to_stdout else _targets(name, root, out, kinds, composite_ext, qualify=source in shared)
             for target in targets.values():
                 if Path(source).exists() and target.resolve() == Path(source).resolve():
                     raise FileExistsError(f"{source}: an output would replace the input itself; choose -o")
                 if target.exists() and not args.overwrite:
                     raise FileExistsError(f"{target}: exists (use --overwrite)")
-            jobs.append(
-                (
-                    source,
-                    root,
-                    targets,
-                    _hint_path(args.trimap, source, root, "trimap"),
-                    _hint_path(args.mask, source, root, "mask"),
-                )
-            )
+            hints = (_hint_path(args.trimap, source, root, "trimap"), _hint_path(args.mask, source, root, "mask"))
+            jobs.append((source, root, targets, *hints))
         except (ValueError, OSError) as exc:
             failures.append(str(exc))
     claimed: dict[Path, str] = {}
@@ -319,37 +283,69 @@ def _cmd_predict(args: argparse.Namespace) -> int:
             failures.append(f"{job[0]}: output {clash[0]} is also the output of {claimed[clash[0]]}; use folders")
             jobs.remove(job)
         claimed.update({t: job[0] for t in job[2].values()})
+    return jobs
+
+
+def _run_chunk(pipeline, chunk: list, args, kinds: list[str], to_stdout: bool, failures: list) -> int:
+    """Matte one batch of jobs and write its outputs; returns how many inputs were written."""
+    images = [sys.stdin.buffer.read() if j[0] == "-" else j[0] for j in chunk]
+    has_hints = any(j[3] or j[4] for j in chunk)
+    results = pipeline.batch(
+        images,
+        trimaps=[j[3] for j in chunk] if has_hints else None,
+        masks=[j[4] for j in chunk] if has_hints else None,
+        batch_size=args.batch_size,
+        on_error="return",
+    )
+    written = 0
+    for job, result in zip(chunk, results):
+        source, _, targets = job[:3]
+        if isinstance(result, Exception):
+            message = str(result)
+            failures.append(message if source in message else f"{source}: {message}")
+            continue
+        try:
+            if to_stdout:
+                sys.stdout.buffer.write(result.png(kinds[0], args.background))
+                sys.stdout.buffer.flush()
+            else:
+                for kind, target in targets.items():
+                    target.parent.mkdir(parents=True, exist_ok=True)
+                    _write_output(result, kind, target, args.background, args.overwrite)
+            written += 1
+        except (ValueError, OSError) as exc:
+            failures.append(f"{source}: {exc}")
+    return written
+
+
+def _cmd_predict(args: argparse.Namespace) -> int:
+    from automatte.api import load_model
+
+    kinds = [k.strip() for k in args.save.split(",") if k.strip()]
+    bad = [k for k in kinds if k not in SAVE_KINDS]
+    if bad or not kinds:
+        raise ValueError(f"--save: unknown kind {', '.join(bad) or '(empty)'}; choose from {', '.join(SAVE_KINDS)}")
+    options = _predict_options(args)
+    if getattr(args, "engine", "local") == "ray":
+        return _cmd_predict_ray(args, kinds, options)
+    to_stdout = args.output == "-"
+    sources, failures = _gather_inputs(args.inputs, args.recursive)
+    if ("-" in [s for s, _ in sources] or to_stdout) and len(sources) != 1:
+        raise ValueError("'-' (stdin / stdout) works with exactly one image")
+    if to_stdout and len(kinds) != 1:
+        kinds = kinds[:1] if args.save != PREDICT_DEFAULT_SAVE else ["rgba"]
+    out = None if args.output is None or to_stdout else Path(args.output)
+    if out is not None and out.exists() and not out.is_dir():
+        raise NotADirectoryError(f"{out}: -o must be a folder (or '-' for stdout)")
+    load = dict(device=args.device, backend=args.backend, arch=args.arch)
+    pipeline = load_model(args.model, **load, **options) if sources else None
+    jobs = _plan_jobs(args, sources, out, kinds, to_stdout, failures)
 
     written = 0
     bar = _progress(None, len(jobs), "predict", not args.quiet and not to_stdout) if jobs else None
     for start in range(0, len(jobs), args.batch_size):
         chunk = jobs[start : start + args.batch_size]
-        images = [sys.stdin.buffer.read() if j[0] == "-" else j[0] for j in chunk]
-        has_hints = any(j[3] or j[4] for j in chunk)
-        results = pipeline.batch(
-            images,
-            trimaps=[j[3] for j in chunk] if has_hints else None,
-            masks=[j[4] for j in chunk] if has_hints else None,
-            batch_size=args.batch_size,
-            on_error="return",
-        )
-        for job, result in zip(chunk, results):
-            source, _, targets = job[:3]
-            if isinstance(result, Exception):
-                message = str(result)
-                failures.append(message if source in message else f"{source}: {message}")
-                continue
-            try:
-                if to_stdout:
-                    sys.stdout.buffer.write(result.png(kinds[0], args.background))
-                    sys.stdout.buffer.flush()
-                else:
-                    for kind, target in targets.items():
-                        target.parent.mkdir(parents=True, exist_ok=True)
-                        _write_output(result, kind, target, args.background, args.overwrite)
-                written += 1
-            except (ValueError, OSError) as exc:
-                failures.append(f"{source}: {exc}")
+        written += _run_chunk(pipeline, chunk, args, kinds, to_stdout, failures)
         if bar is not None:
             bar.update(len(chunk))
     if bar is not None:
@@ -496,11 +492,7 @@ def _summarise_failures(failures: list[str]) -> int:
 
 
 # ------------------------------------------------------------------------------------------- parser
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="automatte", description="Automatic natural image matting.")
-    parser.add_argument("--version", action="version", version=f"automatte {__version__}")
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-
+def _add_predict_parser(sub) -> None:
     p = sub.add_parser(
         "predict",
         help="alpha mattes, cutouts and composites of photos (the default command)",
@@ -570,14 +562,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-q", "--quiet", action="store_true")
     p.set_defaults(func=_cmd_predict)
 
-    p = sub.add_parser("export", help="export a model's network to ONNX (dynamic batch, height, width)")
-    p.add_argument("name", help="shipped model, default, checkpoint or registry architecture")
-    p.add_argument("--onnx", required=True, help="output .onnx file")
-    p.add_argument("--arch", default=None, help="architecture of a weights file that does not name it")
-    p.add_argument("--height", type=int, default=256, help="traced example height (multiple of 32)")
-    p.add_argument("--width", type=int, default=256, help="traced example width (multiple of 32)")
-    p.set_defaults(func=_cmd_export)
 
+def _add_serve_parsers(sub) -> None:
+    """``serve`` (when the server's extra is installed) and rembg's ``i`` / ``p`` / ``s``."""
     try:
         from automatte.serve.cli import add_arguments as add_serve_arguments
         from automatte.serve.cli import run as run_serve
@@ -591,6 +578,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_rembg_commands(sub)
 
+
+def _add_data_parsers(sub) -> None:
+    """``synth``, ``baseline`` and ``eval``."""
     p = sub.add_parser("synth", help="synthesise a matting dataset with exact alpha (SO / STM / NS)")
     p.add_argument("out", help="output dataset folder")
     p.add_argument("--n", type=int, default=24, help="number of samples (default 24)")
@@ -624,6 +614,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-q", "--quiet", action="store_true")
     p.set_defaults(func=_cmd_eval)
 
+
+def _add_research_parsers(sub) -> None:
+    """``benchmark``, ``models``, ``train``, ``convert-tflite``, ``convert``."""
     from automatte.evaluation.cli import add_arguments as add_benchmark_arguments
     from automatte.evaluation.cli import run as run_benchmark
 
@@ -659,6 +652,24 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--arch", default=None, help="registry architecture (default: guessed from the tensors)")
     p.add_argument("--overwrite", action="store_true", help="replace an existing DST")
     p.set_defaults(func=_cmd_convert)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="automatte", description="Automatic natural image matting.")
+    parser.add_argument("--version", action="version", version=f"automatte {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    _add_predict_parser(sub)
+    p = sub.add_parser("export", help="export a model's network to ONNX (dynamic batch, height, width)")
+    p.add_argument("name", help="shipped model, default, checkpoint or registry architecture")
+    p.add_argument("--onnx", required=True, help="output .onnx file")
+    p.add_argument("--arch", default=None, help="architecture of a weights file that does not name it")
+    p.add_argument("--height", type=int, default=256, help="traced example height (multiple of 32)")
+    p.add_argument("--width", type=int, default=256, help="traced example width (multiple of 32)")
+    p.set_defaults(func=_cmd_export)
+
+    _add_serve_parsers(sub)
+    _add_data_parsers(sub)
+    _add_research_parsers(sub)
     return parser
 
 
