@@ -643,7 +643,10 @@ def _add_research_parsers(sub) -> None:
     p.add_argument("--arch", required=True, choices=["mobilenet_v2", "deeplabv3_mnv2_voc"])
     p.set_defaults(func=_cmd_convert_tflite)
 
-    from automatte.models.convert import FAMILIES
+    try:
+        from automatte.models.convert import FAMILIES
+    except ImportError:  # the light install (no PyTorch) has no converters
+        return
 
     p = sub.add_parser("convert", help="an authors' released checkpoint -> safetensors that predict --model runs")
     p.add_argument("src", help="the authors' file (.pth / .pt / .tar, detectron2 .pkl, PaddlePaddle .pdparams)")
