@@ -56,9 +56,10 @@ def test_cli_and_server_give_identical_pngs(tmp_path):
 
     photo = tmp_path / "cat.png"
     _photo(seed=3).save(photo)
-    options = {"foreground": "ml"}
+    options = {"foreground": "ml"}  # the CLI below runs with the same options
     code = main(["predict", str(photo), "-o", str(tmp_path / "out"), "--model", "twostage-cf", "--save",
-                 "alpha,rgba,composite,trimap", "--background", "#00b140", "--quiet"])  # fmt: skip
+                 "alpha,rgba,composite,trimap", "--background", "#00b140", "--foreground", "ml",
+                 "--quiet"])  # fmt: skip
     assert code == 0
     with TestClient(create_app(pipeline=load_model("twostage-cf", **options), allowed_models=[])) as client:
         for kind in ("alpha", "rgba", "composite", "trimap"):
