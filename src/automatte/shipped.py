@@ -268,6 +268,11 @@ def export_shipped_onnx(
     del graph.initializer[:]
     graph.initializer.extend(kept)
     nodes = casts + list(graph.node)
+    for node in nodes:  # the exporter's stack traces name this machine's source paths
+        node.doc_string = ""
+        kept_props = [mp for mp in node.metadata_props if "stack_trace" not in mp.key]
+        del node.metadata_props[:]
+        node.metadata_props.extend(kept_props)
     del graph.node[:]
     graph.node.extend(nodes)
     del graph_model.metadata_props[:]
