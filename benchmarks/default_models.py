@@ -575,6 +575,8 @@ def main(argv=None) -> int:
             row["latency 1MP (s)"] = latency(pipeline)
         row["eval time (s)"] = time.perf_counter() - t
         results[spec] = row
+        if isinstance(pipeline, IsnetPeer):
+            pipeline.close()  # its Node process and model are not needed again (peers stay out of the sheet)
         print(
             f"{spec}: " + ", ".join(f"{k} {v:.4g}" if isinstance(v, float) else f"{k} {v}" for k, v in row.items()),
             flush=True,
