@@ -12,7 +12,7 @@ import numpy as np
 from automatte.infer.fusion import hard_fusion, soft_fusion
 from automatte.infer.inputs import as_image, as_map
 from automatte.infer.result import Matte
-from automatte.infer.runners import plane, to_numpy, to_tensor
+from automatte.infer.runners import default_refiner, plane, to_numpy, to_tensor
 
 __all__ = ["Pipeline", "CLASSICAL", "STRATEGIES", "FUSIONS", "BAND_MODES"]
 
@@ -236,8 +236,6 @@ class Pipeline:
         return prob
 
     def _refine(self, image: np.ndarray, trimap: np.ndarray) -> np.ndarray:
-        from automatte.infer.loading import default_refiner
-
         refiner = self.refiner if self.refiner is not None else default_refiner()
         if isinstance(refiner, str):
             from automatte.infer.classical import classical_alpha
