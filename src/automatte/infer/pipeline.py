@@ -381,9 +381,10 @@ class Pipeline:
         batch_size: int = 4,
         on_error: str = "raise",
     ) -> list[Matte | Exception]:
-        """Matte many images, each as :meth:`__call__` would. One-stage networks run ``batch_size`` images of the
-        same inference size per forward pass (``"whole"`` strategy); other cases go one by one. With
-        ``on_error="return"`` a failing image gives its exception in the list instead of stopping the batch."""
+        """Matte many images, each as :meth:`__call__` would (the same stages and result, trimap included).
+        One-stage networks run ``batch_size`` images of the same inference size per forward pass (``"whole"``
+        strategy; a batched pass may differ from single ones in the last float bits); other cases go one by one.
+        With ``on_error="return"`` a failing image gives its exception in the list instead of stopping the batch."""
         images = list(images)
         if on_error not in ("raise", "return"):
             raise ValueError(f"on_error must be 'raise' or 'return', got {on_error!r}")
