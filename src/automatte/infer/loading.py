@@ -8,24 +8,11 @@ import warnings
 from pathlib import Path
 
 from automatte.infer.pipeline import CLASSICAL, Pipeline
-from automatte.infer.runners import OnnxRunner, ShippedOnnxRunner, TorchRunner, has_torch, make_runner
+from automatte.infer.runners import OnnxRunner, ShippedOnnxRunner, has_torch, make_runner
 
 __all__ = ["load_model", "list_pipelines"]
 
 _CACHE: dict[tuple, Pipeline] = {}
-
-
-def default_refiner():
-    """The shipped refiner network (TorchRunner), else closed-form matting."""
-    from automatte.shipped import default_model_name, load_shipped
-
-    name = default_model_name("refiner")
-    if name is None:
-        return "cf"
-    key = ("refiner", name)
-    if key not in _CACHE:
-        _CACHE[key] = TorchRunner(load_shipped(name))
-    return _CACHE[key]
 
 
 def list_pipelines() -> list[str]:

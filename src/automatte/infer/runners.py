@@ -19,6 +19,7 @@ __all__ = [
     "has_torch",
     "onnx_cache_path",
     "make_runner",
+    "default_refiner",
     "to_tensor",
     "plane",
     "to_numpy",
@@ -132,6 +133,22 @@ class ShippedOnnxRunner(OnnxRunner):
         super().__init__(path, device, name=name)
         recorded = self.session.get_modelmeta().custom_metadata_map.get(ONNX_SHA_KEY)
         shipped_onnx(name, folder, recorded=recorded)  # raises on a stale graph
+
+
+_DEFAULT_REFINER: dict[str, TorchRunner] = {}
+
+
+def default_refiner():
+    """The refiner of a pipeline that has none (a user trimap given to a one-stage network): the shipped refiner
+    network's :class:`TorchRunner`, loaded once, else ``"cf"`` (closed-form matting)."""
+    from automatte.shipped import default_model_name, load_shipped
+
+    name = default_model_name("refiner")
+    if name is None:
+        return "cf"
+    if name not in _DEFAULT_REFINER:
+        _DEFAULT_REFINER[name] = TorchRunner(load_shipped(name))
+    return _DEFAULT_REFINER[name]
 
 
 def onnx_cache_path(net, tag: str) -> Path:

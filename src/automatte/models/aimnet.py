@@ -60,7 +60,7 @@ from automatte.models.backbones.resnet import load_resnet_state_dict, read_state
 from automatte.models.fusion import hard_fusion
 from automatte.models.layers import IMAGENET_MEAN, IMAGENET_STD, SqueezeExcite, check_multiple_of_32, resize_to
 from automatte.models.output import MattingOutput
-from automatte.registry import register_model
+from automatte.models.registry import register_model
 
 __all__ = ["AimNet", "PSPModule", "SpatialAttention", "unified_fusion", "map_official_aim_keys"]
 

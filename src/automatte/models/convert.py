@@ -296,7 +296,7 @@ FAMILIES: dict[str, CheckpointFamily] = {
 
 
 def _family_of(arch: str) -> CheckpointFamily | None:
-    from automatte.registry import model_info
+    from automatte.models.registry import model_info
 
     fam = model_info(arch).family
     return next((f for f in FAMILIES.values() if f.registry_family == fam), None)
@@ -336,7 +336,7 @@ def to_project_state(state: dict[str, Tensor], family: str, arch: str | None = N
     Raises:
         ValueError: an unknown family, or tensors that do not fit the architecture (named).
     """
-    from automatte.registry import create_model
+    from automatte.models.registry import create_model
 
     if family not in FAMILIES:
         raise ValueError(f"--from {family!r}: expected one of {', '.join(FAMILIES)}")
@@ -433,7 +433,7 @@ def network_from_file(path: str | Path, arch: str | None = None) -> tuple[nn.Mod
         >>> type(net).__name__, inference
         ('AimNet', {})
     """
-    from automatte.registry import create_model
+    from automatte.models.registry import create_model
 
     path = Path(path)
     state, info = read_checkpoint(path)

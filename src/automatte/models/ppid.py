@@ -80,7 +80,7 @@ import torch
 from torch import Tensor, nn
 
 from automatte.models.output import MattingOutput
-from automatte.registry import create_model, register_model
+from automatte.models.registry import create_model, register_model
 
 __all__ = ["GCBlock", "CrossLevelMerge", "SpatialAttention", "CLSD", "PPIDStudent"]
 

@@ -77,8 +77,8 @@ from automatte.models.layers import (
     resize_to,
 )
 from automatte.models.output import MattingOutput
+from automatte.models.registry import register_model
 from automatte.models.weights import read_state_dict
-from automatte.registry import register_model
 
 __all__ = [
     "PPMatting",

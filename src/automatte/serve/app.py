@@ -77,14 +77,15 @@ class _Refusal(Exception):
 # --------------------------------------------------------------------------------------------- encoding
 
 
-def _render(matte, output: str, background: str) -> tuple[np.ndarray, dict[str, str]]:
-    """The uint8 array of one output kind (:meth:`Matte.render`) and the extra headers it comes with."""
+def _render(matte, output: str, background: str) -> tuple[bytes, dict[str, str]]:
+    """The PNG of one output kind (:meth:`Matte.png`: the bytes ``automatte predict`` writes and
+    ``automatte.matte(...).png`` gives) and the extra headers it comes with."""
     extra = {}
     if output == "composite":
         extra = {"X-Automatte-Background": background}
     elif output == "trimap":
         extra = {"X-Automatte-Trimap": "pipeline" if matte.trimap is not None else "derived"}
-    return matte.render(output, background), extra
+    return matte.png(output, background), extra
 
 
 def _check_background(value: str) -> str:
@@ -543,8 +544,8 @@ def _add_matte_routes(app, ctx: _Context) -> None:
         """Matte the uploaded ``image``; answer one PNG (``output``: alpha, rgba, composite, fg or trimap)."""
 
         def finish(matte, output, background):
-            array, extra = _render(matte, output, background)
-            return output, encode_png(array), extra
+            png, extra = _render(matte, output, background)
+            return output, png, extra
 
         matte, seconds, stem, (output, png, extra) = await _matte_request(ctx, request, finish)
         headers = {
@@ -560,7 +561,7 @@ def _add_matte_routes(app, ctx: _Context) -> None:
 
         def finish(matte, output, background):
             return background, {
-                k: base64.b64encode(encode_png(_render(matte, k, background)[0])).decode("ascii")
+                k: base64.b64encode(_render(matte, k, background)[0]).decode("ascii")
                 for k in ("alpha", "rgba", "composite")
             }
 
