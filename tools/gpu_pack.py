@@ -17,7 +17,7 @@ checkout's tracked files, since both travel): the script fails otherwise. ``tool
 
     .venv/bin/python tools/gpu_pack.py [--config configs/...yaml] [--max-side 448] [--budget-mb 48]
     .venv/bin/python tools/gpu_pack.py --config configs/deeplabv3plus_mnv2_salient_duts.yaml --max-side 352 \
-        --max-per-set 200 --max-for duts-tr=2400 --out build/gpupack-duts         # the DUTS variant
+        --max-per-set 200 --max-for duts-tr=1800 --out build/gpupack-duts         # the DUTS variant
 """
 
 from __future__ import annotations
@@ -135,7 +135,9 @@ def main(argv=None) -> int:
     if out.exists():
         shutil.rmtree(out)
     config = Path(args.config).resolve()
-    cfg = yaml.safe_load(config.read_text(encoding="utf-8"))
+    from automatte.train.config import DataConfig, read_experiment
+
+    cfg = read_experiment(config)  # its `base:` chain resolved: the pack's experiment stands alone
     try:
         max_for = {k: int(v) for k, _, v in (item.partition("=") for item in args.max_for)}
     except ValueError:
@@ -189,7 +191,9 @@ def main(argv=None) -> int:
             kwargs.setdefault("augment", {})["bg_max_upscale"] = 1.0
     scale = args.max_side / 800  # the shared photos' long sides are about 500-900 px
     data = cfg["data"]
-    data["crop_sizes"] = sorted({max(data["crop_size"], round(c * scale / 32) * 32) for c in data["crop_sizes"]})
+    data.setdefault("crop_size", DataConfig.crop_size)
+    sides = data.get("crop_sizes") or DataConfig().crop_sizes
+    data["crop_sizes"] = sorted({max(data["crop_size"], round(c * scale / 32) * 32) for c in sides})
     data["batch_size"], data["workers"] = args.batch, args.workers
     cfg["train"].update({"device": "cuda", "amp": "bf16", "channels_last": True, "progress": False})
     with open(out / "experiment.yaml", "w", encoding="utf-8") as f:
