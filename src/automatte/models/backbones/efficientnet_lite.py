@@ -13,7 +13,9 @@ channels ``[16, 24, 40, 112, 320]``). :class:`EfficientNetLiteClassifier` adds t
 
 Padding: with ``tf_same_padding=True`` (default, as the weights were trained) a stride-2 convolution pads as TF
 ``'SAME'`` does (for an even input, 0 before and ``k - 2`` after), so the converted ImageNet weights compute
-the TF network's function; ``False`` pads symmetrically. The input normalisation is inside (``normalize``,
+the TF network's function at any input size (``efficientnet_lite_pytorch`` fixes its pads for the training
+resolution, so the two agree there, and at any size whose stride-2 inputs are all even: checked for lite0 at 224
+and 256, lite1 at 240, lite2 at 260); ``False`` pads symmetrically. The input normalisation is inside (``normalize``,
 persistent buffers as in :mod:`automatte.models.backbones.mobilenetv2`): ``"tf"`` (default) is the Lite models'
 ``(255 x - 127) / 128``, ``"imagenet"`` ``(x - mean) / std``, ``None`` none. Extra input channels (a trimap)
 pass through unnormalised and get zero filters when RGB weights are loaded.
