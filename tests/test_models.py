@@ -70,9 +70,9 @@ def _check_onnx(name, tmp_path, sizes):
         np.testing.assert_allclose(got, expected, atol=1e-4, rtol=0, err_msg=f"{name} at {size}")
 
 
-# ONNX parity in the default run for one model per kind of graph (the default's segmenter, a one-stage net, a
-# transformer, a trimap-input net); the others with -m slow (each export takes seconds on 2 cores)
-ONNX_DEFAULT = {"deeplabv3plus_mnv2_test", "aimnet_test", "vitmatte_free_test", "dim_test"}
+# ONNX parity in the default run for the default's segmenter and a trimap-input net; the others with -m slow
+# (aimnet_test 42 s and vitmatte_free_test 29 s of a 275-s default run on 2 cores: CI's 5-minute budget)
+ONNX_DEFAULT = {"deeplabv3plus_mnv2_test", "dim_test"}
 
 
 @pytest.mark.parametrize(
