@@ -96,7 +96,7 @@ def _rows(columns: tuple[Column, ...], figures: dict[str, tuple[float, ...]]) ->
 
 # AIM (Li, Zhang, Tao, IJCAI 2021) Table 2: quantitative results on AIM-500 (whole image SAD / MSE / MAD /
 # Conn. / Grad., transition SAD, SAD per type and per category). Columns as printed; read from
-# /work/shared/papers/aim-net-aim500.txt and checked: each Avg. is the mean of its group's figures.
+# ../shared/papers/ (the papers folder beside the checkout) aim-net-aim500.txt and checked: each Avg. is the mean of its group's figures.
 _AIM_TABLE2 = {
     "U2NET": (83.46, 0.0348, 0.0493, 82.14, 51.02, 43.37, 69.69, 120.59, 211.98, 134.09,
               67.67, 89.50, 210.34, 75.72, 87.20, 54.64, 52.24, 91.04),
