@@ -42,8 +42,7 @@ from pathlib import Path
 import torch
 from torch import Tensor, nn
 
-from automatte.models.backbones.mobilenetv2 import TFConv2d, make_divisible
-from automatte.models.layers import IMAGENET_MEAN, IMAGENET_STD
+from automatte.models.backbones.mobilenetv2 import InputNormalization, TFConv2d, make_divisible
 from automatte.models.weights import read_state_dict
 
 __all__ = [
@@ -104,7 +103,7 @@ class MBConv(nn.Module):
         return x + y if self.residual else y
 
 
-class EfficientNetLite(nn.Module):
+class EfficientNetLite(InputNormalization, nn.Module):
     """EfficientNet-Lite feature extractor: ``forward(x) -> [f_s2, f_s4, f_s8, f_s16, f_s32]`` (module doc).
 
     Args:
@@ -114,6 +113,8 @@ class EfficientNetLite(nn.Module):
         normalize: ``"tf"`` (``(255 x - 127) / 128``), ``"imagenet"`` or ``None``.
         pretrained: a converted ``.safetensors`` or the PyPI package's ``.pth`` state dict.
     """
+
+    TF_INPUT = ((255.0 / 128.0,) * 3, (-127.0 / 128.0,) * 3)  # (255 x - 127) / 128 on [0, 1] input
 
     def __init__(
         self,
@@ -148,29 +149,6 @@ class EfficientNetLite(nn.Module):
         self.set_normalization(normalize)
         if pretrained is not None:
             self.load_pretrained(pretrained)
-
-    def set_normalization(self, mode: str | None | tuple) -> None:
-        """``"tf"``, ``"imagenet"``, ``None`` or an explicit ``(mul, add)`` pair of 3-sequences."""
-        if mode == "tf":
-            mul, add = (255.0 / 128.0,) * 3, (-127.0 / 128.0,) * 3
-        elif mode == "imagenet":
-            mul = tuple(1 / s for s in IMAGENET_STD)
-            add = tuple(-m / s for m, s in zip(IMAGENET_MEAN, IMAGENET_STD))
-        elif mode is None:
-            mul, add = (1.0,) * 3, (0.0,) * 3
-        elif isinstance(mode, tuple) and len(mode) == 2:
-            mul, add = mode
-        else:
-            raise ValueError(f"EfficientNetLite: normalize must be 'tf', 'imagenet', None or (mul, add), got {mode!r}")
-        if self.input_mul.device.type != "meta":
-            with torch.no_grad():
-                self.input_mul.copy_(torch.as_tensor(mul, dtype=torch.float32))
-                self.input_add.copy_(torch.as_tensor(add, dtype=torch.float32))
-
-    def normalize(self, x: Tensor) -> Tensor:
-        """[0, 1] image (and extra planes) -> network input."""
-        rgb = x[:, :3] * self.input_mul.view(1, 3, 1, 1) + self.input_add.view(1, 3, 1, 1)
-        return torch.cat([rgb, x[:, 3:]], dim=1) if x.shape[1] > 3 else rgb
 
     def load_pretrained(self, path: str | Path) -> list[str]:
         """Load a converted safetensors or the package's state dict; returns the ignored keys."""

@@ -172,7 +172,39 @@ class InvertedResidual(nn.Module):
         return x + self.conv(x) if self.use_res_connect else self.conv(x)
 
 
-class MobileNetV2(nn.Module):
+class InputNormalization:
+    """The input scaling of an ImageNet backbone, as buffers ``input_mul`` / ``input_add`` (3 each) that the backbone
+    registers: ``"tf"`` (the TensorFlow models' own scaling, ``TF_INPUT``), ``"imagenet"`` (mean / std), ``None``."""
+
+    TF_INPUT: tuple = ((2.0,) * 3, (-1.0,) * 3)  # MobileNetV2's [-1, 1]
+
+    def set_normalization(self, mode: str | None | tuple) -> None:
+        """``"tf"``, ``"imagenet"``, ``None`` or an explicit ``(mul, add)`` pair of 3-sequences."""
+        if mode == "tf":
+            mul, add = self.TF_INPUT
+        elif mode == "imagenet":
+            mul = tuple(1 / s for s in IMAGENET_STD)
+            add = tuple(-m / s for m, s in zip(IMAGENET_MEAN, IMAGENET_STD))
+        elif mode is None:
+            mul, add = (1.0,) * 3, (0.0,) * 3
+        elif isinstance(mode, tuple) and len(mode) == 2:
+            mul, add = mode
+        else:
+            raise ValueError(
+                f"{type(self).__name__}: normalize must be 'tf', 'imagenet', None or (mul, add), got {mode!r}"
+            )
+        if self.input_mul.device.type != "meta":
+            with torch.no_grad():
+                self.input_mul.copy_(torch.as_tensor(mul, dtype=torch.float32))
+                self.input_add.copy_(torch.as_tensor(add, dtype=torch.float32))
+
+    def normalize(self, x: Tensor) -> Tensor:
+        """[0, 1] image (and extra planes) -> network input."""
+        rgb = x[:, :3] * self.input_mul.view(1, 3, 1, 1) + self.input_add.view(1, 3, 1, 1)
+        return torch.cat([rgb, x[:, 3:]], dim=1) if x.shape[1] > 3 else rgb
+
+
+class MobileNetV2(InputNormalization, nn.Module):
     """MobileNetV2 feature extractor: ``forward(x) -> [f_s2, f_s4, f_s8, f_s16, f_s32]`` (see the module doc).
 
     Args:
@@ -233,29 +265,6 @@ class MobileNetV2(nn.Module):
         self.set_normalization(normalize)
         if pretrained is not None:
             self.load_pretrained(pretrained)
-
-    def set_normalization(self, mode: str | None | tuple) -> None:
-        """``"tf"``, ``"imagenet"``, ``None`` or an explicit ``(mul, add)`` pair of 3-sequences."""
-        if mode == "tf":
-            mul, add = (2.0,) * 3, (-1.0,) * 3
-        elif mode == "imagenet":
-            mul = tuple(1 / s for s in IMAGENET_STD)
-            add = tuple(-m / s for m, s in zip(IMAGENET_MEAN, IMAGENET_STD))
-        elif mode is None:
-            mul, add = (1.0,) * 3, (0.0,) * 3
-        elif isinstance(mode, tuple) and len(mode) == 2:
-            mul, add = mode
-        else:
-            raise ValueError(f"MobileNetV2: normalize must be 'tf', 'imagenet', None or (mul, add), got {mode!r}")
-        if self.input_mul.device.type != "meta":
-            with torch.no_grad():
-                self.input_mul.copy_(torch.as_tensor(mul, dtype=torch.float32))
-                self.input_add.copy_(torch.as_tensor(add, dtype=torch.float32))
-
-    def normalize(self, x: Tensor) -> Tensor:
-        """[0, 1] image (and extra planes) -> network input."""
-        rgb = x[:, :3] * self.input_mul.view(1, 3, 1, 1) + self.input_add.view(1, 3, 1, 1)
-        return torch.cat([rgb, x[:, 3:]], dim=1) if x.shape[1] > 3 else rgb
 
     def load_pretrained(self, path: str | Path) -> list[str]:
         """Load a converted safetensors / torchvision state dict; returns the ignored keys."""
