@@ -144,9 +144,7 @@ class EfficientNetLite(InputNormalization, nn.Module):
         strides = [b.stride for b in blocks[1:]] + [2]  # a tap before every stride-2 block and at the end
         self.taps = tuple(i for i, s in enumerate(strides) if s == 2)
         self.channels = [blocks[i].out_channels for i in self.taps]
-        self.register_buffer("input_mul", torch.ones(3))
-        self.register_buffer("input_add", torch.zeros(3))
-        self.set_normalization(normalize)
+        self.init_normalization(normalize)
         if pretrained is not None:
             self.load_pretrained(pretrained)
 

@@ -178,6 +178,12 @@ class InputNormalization:
 
     TF_INPUT: tuple = ((2.0,) * 3, (-1.0,) * 3)  # MobileNetV2's [-1, 1]
 
+    def init_normalization(self, mode: str | None | tuple) -> None:
+        """Register the two buffers (call from ``__init__``), then :meth:`set_normalization`."""
+        self.register_buffer("input_mul", torch.ones(3))
+        self.register_buffer("input_add", torch.zeros(3))
+        self.set_normalization(mode)
+
     def set_normalization(self, mode: str | None | tuple) -> None:
         """``"tf"``, ``"imagenet"``, ``None`` or an explicit ``(mul, add)`` pair of 3-sequences."""
         if mode == "tf":
@@ -260,9 +266,7 @@ class MobileNetV2(InputNormalization, nn.Module):
                 cin = cout
         self.features = nn.Sequential(*layers)
         self.channels = [self.features[i].out_channels for i in STAGE_TAPS]
-        self.register_buffer("input_mul", torch.ones(3))
-        self.register_buffer("input_add", torch.zeros(3))
-        self.set_normalization(normalize)
+        self.init_normalization(normalize)
         if pretrained is not None:
             self.load_pretrained(pretrained)
 
