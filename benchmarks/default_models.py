@@ -297,7 +297,13 @@ def synthetic_metrics(pipeline, shared: Path, n: int) -> dict:
 
 
 def cutout_metrics(
-    pipeline, shared: Path, repeats: int, framed: bool = False, backgrounds: tuple[str, ...] = (), bokeh: bool = False
+    pipeline,
+    shared: Path,
+    repeats: int,
+    framed: bool = False,
+    backgrounds: tuple[str, ...] = (),
+    bokeh: bool = False,
+    per_image: list | None = None,
 ) -> dict:
     """The held-out tuxpaint cutouts (10 % split by stem, never trained on: animals, plants, food, objects with
     real anti-aliased edges) pasted on background photos, ``repeats`` composites each (512 x 512, fixed seed,
@@ -309,7 +315,8 @@ def cutout_metrics(
     mostly show an animal or a person of their own, which these composites count as background. ``bokeh``: every
     background defocused first (a disc of radius 4-20 px, the training's bokeh range), as behind the objects
     of studio matting photos (alphamatting.com's are shot before an out-of-focus photo); the figures are named
-    ``... bokeh``."""
+    ``... bokeh``. With ``per_image`` (a list), one ``(set, "cutout#repeat", IoU, BF, MAE)`` row per composite
+    is appended to it, MAE against the exact alpha."""
     from automatte.data.augment import Augment
     from automatte.data.copypaste import CutoutDataset
     from automatte.metrics.segmentation import boundary_f, iou
@@ -325,14 +332,17 @@ def cutout_metrics(
         bottom_cut_range=(0.1, 0.45),
     )
     rows = []
+    name = ("framed" if framed else "cutouts") + (" bokeh" if bokeh else "")
     for i in range(len(ds) * repeats):
         item = ds[i % len(ds), i // len(ds)]  # (index, epoch): each repeat a new background and placement
         scores, pred, gt = _dim_scores(pipeline, item)
         mask = gt >= 0.5
         rows.append((*scores.values(), iou(pred, mask), boundary_f(pred, mask, tolerance=2)))
+        if per_image is not None:
+            photo = f"{item['name']}#{i // len(ds)}"
+            per_image.append((name, photo, float(rows[-1][4]), float(rows[-1][5]), float(np.abs(pred - gt).mean())))
     means = np.asarray(rows).mean(axis=0)
     keys = ("SAD", "MSE", "Grad", "Conn", "IoU", "BF")
-    name = ("framed" if framed else "cutouts") + (" bokeh" if bokeh else "")
     return {f"{name} {k}": float(v) for k, v in zip(keys, means)} | {f"n/{name}": len(rows)}
 
 
@@ -523,7 +533,9 @@ def main(argv=None) -> int:
     parser.add_argument("--json", default=None, help="also write the figures here")
     parser.add_argument("--sheet", default=None, help="also write a contact sheet of the example photos here")
     parser.add_argument(
-        "--per-image", default=None, help="also write every real held-out photo's IoU / BF / MAE here (CSV)"
+        "--per-image",
+        default=None,
+        help="also write every real held-out photo's and composite's IoU / BF / MAE here (CSV)",
     )
     args = parser.parse_args(argv)
     if args.summarise:
@@ -564,11 +576,17 @@ def main(argv=None) -> int:
             row.update(real_metrics(pipeline, shared, args.limit, sets, photos))
         if duts_n != 0 and (duts / "image").is_dir():
             row.update(duts_metrics(pipeline, duts, duts_n, shard, photos))
-        per_image += [(spec, *r) for r in photos]
         if args.cutouts:
-            row.update(cutout_metrics(pipeline, shared, args.cutouts, backgrounds=pools, bokeh=args.bokeh))
+            row.update(
+                cutout_metrics(pipeline, shared, args.cutouts, backgrounds=pools, bokeh=args.bokeh, per_image=photos)
+            )
         if args.framed:
-            row.update(cutout_metrics(pipeline, shared, args.framed, framed=True, backgrounds=pools, bokeh=args.bokeh))
+            row.update(
+                cutout_metrics(
+                    pipeline, shared, args.framed, framed=True, backgrounds=pools, bokeh=args.bokeh, per_image=photos
+                )
+            )
+        per_image += [(spec, *r) for r in photos]
         if args.n:
             row.update(synthetic_metrics(pipeline, shared, args.n))
         if not args.no_latency:
