@@ -12,7 +12,7 @@ DEMO   := demo-out
 SHARED ?= ../shared/data
 WEIGHTS := build/weights
 
-.PHONY: demo demo-synth test test-browser install weights weights-tflite weights-backbones bench-peers bench-isnet gpu-pack gpu-pack-duts clean
+.PHONY: demo demo-synth test test-browser install weights weights-tflite weights-backbones bench-peers bench-isnet gpu-pack gpu-pack-duts gpu-pack-ablations clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -91,6 +91,13 @@ gpu-pack: $(STAMP)
 gpu-pack-duts: $(STAMP)
 	$(BIN)/python tools/gpu_pack.py --config configs/deeplabv3plus_mnv2_salient_duts.yaml --max-side 320 \
 	  --max-per-set 120 --max-for duts-tr=1300 --out build/gpupack-duts
+
+## The pack a lent GPU machine runs AIM's table 3 and SPAMattNet's table VI from at 256 px (issue 29): build/ablpack,
+## 32 MiB (the ImageNet VGG-16 in float16, 120 of the background photos at 384 px), under the 34 MiB left beside the
+## checkout. Run there: `python3 tools/gpu_ablations.py --minutes 8.5` with carry=["build/ablpack"] (docs/ablations.md).
+gpu-pack-ablations: $(STAMP)
+	[ -f $(WEIGHTS)/vgg16_imagenet.safetensors ] || $(MAKE) weights-backbones
+	$(BIN)/python tools/gpu_pack_ablations.py
 
 clean:
 	rm -rf $(VENV) $(DEMO) build src/*.egg-info

@@ -19,8 +19,11 @@ Every row is evaluated on one fixed held-out procedural set (``--eval-n`` compos
 seed ``EVAL_SEED``, SO / STM / NS types in turn, fixed trimap width) with :mod:`automatte.metrics` (DIM
 protocol): SAD, MSE, MAD, Grad, Conn on the whole image, SAD-T and MSE-T in the unknown region of the trimap.
 Results go to ``OUT/results.json`` (per row and seed, the commands, the measured step times); the report
-(markdown: per table each row's mean and spread over seeds, the paper's figure beside it, whether the
-direction reproduces) and a chart (PNG drawn with OpenCV) are written from that file only.
+(markdown: per table each row's mean and spread over seeds, the paper's figure beside it, each key check's
+result by :data:`VERDICT_RULE`: inconclusive when the difference is inside the seed spread) and a chart (PNG
+drawn with OpenCV) are written from that file only, and the file is copied beside the report
+(``docs/ablations256.md`` -> ``docs/ablations256.json``, committed) so that ``--report-only --results`` renders
+the report again without training.
 
 Before training, every job of the selected papers runs ``PROBE_STEPS`` steps to measure its step time (and the
 evaluation once); the estimated total is printed, then the runs start. A finished run is never redone and an
@@ -29,6 +32,7 @@ interrupted one resumes from its ``last.pt``, so the same command continues afte
     .venv/bin/python benchmarks/ablations.py --paper all --out runs/ablations --report docs/ablations.md
     .venv/bin/python benchmarks/ablations.py --paper ddc --budget-steps 3 --seeds 0,1 --out /tmp/abl --eval-n 4
     .venv/bin/python benchmarks/ablations.py --report-only --out runs/ablations --report docs/ablations.md
+    .venv/bin/python benchmarks/ablations.py --report-only --results docs/ablations256.json --report docs/ablations256.md
 
 The defaults (``DEFAULT_STEPS``, 64 px, batch 8, seeds 0 and 1) are sized so that ``--paper all`` fits in about
 three hours of this project's 2-core CPU; the estimate printed before the start is the check.
@@ -43,6 +47,11 @@ estimated time from the probe steps without training:
     make weights
     .venv/bin/python benchmarks/ablations.py --paper aim,spamattnet --size 256 --pretrained --device cuda \
         --out runs/ablations256 --report docs/ablations256.md --estimate-only
+
+``--fit-minutes M`` picks the steps from the probes so that the whole command ends in about M minutes
+(:func:`fit_steps`); ``--data`` reads the backgrounds from a GPU pack instead of ../shared/data, ``--workers`` and
+``--amp`` set the loader processes and mixed precision. ``tools/gpu_ablations.py`` runs AIM's and SPAMattNet's
+tables that way on a lent GPU from the pack of ``make gpu-pack-ablations``.
 """
 
 from __future__ import annotations
@@ -124,6 +133,7 @@ class Paper:
     pairs: tuple[tuple[str, str], ...]  # (reference row, compared row): the direction table
     key_checks: tuple[tuple[str, str, str], ...]  # (worse row per the claim, better row, metric)
     notes: tuple[str, ...] = ()
+    key_parts: tuple[str, ...] = ()  # per key check, the part of the claim it tests (empty: one claim)
     extra_rows: tuple[str, ...] = ()  # rows shown for context, outside the claim (PPID's teacher)
 
 
@@ -166,7 +176,8 @@ def _ddc(steps: int) -> Paper:
         title="DDC loss: trimap-only training",
         table="Table 4 (comparison among four training policies)",
         paper_file="ddc-loss-trimap-only-training.txt",
-        claim="known loss alone < + affinity < + DC < + DDC (Grad falls at each step; DDC has the lowest SAD)",
+        claim="known loss alone < + affinity < + DC < + DDC (Grad falls at each step; + DDC's SAD is below the known "
+        "loss alone's)",
         columns=cols,
         jobs=jobs,
         rows=rows,
@@ -182,6 +193,8 @@ def _ddc(steps: int) -> Paper:
             "k in [1, 4] (the paper's [1, 30] at 512 px, scaled).",
             "Training mixture: procedural composites over the background photos, plus the coarse real sets of "
             "../shared/data (trimaps from their masks) when present (the Data line above says which).",
+            "The paper's + DDC row has the lowest SAD of the four; the SAD check here compares it with the known "
+            "loss alone only (the table above shows where ours stands against the other two rows).",
         ),
     )  # fmt: skip
 
@@ -322,15 +335,18 @@ def _spamattnet(steps: int) -> Paper:
     )
     return Paper(
         key="spamattnet",
-        title="SPAMattNet + TGN: joint inference, soft vs hard fusion",
+        title="SPAMattNet + TGN: refinement module, soft vs hard fusion",
         table="Table VI (Composition-1k part)",
         paper_file="spamattnet-tgn.txt",
-        claim="hard fusion (JIH) beats soft fusion (JIS), with and without the refinement module",
+        claim="the refinement module improves SAD and Conn (with soft and with hard fusion); hard fusion (JIH) beats "
+        "soft fusion (JIS), with and without the refinement module",
         columns=cols,
         jobs=jobs,
         rows=rows,
-        pairs=(("JIS", "JIH"), ("JIS w/o RM", "JIH w/o RM"), ("JIS w/o RM", "JIS"), ("JIH w/o RM", "JIH")),
-        key_checks=(("JIS", "JIH", "SAD"), ("JIS w/o RM", "JIH w/o RM", "SAD")),
+        pairs=(("JIS w/o RM", "JIS"), ("JIH w/o RM", "JIH"), ("JIS", "JIH"), ("JIS w/o RM", "JIH w/o RM")),
+        key_checks=(("JIS w/o RM", "JIS", "SAD"), ("JIS w/o RM", "JIS", "Conn"), ("JIH w/o RM", "JIH", "SAD"),
+                    ("JIH w/o RM", "JIH", "Conn"), ("JIS", "JIH", "SAD"), ("JIS w/o RM", "JIH w/o RM", "SAD")),
+        key_parts=("refinement module",) * 4 + ("hard vs soft fusion",) * 2,
         notes=(
             "Stage 1 only (no real-data adaptation): `tgn_test` (image + synthesised coarse mask -> trimap) and "
             "`spamattnet_test` (image + trimap -> alpha; with and without `refinement`) trained separately, then "
@@ -360,10 +376,11 @@ def paper_spec(key: str, steps: int | None = None) -> Paper:
 # ------------------------------------------------------------------------------------ configs and commands
 
 
-def data_sources() -> dict:
-    """What ../shared/data holds for the runs: background photos and the coarse sets (absent: skipped)."""
-    backgrounds = DATA / "backgrounds"
-    coarse = [DATA / "coarse" / name for name in COARSE_SETS if (DATA / "coarse" / name / "image").is_dir()]
+def data_sources(root: Path = DATA) -> dict:
+    """What ``root`` (../shared/data, or a GPU pack's ``data/``) holds for the runs: background photos and the
+    coarse sets (absent: skipped)."""
+    backgrounds = Path(root) / "backgrounds"
+    coarse = [Path(root) / "coarse" / n for n in COARSE_SETS if (Path(root) / "coarse" / n / "image").is_dir()]
     return {"backgrounds": str(backgrounds) if backgrounds.is_dir() else None, "coarse": [str(p) for p in coarse]}
 
 
@@ -402,10 +419,11 @@ def scale_overrides(overrides: tuple[str, ...], pretrained: bool) -> list[str]:
 
 
 def job_overrides(paper: Paper, job: Job, *, steps: int, seed: int, out_dir: Path, sources: dict,
-                  batch: int = BATCH, size: int = SIZE, pretrained: bool = False,
-                  device: str = "cpu") -> list[str]:  # fmt: skip
-    """Every ``--set`` of one run: the common settings (``size`` px crops), then the job's own (full-size models
-    with their ImageNet encoders when ``pretrained``, :func:`scale_overrides`)."""
+                  batch: int = BATCH, size: int = SIZE, pretrained: bool = False, device: str = "cpu",
+                  workers: int = 0, amp: str = "off") -> list[str]:  # fmt: skip
+    """Every ``--set`` of one run: the common settings (``size`` px crops; ``workers`` loader processes, which
+    leave the batches unchanged; ``amp`` on CUDA), then the job's own (full-size models with their ImageNet
+    encoders when ``pretrained``, :func:`scale_overrides`)."""
     train_k = _train_k(size)
     synth = {"kind": "synthetic", "path": _rel(sources["backgrounds"]),
              "kwargs": {"augment": {"trimap_k_range": [1, train_k]}}}  # fmt: skip
@@ -418,9 +436,9 @@ def job_overrides(paper: Paper, job: Job, *, steps: int, seed: int, out_dir: Pat
                                "kwargs": {"split": "train", "augment": {"crop_sizes": crops, "trimap_k_range": [1, train_k]}}})  # fmt: skip
     common = [
         f"data.train={_flow(train_list)}",
-        f"data.crop_size={size}", f"data.crop_sizes=[{size}]", f"data.batch_size={batch}", "data.workers=0",
+        f"data.crop_size={size}", f"data.crop_sizes=[{size}]", f"data.batch_size={batch}", f"data.workers={workers}",
         f"train.steps={steps}", f"train.seed={seed}", f"train.out_dir={out_dir}", f"train.device={device}",
-        "train.amp=off", "train.val_every=0", f"train.ckpt_every={max(1, steps // 5)}", f"train.log_every={max(1, steps // 20)}",
+        f"train.amp={amp}", "train.val_every=0", f"train.ckpt_every={max(1, steps // 5)}", f"train.log_every={max(1, steps // 20)}",
         "train.tensorboard=false", "train.progress=false",
     ]  # fmt: skip
     own = [o.replace("{run:", "{") for o in scale_overrides(job.overrides, pretrained)]
@@ -475,9 +493,10 @@ def train_job(job: Job, overrides: list[str], run: Path, before: dict | None = N
     return {"skipped": False, "steps": result.step, "seconds": wall, "s_per_step": wall / max(1, result.step - done)}
 
 
-def probe_job(job: Job, overrides: list[str], run: Path, steps: int = PROBE_STEPS) -> float:
+def probe_job(job: Job, overrides: list[str], run: Path, steps: int = PROBE_STEPS) -> tuple[float, float]:
     """Seconds per optimiser step of ``job``, from the trainer's own log over ``steps`` steps (the first two,
-    warm-up, left out when there are more)."""
+    warm-up, left out when there are more), and the seconds of the run's fixed costs (building the model and the
+    loader, the first steps' warm-up, checkpoints): the probe's wall time less ``steps`` x the step time."""
     import shutil
 
     from automatte.train.loop import train
@@ -490,10 +509,13 @@ def probe_job(job: Job, overrides: list[str], run: Path, steps: int = PROBE_STEP
     if cfg.optim.schedule == "step":
         cfg.optim.schedule = "constant"
     cfg.optim.warmup_steps = 0
+    t0 = time.perf_counter()
     result = train(cfg)
+    wall = time.perf_counter() - t0
     rows = [r for r in result.history if r["kind"] == "train"]
     rows = [r for r in rows if r["step"] > 2] or rows
-    return float(np.median([cfg.data.batch_size / r["images_per_s"] for r in rows]))
+    per_step = float(np.median([cfg.data.batch_size / r["images_per_s"] for r in rows]))
+    return per_step, max(0.0, wall - steps * per_step)
 
 
 # ------------------------------------------------------------------------------------------ evaluation
@@ -539,8 +561,9 @@ def row_model(row: Row, runs: dict[str, Path]):
     return model.eval()
 
 
-def evaluate_model(model, samples: list[dict], batch: int = 8) -> dict[str, float]:
-    """Mean metrics of ``model`` over ``samples`` (:data:`OURS`: DIM protocol, whole image and unknown region)."""
+def evaluate_model(model, samples: list[dict], batch: int = 8, device: str = "cpu") -> dict[str, float]:
+    """Mean metrics of ``model`` over ``samples`` (:data:`OURS`: DIM protocol, whole image and unknown region),
+    the network run on ``device`` (fp32), the metrics on the CPU."""
     import warnings
 
     import torch
@@ -550,14 +573,16 @@ def evaluate_model(model, samples: list[dict], batch: int = 8) -> dict[str, floa
     from automatte.metrics import EmptyRegionWarning, compute_all
 
     names = tuple(model.model_inputs)
+    model = model.to(device)
     sums = dict.fromkeys(OURS, 0.0)
     for start in range(0, len(samples), batch):
         b = collate_matting(samples[start : start + batch])
         inputs = {}
         for name in names:
             inputs[name], pads = pad_to_multiple(b[name], 32)
+            inputs[name] = inputs[name].to(device)
         with torch.no_grad():
-            pred = crop_to(model(**inputs).alpha, pads).clamp(0, 1).float().numpy()
+            pred = crop_to(model(**inputs).alpha, pads).clamp(0, 1).float().cpu().numpy()
         gt, trimap = b["alpha"].numpy(), b["trimap"].numpy()
         for i in range(len(pred)):
             with warnings.catch_warnings():
@@ -616,31 +641,71 @@ def build_table(paper: Paper, per_seed: dict[str, dict[str, dict[str, float]]]) 
 
     pairs = [c for a, b in paper.pairs for m in paper.columns if (c := compare(a, b, m)) is not None]
     key = []
-    for worse, better, metric in paper.key_checks:
+    parts = paper.key_parts or ("",) * len(paper.key_checks)
+    for (worse, better, metric), part in zip(paper.key_checks, parts):
         c = compare(worse, better, metric)
         if c is not None:  # the claim: ``better`` has the lower error
             c["agrees"] = c["ours_delta"] < 0
             c["seeds_agree"] = sum(int(d < 0) for d in c["seed_deltas"])
+            c["status"] = check_status(c)
+            c["part"] = part
             key.append(c)
     return {"rows": rows, "pairs": pairs, "key": key, "verdict": verdict(key, len(paper.key_checks))}
 
 
+VERDICT_RULE = (
+    "Verdict rule: a key check compares two rows on one metric (the claim: the compared row's error is lower). "
+    "Its difference is *inside the seed spread* when the two rows' ranges over the seeds (lowest to highest "
+    "per-seed value) overlap or touch, or when a row has fewer than two seeds; such a check is **inconclusive**, "
+    "whichever way its mean moves. Outside the spread every seed of one row lies below every seed of the other: "
+    "the check **reproduces** when the compared row is the lower one and **goes against the claim** otherwise. "
+    "A claim (or each part of it, where the section names parts) is *reproduced* when all its checks reproduce, "
+    "*inconclusive* when all are inconclusive, *reproduced in k of n checks, the rest inconclusive* when none goes "
+    "against it, *mixed* when some reproduce and some go against it, and *did not reproduce* when some go against "
+    "it and none reproduces."
+)
+
+
+def check_status(check: dict) -> str:
+    """``"reproduces"`` | ``"against"`` | ``"inconclusive"`` for one key check (:data:`VERDICT_RULE`): inconclusive
+    when its two rows' seed ranges overlap (``separated`` False, which also covers a row with one seed)."""
+    if not check["separated"]:
+        return "inconclusive"
+    return "reproduces" if check["agrees"] else "against"
+
+
+def _part_verdict(checks: list[dict]) -> str:
+    """The verdict of one claim (or part of a claim) from its checks' statuses (:data:`VERDICT_RULE`)."""
+    n = len(checks)
+    good = sum(c["status"] == "reproduces" for c in checks)
+    bad = sum(c["status"] == "against" for c in checks)
+    unsure = n - good - bad
+    mean_ok = sum(bool(c["agrees"]) for c in checks if c["status"] == "inconclusive")
+    if good == n:
+        return "reproduced (every check beyond the seed spread)"
+    if unsure == n:
+        return (f"inconclusive (every check inside the seed spread; the mean moves the claimed way in {mean_ok} "
+                f"of {n})")  # fmt: skip
+    if bad == 0:
+        return f"reproduced in {good} of {n} checks beyond the seed spread, the other {unsure} inconclusive"
+    rest = f", {unsure} inconclusive" if unsure else ""
+    if good:
+        goes = "goes" if bad == 1 else "go"
+        return f"mixed ({good} of {n} checks reproduce, {bad} {goes} against the claim beyond the seed spread{rest})"
+    return f"did not reproduce ({bad} of {n} checks against the claim beyond the seed spread{rest})"
+
+
 def verdict(key: list[dict], expected: int) -> str:
-    """One line on the key claim from its checks (all rows must have been run). A check agrees when the mean
-    over seeds moves the claimed way; it holds on every seed when each seed's paired difference (same seed,
-    same data order) does; it is beyond the seed spread when the two rows' seed ranges do not overlap."""
+    """One line on the key claim from its checks (all rows must have been run), by :data:`VERDICT_RULE`; where the
+    checks name parts of the claim (``"part"``), one verdict per part: ``"part: verdict; part: verdict"``."""
     if len(key) < expected:
         return "incomplete (not every row has results)"
-    agree = [c for c in key if c["agrees"]]
-    if len(agree) == len(key):
-        if all(c["separated"] for c in key):
-            return "reproduced (every check, beyond the seed spread)"
-        if all(c["seeds_agree"] == len(c["seed_deltas"]) for c in key):
-            return "reproduced (every check, on every seed; not beyond the seed spread in all)"
-        return "reproduced in the mean over seeds (every check), not on every seed"
-    if agree:
-        return f"partly reproduced ({len(agree)} of {len(key)} checks)"
-    return "did not reproduce at this scale"
+    for c in key:
+        c.setdefault("status", check_status(c))
+    names = list(dict.fromkeys(c.get("part", "") for c in key))
+    if len(names) <= 1:
+        return _part_verdict(key)
+    return "; ".join(f"{name}: {_part_verdict([c for c in key if c.get('part', '') == name])}" for name in names)
 
 
 def _fmt(value: float | None, digits: int = 4) -> str:
@@ -665,8 +730,11 @@ def paper_markdown(paper: Paper, table: dict, entry: dict) -> list[str]:
     seeds = ", ".join(str(s) for s in entry["seeds"])
     meta = entry.get("meta") or {}
     if meta:
+        device = meta.get("device", "cpu")
+        where = (f"; trained and evaluated on {device}, amp {meta.get('amp', 'off')}, {meta.get('workers', 0)} loader "
+                 "workers" if device != "cpu" else "")  # fmt: skip
         lines.append(f"Command: `{meta['command']}` ({meta['started']}; {meta['machine']}; torch threads "
-                     f"{meta['threads']}). Data: {meta['data']}.")  # fmt: skip
+                     f"{meta['threads']}{where}). Data: {meta['data']}.")  # fmt: skip
         lines.append("")
     lines.append(f"Seeds {seeds}; {entry['steps']} steps per run at batch {entry['batch']}, {entry['size']} px; "
                  f"held-out set: {entry['eval_n']} procedural composites (seed {entry['eval_seed']}). "
@@ -686,15 +754,20 @@ def paper_markdown(paper: Paper, table: dict, entry: dict) -> list[str]:
         lines.append(f"| {label} | " + " | ".join(cells) + " |")
     lines.append("")
     if table["key"]:
-        lines.append("Key checks (lower is better; Δ = compared row − reference row):")
+        lines.append("Key checks (lower is better; Δ = compared row − reference row; the check's result by the verdict "
+                     "rule at the top):")  # fmt: skip
         lines.append("")
-        lines.append("| reference row | compared row | metric | paper Δ | ours Δ (mean) | direction | seeds agreeing "
-                     "| beyond seed spread |")  # fmt: skip
-        lines.append("|---|---|---|---|---|---|---|---|")
+        parts = any(c.get("part") for c in table["key"])
+        lines.append(("| part " if parts else "") + "| reference row | compared row | metric | paper Δ | ours Δ (mean) "
+                     "| mean's direction | seeds agreeing | beyond seed spread | check |")  # fmt: skip
+        lines.append("|---" * (9 + parts) + "|")
         for c in table["key"]:
-            lines.append(f"| {c['a']} | {c['b']} | {c['metric']} | {_fmt(c['paper_delta'], 3)} | {_fmt(c['ours_delta'], 3)} "
-                         f"| {'reproduces' if c['agrees'] else 'does not reproduce'} | {c['seeds_agree']} of "
-                         f"{len(c['seed_deltas'])} | {'yes' if c['separated'] else 'no'} |")  # fmt: skip
+            status = {"reproduces": "reproduces", "against": "against the claim",
+                      "inconclusive": "inconclusive"}[c.get("status") or check_status(c)]  # fmt: skip
+            lines.append((f"| {c.get('part', '')} " if parts else "") +
+                         f"| {c['a']} | {c['b']} | {c['metric']} | {_fmt(c['paper_delta'], 3)} | {_fmt(c['ours_delta'], 3)} "
+                         f"| {'as claimed' if c['agrees'] else 'against'} | {c['seeds_agree']} of "
+                         f"{len(c['seed_deltas'])} | {'yes' if c['separated'] else 'no'} | **{status}** |")  # fmt: skip
         lines.append("")
     same = [c for c in table["pairs"] if c["agrees"] is not None]
     if same:
@@ -712,8 +785,17 @@ def paper_markdown(paper: Paper, table: dict, entry: dict) -> list[str]:
     return lines
 
 
-def write_report(results: dict, report: Path, chart: Path | None = None) -> str:
-    """Write the markdown report (and the chart) from ``results`` (the content of results.json); returns the text."""
+def results_path_for(report: Path) -> Path:
+    """The results JSON written beside a report (``docs/ablations256.md`` -> ``docs/ablations256.json``)."""
+    return report.with_suffix(".json")
+
+
+def write_report(results: dict, report: Path, chart: Path | None = None, *, save_results: bool = True) -> str:
+    """Write the markdown report (and the chart) from ``results`` (the content of results.json); returns the text.
+
+    With ``save_results`` the results go beside the report too (:func:`results_path_for`: every run's per-seed
+    metrics, commands and timings, a few kB, meant to be committed), so that the report can be re-rendered with
+    ``--report-only --results`` and every figure in it checked."""
     meta = results["meta"]
     scales = {(e.get("size", SIZE), bool(e.get("pretrained"))) for e in results["papers"].values()}
     small = scales <= {(SIZE, False)}
@@ -723,8 +805,13 @@ def write_report(results: dict, report: Path, chart: Path | None = None) -> str:
         "# Each paper's key ablation "
         + ("at small scale" if small else "at " + ", ".join(f"{n} px" for n in sorted({n for n, _ in scales}))),
         "",
-        "Written by `benchmarks/ablations.py` from its own runs (`results.json` in the run folder); nothing here is "
-        "typed in by hand except the papers' figures, copied from the tables named in each section. Issue 12.",
+        "Written by `benchmarks/ablations.py` from its own runs (`results.json` in the run folder, copied beside "
+        f"this report as `{results_path_for(report).name}`); nothing here is typed in by hand except the papers' "
+        "figures, copied from the tables named in each section. Issue 12. Re-render without training: "
+        f"`python benchmarks/ablations.py --report-only --results {_rel(str(results_path_for(report)))} --report "
+        f"{_rel(str(report))}`.",
+        "",
+        VERDICT_RULE,
         "",
         "Commands (the run folder's results.json holds every run's exact `automatte train` command):",
         "",
@@ -778,6 +865,9 @@ def write_report(results: dict, report: Path, chart: Path | None = None) -> str:
     text = "\n".join(lines).rstrip() + "\n"
     report.parent.mkdir(parents=True, exist_ok=True)
     report.write_text(text, encoding="utf-8")
+    if save_results:
+        saved = results_path_for(report)
+        saved.write_text(json.dumps(results, indent=1, sort_keys=True) + "\n", encoding="utf-8")
     return text
 
 
@@ -874,32 +964,58 @@ def plan(papers: list[str], steps_of: dict[str, int], seeds: list[int], out: Pat
 
 def estimate(papers: list[str], out: Path, sources: dict, samples: list[dict], probe_steps: int = PROBE_STEPS,
              **scale) -> dict:  # fmt: skip
-    """Measured seconds per step of every job (``probe_steps`` steps each) and seconds per row evaluation;
-    ``scale``: ``size``, ``pretrained``, ``device`` of :func:`job_overrides`."""
+    """Measured seconds per step of every job (``probe_steps`` steps each), each job's fixed seconds per run
+    (``overhead_s``) and seconds per row evaluation; ``scale``: ``size``, ``pretrained``, ``device``, ``workers``,
+    ``amp`` of :func:`job_overrides`."""
     probes = {}
     for key in papers:
         paper = paper_spec(key)
         runs = _seed_runs(out / "_probe", paper, 0)
-        times = {}
+        times, overhead = {}, {}
         for job in paper.jobs:
             overrides = job_overrides(paper, job, steps=probe_steps, seed=0, out_dir=runs[job.name], sources=sources,
                                       **scale)  # fmt: skip
-            times[job.name] = probe_job(job, overrides, runs[job.name], probe_steps)
+            times[job.name], overhead[job.name] = probe_job(job, overrides, runs[job.name], probe_steps)
         t0 = time.perf_counter()
         for row in paper.rows:
-            evaluate_model(row_model(row, runs), samples)
-        probes[key] = {"s_per_step": times, "eval_s_per_row": (time.perf_counter() - t0) / len(paper.rows)}
+            evaluate_model(row_model(row, runs), samples, device=scale.get("device", "cpu"))
+        probes[key] = {"s_per_step": times, "overhead_s": overhead,
+                       "eval_s_per_row": (time.perf_counter() - t0) / len(paper.rows)}  # fmt: skip
     return probes
 
 
+def _fixed_s(probe: dict, key: str) -> float:
+    """Seconds of one seed of a paper that do not grow with the steps: each job's fixed costs (2 s a job where
+    the probe did not measure them) and the evaluation of every row."""
+    overhead = probe.get("overhead_s") or dict.fromkeys(probe["s_per_step"], 2.0)
+    return sum(overhead.values()) + len(paper_spec(key).rows) * probe["eval_s_per_row"]
+
+
 def total_estimate(probes: dict, steps_of: dict[str, int], n_seeds: int) -> dict[str, float]:
-    """Estimated seconds per paper: training steps x measured step time + row evaluations, for every seed."""
-    out = {}
+    """Estimated seconds per paper: training steps x measured step time + the fixed costs and row evaluations,
+    for every seed."""
+    return {key: n_seeds * (sum(p["s_per_step"].values()) * steps_of[key] + _fixed_s(p, key))
+            for key, p in probes.items()}  # fmt: skip
+
+
+def fit_steps(probes: dict, seconds: float, n_seeds: int, margin: float = 0.85) -> dict[str, int]:
+    """Steps per run of each paper (the same for every row of a paper) so that every paper's runs of ``n_seeds``
+    seeds, evaluations included, fit in ``seconds`` (``margin`` x the time left after the fixed costs, shared
+    among the papers in proportion to their number of jobs: each run gets about the same wall time).
+
+    Example:
+        >>> fit_steps({"aim": {"s_per_step": {"a": 0.1, "b": 0.1}, "overhead_s": {"a": 0.0, "b": 0.0},
+        ...                    "eval_s_per_row": 0.0}}, 100.0, 2, margin=1.0)
+        {'aim': 250}
+    """
+    fixed = sum(n_seeds * _fixed_s(p, key) for key, p in probes.items())
+    left = margin * (seconds - fixed)
+    jobs = sum(len(p["s_per_step"]) for p in probes.values())
+    steps = {}
     for key, p in probes.items():
-        train_s = sum(p["s_per_step"].values()) * steps_of[key]
-        rows = len(paper_spec(key).rows)
-        out[key] = n_seeds * (train_s + rows * p["eval_s_per_row"] + 2.0 * len(p["s_per_step"]))
-    return out
+        share = left * len(p["s_per_step"]) / jobs
+        steps[key] = max(1, int(share / (n_seeds * sum(p["s_per_step"].values()))))
+    return steps
 
 
 def _job_model(job: Job, pretrained: bool) -> str:
@@ -910,6 +1026,15 @@ def _job_model(job: Job, pretrained: bool) -> str:
     return f"{name} (ImageNet {weights})" if weights else (f"{name} (random init)" if pretrained else name)
 
 
+def _device_name(device: str) -> str:
+    """``"cpu"`` or the CUDA device's name (``"cuda (NVIDIA H100 80GB HBM3)"``)."""
+    if not device.startswith("cuda"):
+        return device
+    import torch
+
+    return f"{device} ({torch.cuda.get_device_name(torch.device(device))})" if torch.cuda.is_available() else device
+
+
 def _machine() -> str:
     import platform
 
@@ -918,6 +1043,7 @@ def _machine() -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
+    started = time.perf_counter()
     parser = argparse.ArgumentParser(
         description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter
     )
@@ -928,6 +1054,12 @@ def main(argv: list[str] | None = None) -> int:
         "--budget-minutes",
         type=float,
         help="training minutes per run: steps from the measured step time of the paper's slowest job",
+    )
+    budget.add_argument(
+        "--fit-minutes",
+        type=float,
+        help="the whole command, probes and evaluations included, in about this many minutes: steps per paper "
+        "from the probes (fit_steps), the same for every row of a paper",
     )
     parser.add_argument("--seeds", default="0,1", help="comma list of seeds (at least 2 for a spread)")
     parser.add_argument("--out", type=Path, default=ROOT / "runs" / "ablations", help="run folder (results.json)")
@@ -941,7 +1073,14 @@ def main(argv: list[str] | None = None) -> int:
                         "offline (make weights; see FULL_SIZE)")  # fmt: skip
     parser.add_argument("--device", default="cpu", help="training device (cpu, cuda); evaluation runs on the CPU")
     parser.add_argument("--probe-steps", type=int, default=PROBE_STEPS, help="steps of each job timed for the estimate")
-    parser.add_argument("--report-only", action="store_true", help="rebuild the report from OUT/results.json")
+    parser.add_argument("--report-only", action="store_true", help="rebuild the report from the results JSON "
+                        "(--results; default OUT/results.json), train nothing")  # fmt: skip
+    parser.add_argument("--results", type=Path, help="with --report-only: the results JSON to render (e.g. the "
+                        "committed docs/ablations256.json)")  # fmt: skip
+    parser.add_argument("--data", type=Path, default=DATA, help="the data folder: backgrounds/ (and coarse/ for "
+                        "DDC); default ../shared/data, a GPU pack's data/ on the GPU machine")  # fmt: skip
+    parser.add_argument("--workers", type=int, default=0, help="data loader processes per run (batches unchanged)")
+    parser.add_argument("--amp", default="off", choices=("off", "bf16", "fp16"), help="mixed precision (CUDA only)")
     args = parser.parse_args(argv)
 
     papers = list(BUILDERS) if args.paper == "all" else [p.strip() for p in args.paper.split(",") if p.strip()]
@@ -963,24 +1102,32 @@ def main(argv: list[str] | None = None) -> int:
         missing = sorted(str(WEIGHTS / w) for w in needed if not (WEIGHTS / w).is_file())
         if missing:
             parser.error(f"--pretrained: {', '.join(missing)} missing; build with `make weights`")
-    scale = {"size": args.size, "pretrained": args.pretrained, "device": args.device}
+    scale = {"size": args.size, "pretrained": args.pretrained, "device": args.device, "workers": args.workers,
+             "amp": args.amp}  # fmt: skip
     report = args.report or args.out / "ablations.md"
     chart = report.with_suffix(".png")
     results_path = args.out / "results.json"
-    results = json.loads(results_path.read_text()) if results_path.is_file() else {"meta": {}, "papers": {}}
     if args.report_only:
-        if not results["papers"]:
-            parser.error(f"{results_path}: no results to report")
+        source = args.results or results_path
+        if not source.is_file():
+            parser.error(f"{source}: no such results file")
+        results = json.loads(source.read_text(encoding="utf-8"))
+        if not results.get("papers"):
+            parser.error(f"{source}: no results to report")
         write_report(results, report, chart)
-        print(f"wrote {report} and {chart}")
+        print(f"wrote {report}, {chart} and {results_path_for(report)}")
         return 0
+    if args.results is not None:
+        parser.error("--results goes with --report-only (a run reads and writes OUT/results.json)")
+    results = json.loads(results_path.read_text()) if results_path.is_file() else {"meta": {}, "papers": {}}
 
     import torch
 
     torch.set_num_threads(args.threads)
-    sources = data_sources()
+    sources = data_sources(args.data)
     data_line = (f"procedural composites over {_rel(sources['backgrounds'])}" if sources["backgrounds"]
-                 else "procedural composites over procedural backgrounds (../shared/data/backgrounds absent)")  # fmt: skip
+                 else f"procedural composites over procedural backgrounds ({_rel(str(args.data / 'backgrounds'))} "
+                 "absent)")  # fmt: skip
     if "ddc" in papers:
         data_line += ("; DDC also trains on the coarse sets " + ", ".join(Path(p).name for p in sources["coarse"])
                       if sources["coarse"] else "; no coarse sets (../shared/data/coarse absent): DDC on composites only")  # fmt: skip
@@ -993,8 +1140,14 @@ def main(argv: list[str] | None = None) -> int:
     print(f"measuring: {args.probe_steps} steps of every job at {args.size} px ...", flush=True)
     probes = estimate(papers, args.out, sources, samples, args.probe_steps, **scale)
     steps_of = {}
+    if args.fit_minutes is not None:
+        left = args.fit_minutes * 60 - (time.perf_counter() - started)
+        steps_of = fit_steps(probes, left, len(seeds))
+        print(f"--fit-minutes {args.fit_minutes}: {left:.0f} s left after the probes", flush=True)
     for key in papers:
-        if args.budget_steps is not None:
+        if key in steps_of:
+            pass
+        elif args.budget_steps is not None:
             steps_of[key] = args.budget_steps
         elif args.budget_minutes is not None:
             slowest = max(probes[key]["s_per_step"].values())
@@ -1014,7 +1167,8 @@ def main(argv: list[str] | None = None) -> int:
         shlex.quote(a) for a in (argv if argv is not None else sys.argv[1:])
     )
     meta = {"command": command, "machine": _machine(), "threads": args.threads,
-            "started": time.strftime("%Y-%m-%d %H:%M"), "data": data_line}  # fmt: skip
+            "started": time.strftime("%Y-%m-%d %H:%M"), "data": data_line, "device": _device_name(args.device),
+            "amp": args.amp, "workers": args.workers}  # fmt: skip
     results["meta"] = meta
     for key in papers:
         paper = paper_spec(key, steps_of[key])
@@ -1043,7 +1197,7 @@ def main(argv: list[str] | None = None) -> int:
                 needed = [row.job] + ([row.joint["tgn"]] if row.joint else [])
                 if any(f"seed{seed}/{n}" in entry["failures"] for n in needed):
                     continue
-                metrics = evaluate_model(row_model(row, runs), samples)
+                metrics = evaluate_model(row_model(row, runs), samples, device=args.device)
                 entry["results"][str(seed)][row.label] = metrics
                 print(f"[{key} seed {seed}] {row.label}: " + ", ".join(f"{k} {_fmt(v)}" for k, v in metrics.items()),
                       flush=True)  # fmt: skip

@@ -176,24 +176,98 @@ def test_build_table_summaries_and_verdicts(abl):
         assert s["std"] == pytest.approx(0.001 / np.sqrt(2)) and s["max"] - s["min"] == pytest.approx(0.001)
         assert all(c["agrees"] for c in table["pairs"] if c["agrees"] is not None), key
         assert all(c["seeds_agree"] == len(c["seed_deltas"]) == 2 for c in table["key"]), key
-        assert table["verdict"].startswith("reproduced"), key
+        parts = table["verdict"].split("; ")
+        assert all(": reproduced" in v or v.startswith("reproduced") for v in parts), (key, table["verdict"])
     reversed_ = _fake_results(abl, False)
     table = abl.build_table(
         abl.paper_spec("aim"), {int(s): v for s, v in reversed_["papers"]["aim"]["results"].items()}
     )
-    assert table["verdict"] == "did not reproduce at this scale"
+    # SAD: 4.18 / 100 apart, seeds 0.001 apart -> against the claim; MSE and MAD differ by < 0.001 -> inside
+    assert [c["status"] for c in table["key"]] == ["against", "inconclusive", "inconclusive"]
+    assert (
+        table["verdict"] == "did not reproduce (1 of 3 checks against the claim beyond the seed spread, 2 inconclusive)"
+    )
     assert not any(c["agrees"] for c in table["key"])
     # one seed only of one row missing: incomplete
     partial = {0: {k: v for k, v in reversed_["papers"]["aim"]["results"]["0"].items() if "UNI)" not in k}}
     assert abl.build_table(abl.paper_spec("aim"), partial)["verdict"].startswith("incomplete")
     assert all(c["seeds_agree"] == 0 for c in table["key"])
-    # the levels of the verdict
+
+
+def _aim_seeds(abl, trimap: dict[str, list[float]], unified: dict[str, list[float]]) -> dict:
+    """``{seed: {row: metrics}}`` of AIM's two rows from per-metric lists of per-seed values (others 0.1)."""
+    a, b = (r.label for r in abl.paper_spec("aim").rows)
+    n = len(next(iter(trimap.values())))
+    out = {}
+    for s in range(n):
+        out[s] = {a: {m: 0.1 for m in abl.OURS}, b: {m: 0.1 for m in abl.OURS}}
+        out[s][a].update({m: v[s] for m, v in trimap.items()})
+        out[s][b].update({m: v[s] for m, v in unified.items()})
+    return out
+
+
+def test_verdict_rule_inconclusive_inside_the_seed_spread(abl):
+    """The rule of VERDICT_RULE on synthetic per-seed results: a difference inside the seed spread (the two rows'
+    seed ranges overlap or touch, or a row has one seed) is inconclusive even when the mean and every seed's
+    paired difference move the claimed way; outside it the check reproduces or goes against the claim."""
+    aim = abl.paper_spec("aim")
+    same = {"MSE": [0.5, 0.5], "MAD": [0.5, 0.5]}  # identical rows: inside the spread
+    # AIM's 64-px SAD case: lower in the mean and on both seeds, but the ranges overlap -> inconclusive
+    table = abl.build_table(aim, _aim_seeds(abl, {"SAD": [1.0, 1.2], **same}, {"SAD": [0.95, 1.15], **same}))
+    sad = table["key"][0]
+    assert sad["agrees"] and sad["seeds_agree"] == 2 and not sad["separated"] and sad["status"] == "inconclusive"
+    assert table["verdict"].startswith("inconclusive (every check inside the seed spread")
+    assert table["verdict"].endswith("the mean moves the claimed way in 1 of 3)")
+    # touching ranges are inside the spread
+    table = abl.build_table(aim, _aim_seeds(abl, {"SAD": [1.0, 1.2], **same}, {"SAD": [0.9, 1.0], **same}))
+    assert table["key"][0]["status"] == "inconclusive"
+    # apart: every seed of the compared row below every seed of the reference -> reproduces
+    table = abl.build_table(aim, _aim_seeds(abl, {"SAD": [1.0, 1.2], **same}, {"SAD": [0.8, 0.99], **same}))
+    assert [c["status"] for c in table["key"]] == ["reproduces", "inconclusive", "inconclusive"]
+    assert table["verdict"] == "reproduced in 1 of 3 checks beyond the seed spread, the other 2 inconclusive"
+    # apart the other way -> against the claim
+    table = abl.build_table(aim, _aim_seeds(abl, {"SAD": [1.0, 1.2], **same}, {"SAD": [1.3, 1.4], **same}))
+    assert table["key"][0]["status"] == "against" and table["verdict"].startswith("did not reproduce (1 of 3")
+    # every check apart and lower -> reproduced; one against -> mixed
+    low = {"SAD": [0.5, 0.6], "MSE": [0.1, 0.2], "MAD": [0.3, 0.4]}
+    high = {"SAD": [1.0, 1.1], "MSE": [0.3, 0.4], "MAD": [0.6, 0.7]}
+    table = abl.build_table(aim, _aim_seeds(abl, high, low))
+    assert table["verdict"] == "reproduced (every check beyond the seed spread)"
+    table = abl.build_table(aim, _aim_seeds(abl, high, {**low, "MAD": [0.9, 1.0]}))
+    assert table["verdict"] == "mixed (2 of 3 checks reproduce, 1 goes against the claim beyond the seed spread)"
+    # one seed: no spread, nothing is conclusive however far apart the rows are
+    one = {k: v[:1] for k, v in high.items()}, {k: v[:1] for k, v in low.items()}
+    table = abl.build_table(aim, _aim_seeds(abl, *one))
+    assert all(c["status"] == "inconclusive" for c in table["key"]) and table["verdict"].startswith("inconclusive")
+    # the statuses alone
     check = {"agrees": True, "separated": False, "seeds_agree": 2, "seed_deltas": [-1.0, -2.0]}
-    assert abl.verdict([check], 1).startswith("reproduced (every check, on every seed")
-    assert abl.verdict([{**check, "separated": True}], 1) == "reproduced (every check, beyond the seed spread)"
-    assert abl.verdict([{**check, "seeds_agree": 1}], 1).startswith("reproduced in the mean over seeds")
-    assert abl.verdict([check, {**check, "agrees": False}], 2) == "partly reproduced (1 of 2 checks)"
-    assert abl.verdict([{**check, "agrees": False}], 1) == "did not reproduce at this scale"
+    assert abl.check_status(check) == "inconclusive" and abl.check_status({**check, "separated": True}) == "reproduces"
+    assert abl.check_status({**check, "separated": True, "agrees": False}) == "against"
+    assert abl.verdict([check], 2).startswith("incomplete")
+
+
+def test_spamattnet_tests_the_refinement_module_and_ddc_claim_text(abl):
+    """Table VI's refinement-module claim (RM improves SAD and Conn, with soft and hard fusion) is checked beside
+    hard vs soft fusion, each part with its own verdict; DDC's claim text names what its SAD check tests."""
+    spa = abl.paper_spec("spamattnet")
+    checks = list(zip(spa.key_parts, spa.key_checks))
+    rm = [c for part, c in checks if part == "refinement module"]
+    assert sorted(rm) == sorted([("JIS w/o RM", "JIS", "SAD"), ("JIS w/o RM", "JIS", "Conn"),
+                                 ("JIH w/o RM", "JIH", "SAD"), ("JIH w/o RM", "JIH", "Conn")])  # fmt: skip
+    assert [c for part, c in checks if part != "refinement module"] == [("JIS", "JIH", "SAD"),
+                                                                      ("JIS w/o RM", "JIH w/o RM", "SAD")]  # fmt: skip
+    figures = {r.label: r.paper for r in spa.rows}
+    assert all(figures[b][m] < figures[a][m] for a, b, m in rm)  # the paper's own rows support the claim
+    assert "refinement module improves SAD and Conn" in spa.claim
+    # RM rows apart and lower; fusion rows inside the spread
+    base = {"JIS w/o RM": 1.0, "JIH w/o RM": 1.0, "JIS": 0.5, "JIH": 0.5}
+    per_seed = {s: {label: {m: v + 0.01 * s for m in abl.OURS} for label, v in base.items()} for s in (0, 1)}
+    table = abl.build_table(spa, per_seed)
+    assert table["verdict"] == ("refinement module: reproduced (every check beyond the seed spread); hard vs soft "
+                                "fusion: inconclusive (every check inside the seed spread; the mean moves the "
+                                "claimed way in 0 of 2)")  # fmt: skip
+    ddc = abl.paper_spec("ddc")
+    assert "lowest SAD" not in ddc.claim and ("L_known", "L_known + L_DDC", "SAD") in ddc.key_checks
 
 
 def test_report_and_chart_from_fake_results(abl, tmp_path):
@@ -259,3 +333,30 @@ def test_pretrained_switch_picks_the_full_size_networks_and_their_imagenet_encod
     small = abl.job_overrides(abl.paper_spec("aim"), abl.paper_spec("aim").jobs[0], steps=5, seed=0,
                               out_dir=Path("/tmp/x"), sources=sources)  # fmt: skip
     assert "model.name=aimnet_test" in small and not any("pretrained" in o for o in small)
+
+
+def test_report_only_rerenders_from_a_committed_results_json(abl, tmp_path):
+    """``--report-only --results FILE`` renders the report from a results JSON without training, and writes the
+    same results beside the report (the JSON committed next to docs/ablations256.md); rendering that copy again
+    gives the same report."""
+    fixture = REPO / "tests" / "fixtures" / "ablations_small.json"
+    report = tmp_path / "docs" / "abl256.md"
+    assert abl.main(["--report-only", "--results", str(fixture), "--report", str(report)]) == 0
+    text = report.read_text(encoding="utf-8")
+    saved = tmp_path / "docs" / "abl256.json"
+    assert json.loads(saved.read_text(encoding="utf-8")) == json.loads(fixture.read_text(encoding="utf-8"))
+    assert (tmp_path / "docs" / "abl256.png").is_file()
+    assert text.startswith("# Each paper's key ablation at 256 px") and abl.VERDICT_RULE in text
+    assert "trained and evaluated on cuda (fixture), amp bf16, 14 loader workers" in text
+    # the fixture's AIM rows: SAD apart and lower, MSE overlapping, MAD apart and higher
+    verdict = "mixed (1 of 3 checks reproduce, 1 goes against the claim beyond the seed spread, 1 inconclusive)"
+    assert f"**Verdict: {verdict}.**" in text
+    assert ("| trimap target (w/o UNI) | unified representation (UNI) | MSE | -0.0067 | -0.00125 | as claimed "
+            "| 2 of 2 | no | **inconclusive** |") in text  # fmt: skip
+    spa = ("refinement module: reproduced (every check beyond the seed spread); hard vs soft fusion: reproduced in "
+           "1 of 2 checks beyond the seed spread, the other 1 inconclusive")  # fmt: skip
+    assert f"**Verdict: {spa}.**" in text and f"| {spa} | 1000 | 4 min |" in text
+    assert "| 10.2 ± 0.28 / 81.08 |" in text  # mean ± std over the two seeds / the paper's figure
+    again = tmp_path / "again" / "abl256.md"
+    assert abl.main(["--report-only", "--results", str(saved), "--report", str(again)]) == 0
+    assert again.read_text(encoding="utf-8").split("\n", 4)[4] == text.split("\n", 4)[4]  # all but the paths
