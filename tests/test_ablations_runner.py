@@ -223,3 +223,39 @@ def test_report_and_chart_from_fake_results(abl, tmp_path):
     assert all(len(c["seed_deltas"]) == 1 for c in table["key"])
     img = cv2.imread(str(chart))
     assert img is not None and img.shape[1] > 3 * 300 and img.std() > 0
+
+
+def test_pretrained_switch_picks_the_full_size_networks_and_their_imagenet_encoders(abl):
+    """``--size 256 --pretrained``: full-size models (the table's rows otherwise unchanged), the VGG-16 file of
+    ``make weights`` where an encoder has ImageNet weights offline, sizes scaled (no training here)."""
+    from automatte.registry import model_info
+    from automatte.train.config import load_config
+
+    sources = {"backgrounds": None, "coarse": []}
+    vgg = "build/weights/vgg16_imagenet.safetensors"  # relative to the repository root, as the data paths
+    seen = {}
+    for key in abl.BUILDERS:
+        paper = abl.paper_spec(key, 100)
+        for job in paper.jobs:
+            out = Path("/tmp/abl_test") / key / "seed0" / job.name
+            overrides = abl.job_overrides(paper, job, steps=100, seed=0, out_dir=out, sources=sources, size=256,
+                                          pretrained=True, device="cuda")  # fmt: skip
+            cfg = load_config(REPO / job.config, overrides)
+            assert cfg.data.crop_size == 256 and cfg.train.device == "cuda"
+            assert not cfg.model.name.endswith("_test") and model_info(cfg.model.name)
+            seen[(key, job.name)] = cfg
+    aim = [seen[("aim", j)] for j in ("trimap", "unified")]
+    assert {c.model.name for c in aim} == {"aimnet_vgg16"} and all(c.model.kwargs["pretrained"] == vgg for c in aim)
+    assert aim[0].model.kwargs["max_pool_indices"] is False  # the rows' own switches are kept
+    ppid = {j: seen[("ppid", j)] for j in ("teacher", "baseline", "student")}
+    assert [c.model.name for c in ppid.values()] == ["dim", "dim_free", "dim_ppid"]
+    assert all(c.model.kwargs["pretrained"] == vgg for c in ppid.values()) and ppid["student"].distill.teacher == "dim"
+    spa = {j: seen[("spamattnet", j)] for j in ("tgn", "spa", "spa_no_rm")}
+    assert [c.model.name for c in spa.values()] == ["tgn", "spamattnet", "spamattnet"]
+    assert all("pretrained" not in c.model.kwargs for c in spa.values())  # no ImageNet ResNet offline
+    assert spa["tgn"].data.train[0].kwargs["augment"]["trimap_k_range"] == [8, 8]  # 15 px at 512, scaled to 256
+    assert abl._job_model(abl.paper_spec("aim").jobs[0], True) == "aimnet_vgg16 (ImageNet vgg16_imagenet.safetensors)"
+    assert abl._job_model(abl.paper_spec("spamattnet").jobs[1], True) == "spamattnet (random init)"
+    small = abl.job_overrides(abl.paper_spec("aim"), abl.paper_spec("aim").jobs[0], steps=5, seed=0,
+                              out_dir=Path("/tmp/x"), sources=sources)  # fmt: skip
+    assert "model.name=aimnet_test" in small and not any("pretrained" in o for o in small)

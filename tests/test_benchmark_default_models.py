@@ -95,3 +95,50 @@ def test_bokeh_defocuses_the_backgrounds_and_names_its_figures(bench, shared):
         assert ("cutouts bokeh SAD" in out) == bokeh and ("cutouts SAD" in out) != bokeh
         spread[bokeh] = np.mean(seen)
     assert spread[True] < 0.5 * spread[False]  # the squares blurred away
+
+
+@pytest.fixture
+def duts(tmp_path) -> Path:
+    """A DUTS-TE-shaped coarse set: 9 discs and one thin cross (the thin-structure subset's 10 %)."""
+    root = tmp_path / "duts-te"
+    (root / "image").mkdir(parents=True)
+    (root / "mask").mkdir()
+    yy, xx = np.mgrid[0:40, 0:40]
+    for i in range(10):
+        mask = ((yy - 20) ** 2 + (xx - 20) ** 2 <= (8 + i % 5) ** 2).astype(np.uint8) * 255
+        if i == 7:
+            mask[:] = 0
+            mask[19:21, 4:36] = mask[4:36, 19:21] = 255  # a 2-px cross: much boundary for its area
+        Image.fromarray(np.dstack([mask] * 3)).save(root / "image" / f"p{i:02d}.png")
+        Image.fromarray(mask).save(root / "mask" / f"p{i:02d}.png")
+    return root
+
+
+def test_thin_subset_is_the_most_boundary_per_root_area(bench, duts):
+    assert bench.thin_names(duts) == frozenset({"p07"})
+    disc = np.zeros((64, 64))
+    disc[(np.mgrid[0:64, 0:64] - 32).__pow__(2).sum(0) <= 400] = 1
+    assert 3.0 < bench.thinness(disc) < 4.5 and bench.thinness(np.zeros((4, 4))) == 0.0
+
+
+def test_duts_figures_shards_and_summary_agree(bench, duts, tmp_path):
+    class Oracle:  # the mask itself for the discs, nothing for the cross
+        def __call__(self, image):
+            alpha = (np.asarray(image)[..., 0] > 0.5).astype(np.float32)
+            return SimpleNamespace(alpha=alpha if alpha.sum() > 150 else np.zeros_like(alpha))
+
+    rows: list = []
+    whole = bench.duts_metrics(Oracle(), duts, None, per_image=rows)
+    assert whole["n/duts-te"] == 10 and whole["n/duts-te thin"] == 1
+    assert whole["IoU/duts-te thin"] == 0.0 and whole["IoU/duts-te"] == pytest.approx(9 / 10)
+    halves = [bench.duts_metrics(Oracle(), duts, None, shard=(k, 2)) for k in (0, 1)]
+    assert sum(h["n/duts-te"] for h in halves) == 10
+    csv_path = tmp_path / "rows.csv"
+    csv_path.write_text(
+        "model,set,photo,IoU,BF,MAE\n"
+        + "".join(f"m,{s},{n},{a},{b},{c}\n" for s, n, a, b, c in rows)
+        + "m,ccp,x,0,0,1\n"
+    )
+    summary = bench.summarise_csv([str(csv_path)], duts)["m"]
+    assert summary["IoU/duts-te"] == pytest.approx(whole["IoU/duts-te"]) and summary["n/duts-te"] == 10
+    assert bench.duts_names(duts, 5) == bench.duts_names(duts)[:5]

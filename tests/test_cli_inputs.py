@@ -1,5 +1,5 @@
 """Inputs people have: an animated GIF, a 1x1 and a 3x500 image, two files with one stem, a broken file; and the
-CLI and the server give the same PNG bytes for the same photo and options."""
+CLI, the API and the server give the same PNG bytes for the same photo and options."""
 
 from __future__ import annotations
 
@@ -48,22 +48,58 @@ def test_odd_folder_gives_a_result_or_one_line_each(odd_folder, tmp_path, capsys
     assert np.asarray(Image.open(out / "anim_alpha.png")).shape == (60, 90)
 
 
-def test_cli_and_server_give_identical_pngs(tmp_path):
+def _one_stage_file(folder, photo) -> str:
+    """A one-stage network that predicts a trimap (AIM-Net's tiny variant) in a weights file that names its
+    architecture: the CLI, the API and the server each load the same network from it. Its trimap head and detail
+    head are sharpened around their means on ``photo``, so that its trimap has all three classes and its alpha is 0
+    or 1 in parts of the unknown band: the trimap derived from the alpha differs from the network's."""
+    import torch
+    import torch.nn.functional as F
+    from safetensors.torch import save_file
+
+    from automatte.infer.runners import to_tensor
+    from automatte.io import read_image
+    from automatte.registry import create_model
+
+    torch.manual_seed(0)
+    net = create_model("aimnet_test").eval()
+    x = to_tensor(read_image(photo))
+    x = F.pad(x, (0, -x.shape[-1] % 32, 0, -x.shape[-2] % 32))
+    with torch.no_grad():
+        out = net(x)
+        for conv, logits in ((net.sd_final, out.trimap_logits), (net.md_final, torch.logit(out.detail))):
+            conv.weight.mul_(1000.0)
+            conv.bias.copy_(1000.0 * (conv.bias - logits.mean((0, 2, 3))))
+    path = folder / "one_stage.safetensors"
+    save_file({k: v.contiguous() for k, v in net.state_dict().items()}, str(path), metadata={"arch": "aimnet_test"})
+    return str(path)
+
+
+@pytest.mark.parametrize("model", ["twostage-cf", "one-stage"])
+def test_cli_api_and_server_give_identical_pngs(tmp_path, model):
+    """One photo, one model, the same options: ``automatte predict``, ``automatte.matte(...).png(kind)`` and
+    ``POST /matte`` give the same bytes for every output; with a one-stage network, the trimap is the network's."""
     from fastapi.testclient import TestClient
 
-    from automatte.api import load_model
+    import automatte
     from automatte.serve.app import create_app
 
     photo = tmp_path / "cat.png"
     _photo(seed=3).save(photo)
-    options = {"foreground": "ml"}
-    code = main(["predict", str(photo), "-o", str(tmp_path / "out"), "--model", "twostage-cf", "--save",
-                 "alpha,rgba,composite,trimap", "--background", "#00b140", "--quiet"])  # fmt: skip
+    if model == "one-stage":
+        model = _one_stage_file(tmp_path, photo)
+    kinds, background, options = ("alpha", "rgba", "composite", "trimap"), "#00b140", {"foreground": "ml"}
+    code = main(["predict", str(photo), "-o", str(tmp_path / "out"), "--model", model, "--save", ",".join(kinds),
+                 "--background", background, "--foreground", "ml", "--quiet"])  # fmt: skip
     assert code == 0
-    with TestClient(create_app(pipeline=load_model("twostage-cf", **options), allowed_models=[])) as client:
-        for kind in ("alpha", "rgba", "composite", "trimap"):
-            r = client.post("/matte", params={"output": kind, "background": "#00b140"},
+    api = automatte.matte(str(photo), model=model, **options)
+    with TestClient(create_app(model, pipeline_options=options, allowed_models=[])) as client:
+        for kind in kinds:
+            r = client.post("/matte", params={"output": kind, "background": background},
                             files={"image": ("cat.png", photo.read_bytes(), "image/png")})  # fmt: skip
             assert r.status_code == 200, r.text
-            assert r.content == (tmp_path / "out" / f"cat_{kind}.png").read_bytes(), kind
+            cli = (tmp_path / "out" / f"cat_{kind}.png").read_bytes()
+            assert r.content == cli == api.png(kind, background), kind
             assert np.asarray(Image.open(io.BytesIO(r.content))).shape[:2] == (60, 90)
+            if kind == "trimap":
+                assert r.headers["X-Automatte-Trimap"] == "pipeline"  # the segmenter's or the network's own

@@ -2,6 +2,8 @@
 pymatting's Laplacian kernel and (slow) pymatting's whole solver, and on odd shapes."""
 
 import importlib.util
+import re
+import sys
 import time
 from pathlib import Path
 
@@ -82,15 +84,42 @@ def test_all_unknown_is_an_error_and_all_known_passes_through():
     assert np.array_equal(estimate_alpha_cf(image, known), known)
 
 
+_KERNEL = "pymatting.laplacian.cf_laplacian"
+
+
+def _stale_numba_cache(folder: Path) -> list[Path]:
+    """numba cache files in ``folder``'s ``__pycache__`` that name the module ``<dynamic>``: written by this test's
+    earlier versions, which loaded the kernel under a module name that is not in ``sys.modules``. numba cached
+    it for that dummy module, and ``import pymatting`` then failed ("No module named '<dynamic>'")."""
+    stale = []
+    for data in sorted((folder / "__pycache__").glob("*.nbc")):
+        if b"<dynamic>" in data.read_bytes():
+            stale += [data, data.with_name(re.sub(r"\.\d+\.nbc$", ".nbi", data.name))]
+    return stale
+
+
 def _pymatting_kernel_module():
-    """pymatting/laplacian/cf_laplacian.py loaded on its own (one numba kernel, not the whole package)."""
+    """pymatting/laplacian/cf_laplacian.py loaded on its own (one numba kernel, not the whole package).
+
+    It is loaded under its own name, registered in ``sys.modules`` while it runs (the kernel compiles at
+    decoration), so numba's on-disk cache entry is the one ``import pymatting`` writes and reads itself.
+    """
+    if _KERNEL in sys.modules:
+        return sys.modules[_KERNEL]
     spec = importlib.util.find_spec("pymatting")
     if spec is None or not spec.submodule_search_locations:
         pytest.skip("pymatting is not installed")
-    path = Path(next(iter(spec.submodule_search_locations))) / "laplacian" / "cf_laplacian.py"
-    file_spec = importlib.util.spec_from_file_location("_pymatting_cf_laplacian", path)
+    folder = Path(next(iter(spec.submodule_search_locations))) / "laplacian"
+    for path in _stale_numba_cache(folder):
+        path.unlink(missing_ok=True)
+    file_spec = importlib.util.spec_from_file_location(_KERNEL, folder / "cf_laplacian.py")
     module = importlib.util.module_from_spec(file_spec)
-    file_spec.loader.exec_module(module)
+    sys.modules[_KERNEL] = module
+    try:
+        file_spec.loader.exec_module(module)
+    finally:
+        del sys.modules[_KERNEL]  # no half-imported package left behind for a later `import pymatting`
+    assert not _stale_numba_cache(folder), "the kernel was cached under a module name pymatting cannot import"
     return module
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import sys
 from pathlib import Path
 
@@ -9,7 +10,7 @@ import numpy as np
 import pytest
 
 from automatte.io import read_alpha
-from automatte.shipped import ROLES, default_pipeline, list_shipped, load_shipped
+from automatte.shipped import ROLES, WEIGHTS_DIR, default_pipeline, list_shipped, load_shipped
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tools"))
 from ship_model import GOLDEN_DIR, golden_output  # noqa: E402 (the shipping tool, outside the package)
@@ -91,3 +92,44 @@ def test_models_command_lists_cards(capsys):
     assert main(["models", NAMES[0]]) == 0
     card = capsys.readouterr().out
     assert "sha256" in card and "command" in card
+
+
+# An absolute path of a machine: /work, /root, /home, /tmp or a drive letter (C:\ or C:/), not inside a word.
+MACHINE_PATH = re.compile(r"(?<![\w.])(?:/(?:work|root|home|tmp)\b|[A-Za-z]:[\\/])")
+
+
+@pytest.mark.parametrize("card", sorted(WEIGHTS_DIR.glob("*.json")), ids=lambda p: p.name)
+def test_cards_hold_no_machine_path(card):
+    text = card.read_text(encoding="utf-8")
+    found = [m.group(0) + text[m.end() : m.end() + 40] for m in MACHINE_PATH.finditer(text)]
+    assert not found, f"{card.name} holds absolute paths of the machine that made it: {found}"
+
+
+def test_ship_checkpoint_writes_a_portable_card(tmp_path):
+    import json
+
+    import torch
+
+    from automatte.models.weights import TRAIN_FORMAT
+    from automatte.shipped import REPO_ROOT, get_shipped, ship_checkpoint
+
+    config = {
+        "model": {"kwargs": {"pretrained": "/home/someone/repo/src/automatte/weights/salient-segmenter.safetensors"}},
+        "data": {"train": [{"path": str(REPO_ROOT / "build" / "pack" / "ccp")}, {"path": "build/relative"}]},
+        "train": {"out_dir": "/tmp/run-4ucgkmwj", "steps": 3},
+    }
+    checkpoint = tmp_path / "last.pt"
+    state = {"format": TRAIN_FORMAT, "model": {"w": torch.ones(2)}, "model_name": "toy", "config": config, "step": 3}
+    torch.save(state, checkpoint)
+    ship_checkpoint(checkpoint, "toy", "segmenter", folder=tmp_path / "weights", card={"command": "make gpu-pack"})
+    text = (tmp_path / "weights" / "toy.json").read_text(encoding="utf-8")
+    assert not MACHINE_PATH.search(text), text
+    card = get_shipped("toy", tmp_path / "weights").card
+    assert card["config"]["model"]["kwargs"]["pretrained"] == "src/automatte/weights/salient-segmenter.safetensors"
+    assert [d["path"] for d in card["config"]["data"]["train"]] == ["build/pack/ccp", "build/relative"]
+    assert card["config"]["train"] == {"out_dir": None, "steps": 3}
+    assert json.loads(text)["card"]["command"] == "make gpu-pack"
+    with pytest.raises(ValueError, match=r"'command' names a path of this machine \('/work/main/runs"):
+        ship_checkpoint(
+            checkpoint, "toy", "segmenter", folder=tmp_path / "w2", card={"command": "cp /work/main/runs/x"}
+        )

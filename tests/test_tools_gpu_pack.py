@@ -126,3 +126,47 @@ def test_pack_writes_cutouts_as_webp_with_their_alpha_exact(tmp_path):
     want = cv2.resize(alpha, (60, 40), interpolation=cv2.INTER_AREA)
     assert back.shape == (40, 60, 4)
     np.testing.assert_array_equal(back[..., 3], want)  # lossy colour, lossless alpha
+
+
+def test_a_set_read_without_split_is_packed_whole_capped_by_max_for(tmp_path, monkeypatch):
+    _tree(tmp_path)
+    cfg = {
+        "data": {
+            "train": [
+                {"kind": "coarse", "path": "data/coarse/set", "kwargs": {"augment": {"crop_sizes": [60, 90]}}},
+                {"kind": "coarse", "path": "data/coarse/set", "kwargs": {"frame_prob": 1.0}},
+            ],
+            "crop_size": 320,
+            "crop_sizes": [320],
+        },
+        "train": {},
+    }
+    (tmp_path / "exp.yaml").write_text(yaml.safe_dump(cfg), encoding="utf-8")
+    monkeypatch.setattr(tool, "ROOT", tmp_path)
+    out = tmp_path / "build" / "pack"
+    argv = ["--config", str(tmp_path / "exp.yaml"), "--out", str(out), "--budget-mb", "5", "--max-side", "45"]
+    assert tool.main(argv) == 0
+    assert len(list((out / "coarse" / "set" / "image").glob("*.jpg"))) == 12  # no split: all of them
+    packed = yaml.safe_load((out / "experiment.yaml").read_text(encoding="utf-8"))
+    assert packed["data"]["train"][0]["kwargs"]["augment"]["crop_sizes"] == [32, 45]  # photos halved: 90 -> 45
+    assert tool.main([*argv, "--max-for", "set=5"]) == 0
+    assert len(list((out / "coarse" / "set" / "image").glob("*.jpg"))) == 5
+
+
+def test_a_config_with_a_base_is_packed_resolved(tmp_path, monkeypatch):
+    _tree(tmp_path)
+    base = {
+        "paradigm": "supervised",
+        "model": {"name": "x"},
+        "data": {"train": [], "crop_size": 320, "crop_sizes": [320, 640], "batch_size": 8},
+        "train": {"steps": 10},
+    }
+    round_ = {"base": "base.yaml", "data": {"train": [{"kind": "coarse", "path": "data/coarse/set", "weight": 1.0}]}}
+    (tmp_path / "base.yaml").write_text(yaml.safe_dump(base), encoding="utf-8")
+    (tmp_path / "round.yaml").write_text(yaml.safe_dump(round_), encoding="utf-8")
+    monkeypatch.setattr(tool, "ROOT", tmp_path)
+    out = tmp_path / "build" / "pack"
+    assert tool.main(["--config", str(tmp_path / "round.yaml"), "--out", str(out), "--budget-mb", "5"]) == 0
+    packed = yaml.safe_load((out / "experiment.yaml").read_text(encoding="utf-8"))
+    assert "base" not in packed and packed["train"]["steps"] == 10  # the base's values are in, the key is not
+    assert packed["data"]["train"][0]["path"] == "build/pack/coarse/set" and packed["data"]["crop_size"] == 320

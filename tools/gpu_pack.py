@@ -1,10 +1,11 @@
 """Build the compact training pack a lent GPU machine needs (only the checkout travels there, 64 MiB with
 what ``carry`` names; ``../shared`` does not) and the experiment that reads it.
 
-For an experiment (default: the segmenter's latest round, ``configs/deeplabv3plus_mnv2_salient_mixed_r10.yaml``) every
+For an experiment (default: the segmenter's latest round, ``configs/deeplabv3plus_mnv2_salient_scenery.yaml``) every
 data source under ``../shared/data`` is copied into ``build/gpupack/`` (ignored by git): photos of the
 ``train`` split only (the held-out split never travels) as JPEG with the long side at most ``--max-side``,
-at most ``--max-per-set`` per set (a stable hash subset), masks as 1-bit PNG, RGBA cutouts as WebP at most
+at most ``--max-per-set`` per set (``--max-for NAME=N`` for one set; a stable hash subset; sets that no source
+reads with ``split: train``, such as DUTS-TR, are packed whole), masks as 1-bit PNG, RGBA cutouts as WebP at most
 ``--cutout-side`` (lossy colour, lossless alpha: a quarter of the PNG's size), background photos as JPEG. Then
 ``build/gpupack/experiment.yaml`` is written: the experiment with its paths moved into the pack, ``split``
 dropped (the pack holds the training split alone), crop sizes scaled with the photos, and the GPU settings
@@ -15,11 +16,14 @@ composites with sharp backgrounds). The pack must stay under ``--budget-mb`` (de
 checkout's tracked files, since both travel): the script fails otherwise. ``tools/gpu_train.sh`` runs the experiment on the GPU machine.
 
     .venv/bin/python tools/gpu_pack.py [--config configs/...yaml] [--max-side 448] [--budget-mb 48]
+    .venv/bin/python tools/gpu_pack.py --config configs/deeplabv3plus_mnv2_salient_duts.yaml --max-side 320 \
+        --max-per-set 120 --max-for duts-tr=1300 --out build/gpupack-duts   # the DUTS variant: 31.8 MiB
 """
 
 from __future__ import annotations
 
 import argparse
+import hashlib
 import shutil
 import sys
 from pathlib import Path
@@ -48,13 +52,17 @@ def _write(path: Path, image: np.ndarray, params: list[int]) -> int:
     return len(data)
 
 
-def pack_coarse(src: Path, dst: Path, max_side: int, quality: int, max_count: int) -> int:
+def pack_coarse(
+    src: Path, dst: Path, max_side: int, quality: int, max_count: int, split: bool = True, scales: list | None = None
+) -> int:
+    """Pack a coarse set's photos (its ``train`` split, or all of them with ``split=False``: DUTS-TR, whose held-out
+    set is DUTS-TE) and masks; ``scales`` collects each photo's resize factor."""
     from automatte.data.datasets import coarse_pairs, split_names
 
     pairs = coarse_pairs(src)
-    train, _ = split_names(sorted(pairs), 0.1, seed=0)
-    if len(train) > max_count:  # a stable subset: the first names of another hash split
-        keep = set(split_names(train, max_count / len(train), seed=1)[1])
+    train = split_names(sorted(pairs), 0.1, seed=0)[0] if split else sorted(pairs)
+    if len(train) > max_count:  # a stable subset of exactly max_count: the first names in a hash order
+        keep = set(sorted(train, key=lambda n: hashlib.sha1(f"1:{n}".encode()).digest())[:max_count])
         train = [n for n in train if n in keep]
     size = 0
     for name in train:
@@ -62,6 +70,8 @@ def pack_coarse(src: Path, dst: Path, max_side: int, quality: int, max_count: in
         mask = cv2.imread(str(pairs[name][1]), cv2.IMREAD_GRAYSCALE)
         if image is None or mask is None:
             raise RuntimeError(f"{src}: cannot read {name}")
+        if scales is not None:
+            scales.append(min(1.0, max_side / max(image.shape[:2])))
         image = _resize(image, max_side)
         mask = cv2.resize(mask, (image.shape[1], image.shape[0]), interpolation=cv2.INTER_AREA)
         mask = np.where(mask >= 128 if mask.max() > 1 else mask >= 1, 255, 0).astype(np.uint8)
@@ -98,13 +108,20 @@ def pack_backgrounds(src: Path, dst: Path, max_side: int, quality: int) -> int:
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--config", default=str(ROOT / "configs" / "deeplabv3plus_mnv2_salient_mixed_r10.yaml"))
+    parser.add_argument("--config", default=str(ROOT / "configs" / "deeplabv3plus_mnv2_salient_scenery.yaml"))
     parser.add_argument("--out", default=str(ROOT / "build" / "gpupack"))
     parser.add_argument("--max-side", type=int, default=448, help="long side of packed photos")
     parser.add_argument("--cutout-side", type=int, default=320)
     parser.add_argument("--bg-side", type=int, default=560)
     parser.add_argument("--quality", type=int, default=68)
     parser.add_argument("--max-per-set", type=int, default=300, help="photos per coarse set at most")
+    parser.add_argument(
+        "--max-for",
+        action="append",
+        default=[],
+        metavar="NAME=N",
+        help="photos at most for the coarse set NAME (a folder name, e.g. duts-tr=2500); repeatable",
+    )
     parser.add_argument("--batch", type=int, default=32, help="global batch on the GPU")
     parser.add_argument("--workers", type=int, default=14)
     parser.add_argument(
@@ -118,9 +135,22 @@ def main(argv=None) -> int:
     if out.exists():
         shutil.rmtree(out)
     config = Path(args.config).resolve()
-    cfg = yaml.safe_load(config.read_text(encoding="utf-8"))
-    total, packed_paths = 0, {}
+    from automatte.train.config import DataConfig, read_experiment
+
+    cfg = read_experiment(config)  # its `base:` chain resolved: the pack's experiment stands alone
+    try:
+        max_for = {k: int(v) for k, _, v in (item.partition("=") for item in args.max_for)}
+    except ValueError:
+        parser.error(f"--max-for: expected NAME=N, got {args.max_for}")
+    # a set is packed once: its train split when any source reads it with `split: train`, else all of it
+    split_paths = {
+        str((ROOT / s["path"]).resolve())
+        for s in cfg["data"]["train"]
+        if s.get("path") and (s.get("kwargs") or {}).get("split") == "train"
+    }
+    total, packed_paths, scales = 0, {}, {}
     for source in cfg["data"]["train"]:
+        original = source.get("path")
         kwargs = source.setdefault("kwargs", {}) or {}
         for key in ("path", "backgrounds"):
             value = source.get(key) if key == "path" else kwargs.get(key)
@@ -141,7 +171,10 @@ def main(argv=None) -> int:
                     elif source["kind"] == "cutouts":
                         total += pack_cutouts(src, dst, args.cutout_side)
                     else:
-                        total += pack_coarse(src, dst, args.max_side, args.quality, args.max_per_set)
+                        count = max_for.get(Path(one).name, args.max_per_set)
+                        factors = scales.setdefault(str(src), [])
+                        total += pack_coarse(src, dst, args.max_side, args.quality, count, str(src) in split_paths,
+                                             factors)  # fmt: skip
                     packed_paths[str(src)] = dst
                     print(f"{one} -> {dst.relative_to(ROOT)}  ({total / 2**20:.1f} MiB so far)", flush=True)
                 moved.append(str(packed_paths[str(src)].relative_to(ROOT)))
@@ -150,11 +183,17 @@ def main(argv=None) -> int:
             else:
                 kwargs[key] = moved if len(values) > 1 else moved[0]
         kwargs.pop("split", None)
+        own = (kwargs.get("augment") or {}).get("crop_sizes")
+        factors = scales.get(str((ROOT / original).resolve())) if original else None
+        if own and factors:  # a source's own crop sides follow its photos' resize
+            kwargs["augment"]["crop_sizes"] = sorted({max(32, round(c * float(np.mean(factors)))) for c in own})
         if kwargs.get("backgrounds"):  # no blurred (enlarged) background squares from the small packed photos
             kwargs.setdefault("augment", {})["bg_max_upscale"] = 1.0
     scale = args.max_side / 800  # the shared photos' long sides are about 500-900 px
     data = cfg["data"]
-    data["crop_sizes"] = sorted({max(data["crop_size"], round(c * scale / 32) * 32) for c in data["crop_sizes"]})
+    data.setdefault("crop_size", DataConfig.crop_size)
+    sides = data.get("crop_sizes") or DataConfig().crop_sizes
+    data["crop_sizes"] = sorted({max(data["crop_size"], round(c * scale / 32) * 32) for c in sides})
     data["batch_size"], data["workers"] = args.batch, args.workers
     cfg["train"].update({"device": "cuda", "amp": "bf16", "channels_last": True, "progress": False})
     with open(out / "experiment.yaml", "w", encoding="utf-8") as f:

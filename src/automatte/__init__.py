@@ -22,6 +22,7 @@ __version__ = "0.1.0"
 from automatte import io, metrics, ops  # noqa: E402  (the public sub-packages)
 from automatte.api import Matte, Pipeline, list_pipelines, load_model, matte  # noqa: E402
 from automatte.io import read_alpha, read_image, read_trimap, write_alpha, write_image  # noqa: E402
+from automatte.rembg import new_session, remove  # noqa: E402  (rembg's shapes: `from automatte import remove`)
 
 __all__ = [
     "__version__",
@@ -38,4 +39,6 @@ __all__ = [
     "read_trimap",
     "write_image",
     "write_alpha",
+    "remove",
+    "new_session",
 ]

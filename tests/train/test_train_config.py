@@ -137,3 +137,33 @@ def test_to_dict_is_plain_data():
     assert isinstance(data["data"]["train"][0], dict) and data["data"]["train"][0]["kind"] == "synthetic"
     cfg = from_dict({**data, "data": {**data["data"], "train": [{"kind": "folder", "path": "x"}]}})
     assert cfg.data.train == [SourceConfig(kind="folder", path="x")]
+
+
+def test_base_chain_merges_mappings_and_replaces_lists(tmp_path):
+    (tmp_path / "root.yaml").write_text(
+        "model: {name: dim_test}\noptim: {lr: 1.0e-3, name: adam}\n"
+        "data: {train: [{kind: synthetic, weight: 1.0}], crop_size: 64, batch_size: 2}\n",
+        encoding="utf-8",
+    )
+    (tmp_path / "mid").mkdir()
+    (tmp_path / "mid" / "mid.yaml").write_text("base: ../root.yaml\noptim: {lr: 3.0e-5}\n", encoding="utf-8")
+    child = tmp_path / "child.yaml"
+    child.write_text(
+        "base: mid/mid.yaml\ndata: {train: [{kind: synthetic, weight: 0.5}, {kind: synthetic, weight: 0.5}]}\n",
+        encoding="utf-8",
+    )
+    cfg = load_config(child, ["train.steps=7"])
+    assert cfg.model.name == "dim_test" and cfg.optim.lr == 3e-5 and cfg.optim.name == "adam"
+    assert [s.weight for s in cfg.data.train] == [0.5, 0.5] and cfg.data.crop_size == 64 and cfg.train.steps == 7
+
+
+def test_base_errors_name_the_file(tmp_path):
+    write(tmp_path, "base: missing.yaml\n")
+    with pytest.raises(FileNotFoundError, match="missing.yaml"):
+        load_config(tmp_path / "exp.yaml")
+    (tmp_path / "a.yaml").write_text("base: b.yaml\n", encoding="utf-8")
+    (tmp_path / "b.yaml").write_text("base: a.yaml\n", encoding="utf-8")
+    with pytest.raises(ValueError, match="cycle"):
+        load_config(tmp_path / "a.yaml")
+    with pytest.raises(ValueError, match="mapping"):
+        load_config(write(tmp_path, "- 1\n- 2\n"))

@@ -190,6 +190,17 @@ def unknown_region(alpha: np.ndarray) -> np.ndarray:
     return edge.astype(bool)
 
 
+def _draw_side(rng: np.random.Generator, crop_sizes: Sequence[int], scale_range: tuple[float, float]) -> int:
+    """A crop side: one of ``crop_sizes`` divided by a scale drawn from ``scale_range`` (none drawn at (s, s))."""
+    side = int(crop_sizes[int(rng.integers(len(crop_sizes)))])
+    lo, hi = scale_range
+    if hi > lo:
+        side = int(round(side / float(rng.uniform(lo, hi))))
+    elif lo != 1.0:
+        side = int(round(side / lo))
+    return side
+
+
 def choose_crop(
     shape: Sequence[int],
     rng: np.random.Generator,
@@ -217,12 +228,7 @@ def choose_crop(
         64
     """
     h, w = int(shape[0]), int(shape[1])
-    side = int(crop_sizes[int(rng.integers(len(crop_sizes)))])
-    lo, hi = scale_range
-    if hi > lo:
-        side = int(round(side / float(rng.uniform(lo, hi))))
-    elif lo != 1.0:
-        side = int(round(side / lo))
+    side = _draw_side(rng, crop_sizes, scale_range)
     side = max(1, min(side, h, w))
     if focus is not None and rng.random() < focus_prob:
         ys, xs = np.nonzero(focus)
@@ -263,12 +269,7 @@ def framed_crop(
     h, w = int(mask.shape[0]), int(mask.shape[1])
     top, bottom = int(ys.min()), int(ys.max()) + 1
     cut = int(round(top + float(rng.uniform(*keep_range)) * (bottom - top)))
-    side = int(crop_sizes[int(rng.integers(len(crop_sizes)))])
-    lo, hi = scale_range
-    if hi > lo:
-        side = int(round(side / float(rng.uniform(lo, hi))))
-    elif lo != 1.0:
-        side = int(round(side / lo))
+    side = _draw_side(rng, crop_sizes, scale_range)
     side = max(1, min(side, cut, w))
     if side < min_fraction * min(h, w):
         return None

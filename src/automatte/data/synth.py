@@ -241,6 +241,44 @@ def _background_files(backgrounds) -> list[Path]:
     return files
 
 
+def _check_dataset_args(out: Path, n, types, size, overwrite: bool) -> list[str]:
+    """:func:`synthesize_dataset`'s argument checks; returns the image types in their canonical case."""
+    if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 0:
+        raise ValueError(f"n must be a non-negative integer, got {n!r}")
+    if isinstance(types, str):
+        types = (types,)
+    kinds = [_image_type(t) for t in types]
+    if not kinds:
+        raise ValueError("types is empty; give some of 'so', 'stm', 'ns'")
+    if not isinstance(size, (int, np.integer)) or size < _MIN_SIZE:
+        raise ValueError(f"size must be an integer >= {_MIN_SIZE}, got {size!r}")
+    if out.exists() and not out.is_dir():
+        raise FileExistsError(f"{out}: exists and is not a folder")
+    if out.is_dir() and any(out.iterdir()) and not overwrite:
+        raise FileExistsError(f"{out}: folder exists and is not empty; pass overwrite=True to write into it")
+    return kinds
+
+
+def _write_sample(out: Path, name: str, sample) -> dict[str, Path]:
+    """A sample's image, alpha, fg, bg and trimap files (atomically); returns their paths."""
+    paths = {folder: out / folder / f"{name}.png" for folder in _FOLDERS}
+    write_image(paths["image"], sample.image)
+    write_alpha(paths["alpha"], sample.alpha)
+    write_image(paths["fg"], sample.fg)
+    write_image(paths["bg"], sample.bg)
+    write_image(paths["trimap"], _trimap_uint8(sample.trimap))
+    return paths
+
+
+def _write_meta(path: Path, rows: list[dict]) -> None:
+    buffer = _io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(["name", "type", "category"])
+    writer.writerows([[r["name"], r["type"], r["category"]] for r in rows])
+    with atomic_write(path) as tmp:
+        tmp.write_text(buffer.getvalue(), encoding="utf-8")
+
+
 def synthesize_dataset(
     out_dir: str | os.PathLike,
     n: int,
@@ -289,19 +327,7 @@ def synthesize_dataset(
         ['so', 'stm', 'ns']
     """
     out = Path(out_dir)
-    if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 0:
-        raise ValueError(f"n must be a non-negative integer, got {n!r}")
-    if isinstance(types, str):
-        types = (types,)
-    kinds = [_image_type(t) for t in types]
-    if not kinds:
-        raise ValueError("types is empty; give some of 'so', 'stm', 'ns'")
-    if not isinstance(size, (int, np.integer)) or size < _MIN_SIZE:
-        raise ValueError(f"size must be an integer >= {_MIN_SIZE}, got {size!r}")
-    if out.exists() and not out.is_dir():
-        raise FileExistsError(f"{out}: exists and is not a folder")
-    if out.is_dir() and any(out.iterdir()) and not overwrite:
-        raise FileExistsError(f"{out}: folder exists and is not empty; pass overwrite=True to write into it")
+    kinds = _check_dataset_args(out, n, types, size, overwrite)
     files = _background_files(backgrounds) if backgrounds is not None else None
     for folder in _FOLDERS:
         (out / folder).mkdir(parents=True, exist_ok=True)
@@ -318,24 +344,14 @@ def synthesize_dataset(
             background = read_image(files[int(rng.integers(len(files)))])
         sample = synthesize_sample(rng, kind, size, background)
         name = f"{kind.lower()}_{i:0{width}d}_{sample.category}"
-        paths = {folder: out / folder / f"{name}.png" for folder in _FOLDERS}
-        write_image(paths["image"], sample.image)
-        write_alpha(paths["alpha"], sample.alpha)
-        write_image(paths["fg"], sample.fg)
-        write_image(paths["bg"], sample.bg)
-        write_image(paths["trimap"], _trimap_uint8(sample.trimap))
+        paths = _write_sample(out, name, sample)
         rows.append({"name": name, "type": kind, "category": sample.category, **{k: str(v) for k, v in paths.items()}})
         if i < contact_limit:
             cells.append((*_thumbs(sample.image, sample.alpha, sample.trimap, thumb), name))
         if progress is not None:
             progress(i + 1, n)
 
-    buffer = _io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow(["name", "type", "category"])
-    writer.writerows([[r["name"], r["type"], r["category"]] for r in rows])
-    with atomic_write(out / "meta.csv") as tmp:
-        tmp.write_text(buffer.getvalue(), encoding="utf-8")
+    _write_meta(out / "meta.csv", rows)
     write_image(out / "contact.png", _sheet(cells, thumb, columns=3))
     return rows
 

@@ -49,7 +49,10 @@ def classical_alpha(image: np.ndarray, trimap: np.ndarray, method: str = "cf") -
 
         alpha = estimate_alpha_cf(image, trimap)
     elif method in ("knn", "lkm"):
-        import pymatting  # imported lazily: numba-compiled kernels take seconds to load (a minute to compile)
+        try:  # imported lazily: numba-compiled kernels take seconds to load (a minute to compile)
+            import pymatting
+        except ImportError as exc:  # the light install has no pymatting
+            raise ImportError(f"{method} matting needs pymatting: pip install 'automatte[classical]' ({exc})") from exc
 
         alpha = (
             pymatting.estimate_alpha_knn(image, trimap)

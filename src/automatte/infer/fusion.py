@@ -7,15 +7,15 @@ of :mod:`automatte.models.fusion` (defined there once):
   (Gaussian, sigma = a quarter of the band's kernel, at least the band itself) and ``F = (1 - U) p`` from the
   segmenter's probability p (the class probabilities of eq. 13-14 built from the band instead of a TGN): the
   segmenter's soft edge survives outside the band.
+
+Both are written here in NumPy (the light install has no PyTorch), term for term as the rules of
+:mod:`automatte.models.fusion`; ``tests/test_light_install.py`` checks that they give the same planes.
 """
 
 from __future__ import annotations
 
 import cv2
 import numpy as np
-import torch
-
-from automatte.models import fusion as rules
 
 __all__ = ["hard_fusion", "soft_fusion"]
 
@@ -29,9 +29,10 @@ def hard_fusion(alpha: np.ndarray, trimap: np.ndarray) -> np.ndarray:
         [[0.0, 0.30000001192092896, 1.0]]
     """
     t = np.asarray(trimap, np.float32)
-    classes = np.stack([t == 0.0, t == 0.5, t == 1.0]).astype(np.float32)  # one-hot (bg, transition, fg)
-    planes = torch.from_numpy(classes)[None], torch.from_numpy(np.asarray(alpha, np.float32))[None, None]
-    return rules.hard_fusion(*planes)[0, 0].numpy().astype(np.float32)
+    a = np.asarray(alpha, np.float32)
+    # the one-hot (bg, transition, fg) classes' argmax: a value that is none of 0 / 0.5 / 1 falls to background
+    fused = (t == 1.0).astype(np.float32) + (t == 0.5).astype(np.float32) * a
+    return fused.astype(np.float32)
 
 
 def soft_fusion(alpha: np.ndarray, trimap: np.ndarray, prob: np.ndarray, band_kernel: int) -> np.ndarray:
@@ -50,7 +51,6 @@ def soft_fusion(alpha: np.ndarray, trimap: np.ndarray, prob: np.ndarray, band_ke
     band = (np.asarray(trimap) == 0.5).astype(np.float32)
     u = np.maximum(cv2.GaussianBlur(band, (0, 0), sigmaX=max(band_kernel, 1) / 4.0), band)
     p = np.asarray(prob, np.float32)
-    probs = np.stack([(1 - u) * (1 - p), u, (1 - u) * p])  # (B, U, F) of eq. 13-14, from the band
-    fused = rules.soft_fusion(torch.from_numpy(probs)[None], torch.from_numpy(np.asarray(alpha, np.float32))[None, None],
-                              probabilities=True)  # fmt: skip
-    return np.clip(fused[0, 0].numpy(), 0.0, 1.0).astype(np.float32)
+    fg = (1 - u) * p  # F of eq. 13-14 from the band (B = (1 - u) (1 - p) does not enter eq. 15)
+    fused = fg + u * np.asarray(alpha, np.float32)  # eq. 15: F + U alpha_hat
+    return np.clip(fused, 0.0, 1.0).astype(np.float32)

@@ -29,35 +29,13 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from automatte.infer.numpy_infer import resize_long_side  # one definition, shared with the NumPy path
 from automatte.infer.padding import crop_to, pad_to_multiple
 from automatte.models.output import MattingOutput
 
 __all__ = ["resize_long_side", "predict_whole", "predict_tiled", "predict_band_tiled", "predict_aim_hybrid"]
 
 MattingFn = Callable[..., MattingOutput]
-
-
-def resize_long_side(
-    h: int, w: int, long_side: int, multiple: int = 32, allow_upscale: bool = False
-) -> tuple[int, int]:
-    """Size with the long side scaled to ``long_side``, aspect kept, each side a multiple of ``multiple``.
-
-    Each side is rounded to the nearest multiple (at least ``multiple``), then capped so that the long side
-    never exceeds ``long_side`` rounded down to a multiple, nor, unless ``allow_upscale``, the input's long
-    side rounded down (sizes below ``multiple`` still become ``multiple``).
-
-    Example:
-        >>> resize_long_side(4000, 6000, 640), resize_long_side(150, 230, 1000), resize_long_side(1000, 1000, 500)
-        ((416, 640), (160, 224), (480, 480))
-    """
-    if h < 1 or w < 1 or long_side < 1 or multiple < 1:
-        raise ValueError(f"resize_long_side: all sizes must be >= 1, got {(h, w, long_side, multiple)}")
-    scale = long_side / max(h, w)
-    if not allow_upscale:
-        scale = min(scale, 1.0)
-    cap = max(multiple, (long_side if allow_upscale else min(long_side, max(h, w))) // multiple * multiple)
-    h2, w2 = (min(cap, max(multiple, round(s * scale / multiple) * multiple)) for s in (h, w))
-    return h2, w2
 
 
 def _check(image: Tensor, trimap: Tensor | None, single: bool = False) -> None:

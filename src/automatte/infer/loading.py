@@ -8,24 +8,11 @@ import warnings
 from pathlib import Path
 
 from automatte.infer.pipeline import CLASSICAL, Pipeline
-from automatte.infer.runners import OnnxRunner, TorchRunner, make_runner
+from automatte.infer.runners import OnnxRunner, ShippedOnnxRunner, has_torch, make_runner
 
 __all__ = ["load_model", "list_pipelines"]
 
 _CACHE: dict[tuple, Pipeline] = {}
-
-
-def default_refiner():
-    """The shipped refiner network (TorchRunner), else closed-form matting."""
-    from automatte.shipped import default_model_name, load_shipped
-
-    name = default_model_name("refiner")
-    if name is None:
-        return "cf"
-    key = ("refiner", name)
-    if key not in _CACHE:
-        _CACHE[key] = TorchRunner(load_shipped(name))
-    return _CACHE[key]
 
 
 def list_pipelines() -> list[str]:
@@ -36,28 +23,30 @@ def list_pipelines() -> list[str]:
     return names + [m.name for m in list_shipped()]
 
 
+WEIGHT_SUFFIXES = (".pt", ".pth", ".safetensors", ".pdparams", ".pkl", ".tar")
+
+
 def _network_from_file(path: Path, arch: str | None = None):
-    """A network from a training checkpoint or a state-dict file (its architecture named inside or ``arch``)."""
-    from automatte.models.weights import model_state_from_file
-    from automatte.registry import create_model
+    """``(network, inference settings)`` from a converted / shipped safetensors file, a training checkpoint or a
+    state dict in the project's or the authors' key names (:func:`automatte.models.convert.network_from_file`)."""
+    from automatte.models.convert import network_from_file
 
-    state, saved = model_state_from_file(path)
-    if path.suffix.lower() == ".safetensors" and saved is None:
-        from safetensors import safe_open
+    return network_from_file(path, arch)
 
-        with safe_open(str(path), framework="pt") as f:
-            saved = (f.metadata() or {}).get("arch")
-    arch = arch or saved
-    if arch is None:
-        raise ValueError(f"{path}: the file does not name its architecture; pass arch= (--arch)")
-    net = create_model(arch)
-    state = {k: v.float() if v.is_floating_point() else v for k, v in state.items()}
-    missing, unexpected = net.load_state_dict(state, strict=False)
-    if missing or unexpected:
-        raise ValueError(
-            f"{path}: weights do not fit {arch} (missing {list(missing)[:3]}, unexpected {list(unexpected)[:3]})"
+
+def _shipped_net_runner(name: str, device: str, backend: str):
+    """A shipped network's runner: its shipped ONNX graph under ONNX Runtime with ``backend="onnx"`` or when
+    PyTorch is absent (the light install), else PyTorch (or an ONNX export of it)."""
+    from automatte.shipped import get_shipped, load_shipped
+
+    onnx = get_shipped(name).path.with_suffix(".onnx")
+    if onnx.is_file() and (backend == "onnx" or not has_torch()):
+        return ShippedOnnxRunner(name, device)
+    if not has_torch():
+        raise ImportError(
+            f"shipped model {name!r} runs on PyTorch (no {onnx.name} ships): pip install 'automatte[torch]'"
         )
-    return net
+    return make_runner(load_shipped(name), device, backend, name)
 
 
 def _segmenter_runner(spec: str | None, device: str, backend: str, required: bool):
@@ -65,26 +54,26 @@ def _segmenter_runner(spec: str | None, device: str, backend: str, required: boo
     name, or a checkpoint / state-dict file of a segmenter network."""
     if spec is None:
         return _shipped_runner("segmenter", device, backend, required)[0]
-    from automatte.shipped import list_shipped, load_shipped
+    from automatte.shipped import list_shipped
 
     shipped = {m.name: m for m in list_shipped() if m.role == "segmenter"}
     if spec in shipped:
-        return make_runner(load_shipped(spec), device, backend, spec)
+        return _shipped_net_runner(spec, device, backend)
     path = Path(spec)
-    if path.suffix.lower() in (".pt", ".pth", ".safetensors") and path.is_file():
-        return make_runner(_network_from_file(path), device, backend, path.stem)
+    if path.suffix.lower() in WEIGHT_SUFFIXES and path.is_file():
+        return make_runner(_network_from_file(path)[0], device, backend, path.stem)
     raise ValueError(f"segmenter {spec!r}: not a shipped segmenter ({', '.join(shipped) or 'none'}) or a weights file")
 
 
 def _shipped_runner(role: str, device: str, backend: str, required: bool = True):
-    from automatte.shipped import default_model_name, get_shipped, load_shipped
+    from automatte.shipped import default_model_name, get_shipped
 
     name = default_model_name(role)
     if name is None:
         if required:
             raise ValueError(f"no shipped {role} model in this installation")
         return None, {}
-    return make_runner(load_shipped(name), device, backend, name), get_shipped(name).inference
+    return _shipped_net_runner(name, device, backend), get_shipped(name).inference
 
 
 def _from_network(net, name: str, device: str, backend: str, options: dict, inference: dict | None = None,
@@ -134,6 +123,9 @@ def load_model(
         )
         pipeline.name = f"default ({pipeline.name})"
         return pipeline
+    needs_torch = name in shipped or Path(name).suffix.lower() in (".pt", ".pth", ".safetensors")
+    if needs_torch and not has_torch():  # the light install runs the default (twostage-cf) and classical refiners
+        raise ImportError(f"model {name!r} runs on PyTorch, which is not installed: pip install 'automatte[torch]'")
     if name in shipped:
         model = shipped[name]
         return _from_network(load_shipped(name), name, device, backend, options, model.inference, segmenter)
@@ -156,9 +148,14 @@ def load_model(
         seg = _segmenter_runner(segmenter, device, "torch", required=False)
         key = "refiner" if "trimap" in runner.inputs else "guided"
         return Pipeline(path.stem, segmenter=seg, **{key: runner}, **options)
-    if path.suffix.lower() in (".pt", ".pth", ".safetensors"):
-        net = _network_from_file(path, arch)
-        return _from_network(net, path.stem, device, backend, options, None, segmenter)
+    if path.suffix.lower() in WEIGHT_SUFFIXES:
+        net, inference = _network_from_file(path, arch)
+        return _from_network(net, path.stem, device, backend, options, inference, segmenter)
+    if not has_torch():
+        raise ValueError(
+            f"unknown model {name!r}: not a shipped model or pipeline this install runs "
+            f"({', '.join(list_pipelines()[:6])}); registry architectures need PyTorch: pip install 'automatte[torch]'"
+        )
     from automatte.registry import create_model, list_models
 
     if name in list_models(include_test=True):

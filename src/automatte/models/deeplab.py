@@ -38,7 +38,7 @@ from torch import Tensor, nn
 
 from automatte.models.backbones.mobilenetv2 import MobileNetV2, load_mobilenetv2_state, read_state_dict
 from automatte.models.output import MattingOutput
-from automatte.registry import register_model
+from automatte.models.registry import register_model
 
 __all__ = ["DeepLabV3", "DeepLabV3Plus", "SkipDecoder", "ASPPLite", "VOC_CLASSES"]
 

@@ -54,7 +54,7 @@ from torch import Tensor, nn
 from automatte.models.backbones.vgg import VGG16_DEPTHS, VGG16_WIDTHS, VGG16Encoder, load_vgg16_state_dict
 from automatte.models.layers import IMAGENET_MEAN, IMAGENET_STD, ConvBNAct, check_multiple_of_32
 from automatte.models.output import MattingOutput
-from automatte.registry import register_model
+from automatte.models.registry import register_model
 
 __all__ = ["DIM", "RefinementStage"]
 

@@ -55,7 +55,7 @@ from torch import Tensor, nn
 from automatte.models.backbones.resnet import BasicBlock, read_state_dict
 from automatte.models.layers import IMAGENET_MEAN, IMAGENET_STD, check_multiple_of_32, trimap_one_hot
 from automatte.models.output import MattingOutput
-from automatte.registry import register_model
+from automatte.models.registry import register_model
 
 __all__ = ["GCAMatting", "GuidedContextualAttention", "guided_attention", "trimap_one_hot", "map_official_gca_keys"]
 

@@ -62,7 +62,7 @@ from torch import Tensor, nn
 from automatte.models.backbones.mobilenetv2 import MobileNetV2, load_mobilenetv2_state, read_state_dict
 from automatte.models.layers import check_multiple_of_32
 from automatte.models.output import MattingOutput
-from automatte.registry import register_model
+from automatte.models.registry import register_model
 
 __all__ = ["IndexNet", "IndexBlock", "ASPP", "IndexedUpsampling", "index_pool", "index_unpool"]
 

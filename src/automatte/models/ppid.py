@@ -80,7 +80,7 @@ import torch
 from torch import Tensor, nn
 
 from automatte.models.output import MattingOutput
-from automatte.registry import create_model, register_model
+from automatte.models.registry import create_model, register_model
 
 __all__ = ["GCBlock", "CrossLevelMerge", "SpatialAttention", "CLSD", "PPIDStudent"]
 
@@ -356,16 +356,23 @@ class PPIDStudent(nn.Module):
 def _ppid(
     base: str | nn.Module, pretrained: str | None = None, base_pretrained: str | None = None, **kw
 ) -> PPIDStudent:
-    """Build a PPID student; ``pretrained``: a whole PPIDStudent state dict, ``base_pretrained``: the trimap-free
-    base's checkpoint (passed to its factory as ``pretrained``)."""
+    """Build a PPID student; ``pretrained``: a whole PPIDStudent state dict (keys ``base.*``, ``clsd.*``...) or
+    any other checkpoint of the base (ImageNet encoder weights such as ``make weights``' VGG-16 for DIM,
+    handed to the base's factory as its ``pretrained``); ``base_pretrained``: the trimap-free base's checkpoint
+    (passed to its factory as ``pretrained``)."""
+    from automatte.models.weights import read_state_dict
+
     base_kwargs = dict(kw.pop("base_kwargs", None) or {})
     if base_pretrained is not None:
         base_kwargs["pretrained"] = base_pretrained
+    state = read_state_dict(pretrained) if pretrained is not None else None
+    if state is not None and not any(k.startswith("base.") for k in state):
+        if base_pretrained is not None:
+            raise ValueError(f"PPID: {pretrained} is not a PPIDStudent state dict and base_pretrained is also given")
+        base_kwargs["pretrained"], state = pretrained, None  # the base's own checkpoint (its encoder's)
     model = PPIDStudent(base, base_kwargs=base_kwargs, **kw)
-    if pretrained is not None:
-        from automatte.models.backbones.resnet import read_state_dict
-
-        model.load_state_dict(read_state_dict(pretrained))
+    if state is not None:
+        model.load_state_dict(state)
     return model
 
 

@@ -42,7 +42,12 @@ eq. 2: the SCB feature is first projected to one channel by a 1x1 conv and resiz
 Parameter counts (measured): ``ppmatting_hrnet48`` 86.2 M, ``ppmatting_hrnet18`` 24.5 M. The paper gives
 none; the authors' PaddleSeg Matting README lists 24.5 M for PP-Matting with HRNet-W18, which we match.
 The image is normalised with the ImageNet mean / std inside the model (the contract), where PaddleSeg uses
-mean = std = 0.5.
+mean = std = 0.5 (``mean=``, ``std=``; the converted authors' checkpoints set them, and ``same_padding``).
+
+The authors' PaddleSeg checkpoints (``.pdparams``) map onto this module with :func:`map_paddle_ppmatting_keys`
+(``automatte convert --from ppmatting``): their class order foreground / transition / background is reversed,
+the gate's input order (detail, guide) swapped, the PPM branches reordered and conv biases before BatchNorm
+folded into its running mean; the outputs are the same up to float rounding.
 
 Example:
     >>> import torch
@@ -55,6 +60,7 @@ Example:
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import torch
@@ -71,8 +77,8 @@ from automatte.models.layers import (
     resize_to,
 )
 from automatte.models.output import MattingOutput
+from automatte.models.registry import register_model
 from automatte.models.weights import read_state_dict
-from automatte.registry import register_model
 
 __all__ = [
     "PPMatting",
@@ -81,6 +87,7 @@ __all__ = [
     "HighResDetailBranch",
     "GatedConvLayer",
     "replacement_fusion",
+    "map_paddle_ppmatting_keys",
 ]
 
 
@@ -221,10 +228,11 @@ class PPMatting(nn.Module):
         guide_blocks: which SCB blocks (0-based) guide the HRDB's GCLs; (0, 2, 4) is the paper's 1, 3, 5
             (Table 3 rows: ``()``, ``(4,)``, ``(0, 2, 4)``, ``(0, 1, 2, 3, 4)``; module docstring).
         fusion: Table 4: ``"replace"`` (Rep FM), ``"conv"`` (Conv FM) or ``"none"`` (w/o FM).
+        mean, std: the input normalisation (ImageNet's; PaddleSeg's checkpoints use 0.5 and 0.5).
+        same_padding: the encoder's stride-2 convolutions pad 'SAME' as PaddleSeg's HRNet.
         pretrained: a PP-Matting state dict in this module's names (keys ``encoder.*``, ``scb.*``, ``hrdb.*``),
             or an HRNet ImageNet checkpoint in the official names (no ``scb.`` / ``hrdb.`` keys), which is
-            loaded into the encoder only. PaddleSeg's ``.pdparams`` are not read (different names and
-            class order; convert them first).
+            loaded into the encoder only. PaddleSeg's ``.pdparams``: ``automatte convert --from ppmatting``.
 
     ``features`` are the five encoder features (shallow to deep); H and W must be multiples of 32.
     """
@@ -241,12 +249,15 @@ class PPMatting(nn.Module):
         detail_channels: tuple[int, ...] = (64, 32, 16, 8),
         guide_blocks: tuple[int, ...] = (0, 2, 4),
         fusion: str = "replace",
+        mean: tuple[float, ...] = IMAGENET_MEAN,
+        std: tuple[float, ...] = IMAGENET_STD,
+        same_padding: bool = False,
         pretrained: str | Path | None = None,
     ):
         super().__init__()
-        self.register_buffer("mean", torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1), persistent=False)
-        self.register_buffer("std", torch.tensor(IMAGENET_STD).view(1, 3, 1, 1), persistent=False)
-        self.encoder = HRNet(hrnet_width, **(hrnet_kwargs or {}))
+        self.register_buffer("mean", torch.tensor(tuple(mean), dtype=torch.float32).view(1, 3, 1, 1), persistent=False)
+        self.register_buffer("std", torch.tensor(tuple(std), dtype=torch.float32).view(1, 3, 1, 1), persistent=False)
+        self.encoder = HRNet(hrnet_width, same_padding=same_padding, **(hrnet_kwargs or {}))
         ch = self.encoder.channels
         self.scb = SemanticContextBranch(ch[-1], ppm_channels, scb_mid, scb_out, head_channels)
         guide_blocks = tuple(int(k) for k in guide_blocks)
@@ -291,6 +302,102 @@ class PPMatting(nn.Module):
         else:
             alpha = detail  # w/o FM
         return MattingOutput(alpha=alpha, trimap_logits=trimap_logits, detail=detail, features=tuple(feats))
+
+
+def map_paddle_ppmatting_keys(state: dict[str, Tensor], bins: int = 3) -> dict[str, Tensor]:
+    """The authors' PaddleSeg PP-Matting state dict (``backbone.*``, ``scb.psp_module``, ``scb.psps``,
+    ``scb.scb_stages``, ``hrdb.res_list`` / ``convs`` / ``gates`` / ``gf_list`` / ``detail_conv``) in this
+    module's names, values adapted so that the outputs agree (see the module docstring):
+
+    * ``scb.scb_stages.5`` (the head) predicts foreground / transition / background: its last conv's output
+      channels are reversed to our background / transition / foreground.
+    * the PPM concatenates ``[x, pool_5, pool_3, pool_1]`` where ours has ``[x, pool_1, pool_3, pool_5]``: the
+      input channels of its fusion conv are reordered.
+    * the gated conv's gate sees ``[detail, guide]``, ours ``[guide, detail]``: its first BN and conv reordered.
+    * PaddleSeg's ``ConvBNReLU`` convs carry a bias before the BN, ours none: ``running_mean -= bias``.
+    * the detail conv has no bias in PaddleSeg: ours gets zeros.
+
+    Args:
+        state: name -> tensor, as read from the ``.pdparams`` (``StructuredToParameterName@@`` removed).
+        bins: the PPM's number of pooling sizes (3: 1, 3, 5).
+
+    Raises:
+        ValueError: a key of no known PP-Matting layout (named).
+
+    Example:
+        >>> import torch
+        >>> out = map_paddle_ppmatting_keys({"hrdb.gf_list.1.weight": torch.zeros(1, 64, 1, 1)})
+        >>> list(out)
+        ['hrdb.gates.1.project.weight']
+    """
+    from automatte.models.backbones.hrnet import map_paddle_hrnet_keys, paddle_conv_bn
+
+    backbone = {k[9:]: v for k, v in state.items() if k.startswith("backbone.")}
+    out = {f"encoder.{k}": v for k, v in map_paddle_hrnet_keys(backbone).items()}
+    biases: dict[str, Tensor] = {}  # our BN prefix -> the conv bias to fold into its running mean
+    for key, value in state.items():
+        if key.startswith("backbone."):
+            continue
+        split = paddle_conv_bn(key)
+        if split is not None:  # a ConvBN(ReLU) layer of the SCB / PPM / HRDB
+            layer, tail = split
+            if m := re.fullmatch(r"scb\.psp_module\.stages\.(\d+)\.1", layer):
+                new = f"scb.ppm.branches.{m[1]}"
+            elif layer == "scb.psp_module.conv_bn_relu2":
+                new = "scb.ppm.fuse"
+            elif m := re.fullmatch(r"scb\.psps\.(\d+)\.0", layer):
+                new = f"scb.ppm_guides.{m[1]}"
+            elif m := re.fullmatch(r"scb\.scb_stages\.([0-4])\.([0-2])", layer):
+                new = f"scb.blocks.{m[1]}.convs.{m[2]}"
+            elif m := re.fullmatch(r"scb\.scb_stages\.5\.([01])", layer):
+                new = f"scb.head.{m[1]}"
+            elif m := re.fullmatch(r"hrdb\.res_list\.(\d+)\.(conv0|conv1|short)", layer):
+                conv, bn = {
+                    "conv0": ("conv1", "bn1"),
+                    "conv1": ("conv2", "bn2"),
+                    "short": ("downsample.0", "downsample.1"),
+                }[m[2]]
+                part, param = tail.split(".", 1)
+                out[f"hrdb.blocks.{m[1]}.{conv if part == '0' else bn}.{param}"] = value
+                continue
+            else:
+                raise ValueError(f"PaddleSeg PP-Matting: unexpected key {key!r}")
+            if tail == "0.bias":
+                biases[new] = value
+            else:
+                out[f"{new}.{tail}"] = value
+            continue
+        if m := re.fullmatch(r"scb\.scb_stages\.5\.2\.(weight|bias)", key):
+            out[f"scb.head.2.{m[1]}"] = value.flip(0)  # fg / transition / bg -> bg / transition / fg
+        elif m := re.fullmatch(r"hrdb\.gf_list\.(\d+)\.(weight|bias)", key):
+            out[f"hrdb.gates.{m[1]}.project.{m[2]}"] = value
+        elif m := re.fullmatch(r"hrdb\.convs\.(\d+)\.(weight|bias)", key):
+            out[key] = value
+        elif m := re.fullmatch(r"hrdb\.gates\.(\d+)\._gate_conv\.([0134])\.(weight|bias|_mean|_variance)", key):
+            param = {"_mean": "running_mean", "_variance": "running_var"}.get(m[3], m[3])
+            if m[2] == "0":  # BN over [detail, guide] -> ours over [guide, detail]
+                value = torch.cat([value[-1:], value[:-1]])
+            elif m[2] == "1" and m[3] == "weight":  # conv input channels, the same reorder
+                value = torch.cat([value[:, -1:], value[:, :-1]], dim=1)
+            out[f"hrdb.gates.{m[1]}.gate.{m[2]}.{param}"] = value
+        elif m := re.fullmatch(r"hrdb\.gates\.(\d+)\.conv\.weight", key):
+            out[f"hrdb.gates.{m[1]}.weight.weight"] = value
+        elif key == "hrdb.detail_conv.weight":
+            out[key] = value
+            out["hrdb.detail_conv.bias"] = value.new_zeros(value.shape[0])
+        else:
+            raise ValueError(f"PaddleSeg PP-Matting: unexpected key {key!r}")
+    for layer, bias in biases.items():  # BN(conv(x) + b) == BN'(conv(x)) with running_mean' = running_mean - b
+        mean = f"{layer}.1.running_mean"
+        if mean not in out:
+            raise ValueError(f"PaddleSeg PP-Matting: a conv bias without its BatchNorm ({layer})")
+        out[mean] = out[mean] - bias
+    w = out.get("scb.ppm.fuse.0.weight")
+    if w is not None:  # [x, pool_5, pool_3, pool_1] -> [x, pool_1, pool_3, pool_5]
+        c = w.shape[1] // (bins + 1)
+        chunks = list(w.split(c, dim=1))
+        out["scb.ppm.fuse.0.weight"] = torch.cat([chunks[0], *chunks[1:][::-1]], dim=1)
+    return out
 
 
 _TINY_HRNET = dict(stem_channels=16, stage1_planes=8, num_modules=(1, 1, 1, 1), num_blocks=(1, 1, 1, 1))

@@ -74,8 +74,8 @@ from torch.nn.utils.parametrizations import spectral_norm
 from automatte.models.backbones.resnet import BasicBlock, resnet34
 from automatte.models.layers import ConvBNAct, resize_to, trimap_one_hot
 from automatte.models.output import MattingOutput
+from automatte.models.registry import register_model
 from automatte.models.tgn import ImageNormalize, check_size, load_checkpoint
-from automatte.registry import register_model
 
 __all__ = [
     "SPAMattNet",

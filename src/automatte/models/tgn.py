@@ -47,7 +47,7 @@ from torch import Tensor, nn
 from automatte.models.backbones.resnet import load_resnet_state_dict, read_state_dict, resnet50
 from automatte.models.layers import IMAGENET_MEAN, IMAGENET_STD, ConvBNAct, resize_to
 from automatte.models.output import MattingOutput
-from automatte.registry import register_model
+from automatte.models.registry import register_model
 
 __all__ = ["TGN", "ASPP", "TrimapDecoder", "soft_trimap", "two_channel_mask", "tgn", "tgn_test"]
 

@@ -31,9 +31,9 @@ from torch import Tensor, nn
 
 from automatte.models.fusion import hard_fusion, soft_fusion
 from automatte.models.output import MattingOutput
+from automatte.models.registry import register_model
 from automatte.models.spamattnet import SPAMattNet, spamattnet, spamattnet_test
 from automatte.models.tgn import TGN, load_checkpoint, tgn, tgn_test
-from automatte.registry import register_model
 
 __all__ = ["TwoStageMatting", "soft_fusion", "hard_fusion", "tgn_spamattnet", "tgn_spamattnet_test"]
 

@@ -53,7 +53,7 @@ from torch import Tensor, nn
 from automatte.models.backbones.vit import ViT, load_vit_state_dict
 from automatte.models.layers import IMAGENET_MEAN, IMAGENET_STD, ConvBNAct, check_multiple_of_32
 from automatte.models.output import MattingOutput
-from automatte.registry import register_model
+from automatte.models.registry import register_model
 
 __all__ = ["ViTMatte", "DetailCapture", "ConvStream", "FusionBlock", "MattingHead", "TEST_CONFIG"]
 

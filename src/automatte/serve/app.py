@@ -14,6 +14,13 @@ Endpoints (all answers to errors are JSON ``{"detail": "one line"}``):
                     with ``X-Automatte-Model``, ``X-Automatte-Time`` (seconds), ``X-Automatte-Size`` (WxH).
 ``POST /matte/all`` the same inputs; JSON with base64 PNGs of ``alpha``, ``rgba`` and ``composite`` from one
                     inference (what the page uses)
+``POST /api/remove`` rembg's server call: multipart ``file``; form or query fields ``model`` (a rembg name
+                    runs the served model; an automatte name must be allowed), ``a`` (alpha matting), ``af``,
+                    ``ab`` (0-255), ``ae`` (>= 0), ``om`` (only mask), ``ppm`` (post-process mask), ``bgc``
+                    (``r,g,b,a``), ``extras`` (accepted, unused); answers the PNG :func:`automatte.remove`
+                    gives (what each option means: :mod:`automatte.rembg`)
+``GET /api/remove`` the same with ``url=`` (http or https) instead of a file: the server fetches the image
+                    (at most ``max_upload_bytes``, 20 s)
 ==================  ========================================================================================
 
 Status codes: 200; 400 a bad parameter (unknown output, model not allowed, bad colour); 413 a body over
@@ -70,14 +77,15 @@ class _Refusal(Exception):
 # --------------------------------------------------------------------------------------------- encoding
 
 
-def _render(matte, output: str, background: str) -> tuple[np.ndarray, dict[str, str]]:
-    """The uint8 array of one output kind (:meth:`Matte.render`) and the extra headers it comes with."""
+def _render(matte, output: str, background: str) -> tuple[bytes, dict[str, str]]:
+    """The PNG of one output kind (:meth:`Matte.png`: the bytes ``automatte predict`` writes and
+    ``automatte.matte(...).png`` gives) and the extra headers it comes with."""
     extra = {}
     if output == "composite":
         extra = {"X-Automatte-Background": background}
     elif output == "trimap":
         extra = {"X-Automatte-Trimap": "pipeline" if matte.trimap is not None else "derived"}
-    return matte.render(output, background), extra
+    return matte.png(output, background), extra
 
 
 def _check_background(value: str) -> str:
@@ -159,12 +167,13 @@ def _size(n: int) -> str:
     return f"{n / 2**10:.3g} KB" if n >= 2**10 else f"{n} bytes"
 
 
-async def _read_form(request, max_bytes: int):
+async def _read_form(request, max_bytes: int, file_field: str = "image", max_fields: int = len(_PARAMS) + 2):
     """The multipart form of ``request``, refusing bodies over ``max_bytes`` (header first, then counted)."""
     content_type = request.headers.get("content-type", "")
     if not content_type.lower().startswith("multipart/form-data"):
         raise _Refusal(
-            415, f"expected multipart/form-data with an 'image' file field, got {content_type or 'no content type'!r}"
+            415,
+            f"expected multipart/form-data with an {file_field!r} file field, got {content_type or 'no content type'!r}",
         )
     limit = f"the upload limit of {_size(max_bytes)} (max_upload_bytes)"
     length = request.headers.get("content-length")
@@ -183,7 +192,7 @@ async def _read_form(request, max_bytes: int):
         return message
 
     counted = Request(request.scope, counting_receive)
-    return await counted.form(max_files=len(_FIELDS), max_fields=len(_PARAMS) + 2)
+    return await counted.form(max_files=len(_FIELDS), max_fields=max_fields)
 
 
 # --------------------------------------------------------------------------------------------- models
@@ -262,6 +271,70 @@ def _matte_upload(models: _Models, model: str, uploads: dict[str, tuple[bytes, s
     return matte, time.perf_counter() - t0
 
 
+# --------------------------------------------------------------------------------------------- rembg's call
+
+_REMBG_FIELDS = ("model", "a", "af", "ab", "ae", "om", "ppm", "bgc", "extras")
+_TRUE, _FALSE = ("true", "1", "yes", "on", "t", "y"), ("false", "0", "no", "off", "f", "n", "")
+
+
+def _rembg_options(get: Callable[[str], str | None], models: _Models) -> tuple[str, dict]:
+    """``(model, options of automatte.rembg.cutout)`` from rembg's ``/api/remove`` fields (``get(name)``)."""
+    from automatte.rembg import parse_bgcolor, resolve_model_name
+
+    def flag(key: str) -> bool:
+        text = (get(key) or "").strip().lower()
+        if text not in _TRUE + _FALSE:
+            raise _Refusal(400, f"{key}={get(key)!r}: expected true or false")
+        return text in _TRUE
+
+    def number(key: str, default: int, high: int | None) -> int:
+        text = get(key)
+        try:
+            value = default if text in (None, "") else int(text)
+        except ValueError:
+            value = -1
+        if value < 0 or (high is not None and value > high):
+            raise _Refusal(400, f"{key}={text!r}: expected an integer in 0..{high if high is not None else 'inf'}")
+        return value
+
+    name = get("model") or None
+    try:
+        resolved, _ = resolve_model_name(name)
+        bgcolor = parse_bgcolor(get("bgc") or None)
+    except ValueError as exc:
+        raise _Refusal(400, " ".join(str(exc).split())) from None
+    chosen = models.name if resolved is None else models.check(resolved)
+    only_mask = flag("om")
+    options = {
+        "alpha_matting": flag("a"),
+        "foreground_threshold": number("af", 240, 255),
+        "background_threshold": number("ab", 10, 255),
+        "erode_size": number("ae", 10, None),
+        "only_mask": only_mask,
+        "post_process_mask": flag("ppm"),
+        "bgcolor": None if only_mask else bgcolor,
+    }
+    return chosen, options
+
+
+def _fetch(url: str, max_bytes: int) -> bytes:
+    """The body at an http(s) ``url``, at most ``max_bytes`` (413 above), in 20 s (blocking)."""
+    import urllib.error
+    import urllib.request
+    from urllib.parse import urlsplit
+
+    if urlsplit(url).scheme.lower() not in ("http", "https"):
+        raise _Refusal(400, f"url {url!r}: expected an http:// or https:// address")
+    try:
+        with urllib.request.urlopen(urllib.request.Request(url, headers={"User-Agent": "automatte"}), timeout=20) as r:
+            data = r.read(max_bytes + 1)
+    except (urllib.error.URLError, OSError, ValueError) as exc:
+        raise _Refusal(400, f"url {url!r}: could not fetch it ({' '.join(str(exc).split())})") from None
+    if len(data) > max_bytes:
+        raise _Refusal(413, f"url {url!r}: the image is over the upload limit of {_size(max_bytes)}")
+    return data
+
+
 def _headers(matte, seconds: float) -> dict[str, str]:
     h, w = matte.alpha.shape
     stages = ", ".join(f"{k};dur={v * 1000:.1f}" for k, v in matte.timings.items() if k != "total")
@@ -315,12 +388,10 @@ def create_app(
         >>> r.status_code, r.json()["model"], r.json()["loaded"]
         (200, 'cf', False)
     """
-    for label, value, low in (
-        ("max_upload_bytes", max_upload_bytes, 1),
-        ("max_pixels", max_pixels, 1),
-        ("max_concurrency", max_concurrency, 1),
-        ("max_queue", max_queue, 0),
-    ):
+    limits = {"max_upload_bytes": max_upload_bytes, "max_pixels": max_pixels, "max_concurrency": max_concurrency,
+              "max_queue": max_queue}  # fmt: skip
+    for label, value in limits.items():
+        low = 0 if label == "max_queue" else 1
         if not isinstance(value, int) or isinstance(value, bool) or value < low:
             raise ValueError(f"{label} must be an integer >= {low}, got {value!r}")
     name = str(model) if model is not None else str(getattr(pipeline, "name", None) or "default")
@@ -331,19 +402,43 @@ def create_app(
             allowed_models = [m.name for m in list_shipped()]
         except ValueError:
             allowed_models = []
-    models = _Models(name, pipeline, device, pipeline_options or {}, allowed_models)
-    limiter = _Limiter(max_concurrency, max_queue)
-
+    ctx = _Context(_Models(name, pipeline, device, pipeline_options or {}, allowed_models),
+                   _Limiter(max_concurrency, max_queue), device, limits)  # fmt: skip
     app = FastAPI(
         title="automatte",
         summary="Automatic natural image matting: photo in, alpha matte and cutout out.",
         version=_version(),
     )
-    app.state.models, app.state.limiter = models, limiter
+    app.state.models, app.state.limiter = ctx.models, ctx.limiter
 
     @app.exception_handler(_Refusal)
     async def refused(request: Request, exc: _Refusal):
         return JSONResponse({"detail": exc.detail}, status_code=exc.status, headers=exc.headers)
+
+    _add_info_routes(app, ctx)
+    _add_matte_routes(app, ctx)
+    _add_rembg_routes(app, ctx)
+
+    @app.exception_handler(Exception)
+    async def failed(request: Request, exc: Exception):
+        _log.exception("automatte serve: %s %s failed", request.method, request.url.path)
+        return JSONResponse(
+            {"detail": f"internal error: {type(exc).__name__}: {' '.join(str(exc).split())}"}, status_code=500
+        )
+
+    return app
+
+
+class _Context:
+    """What the routes share: the models, the admission limiter, the device and the limits."""
+
+    def __init__(self, models: _Models, limiter: _Limiter, device: str, limits: dict):
+        self.models, self.limiter, self.device, self.limits = models, limiter, device, limits
+
+
+def _add_info_routes(app, ctx: _Context) -> None:
+    """``/`` (the page), ``/static``, ``/health`` and ``/models``."""
+    models, limiter = ctx.models, ctx.limiter
 
     @app.get("/", include_in_schema=False)
     async def page():
@@ -358,13 +453,10 @@ def create_app(
             "status": "ok",
             "model": models.name,
             "loaded": models.name in models.loaded,
-            "device": device,
+            "device": ctx.device,
             "running": limiter.running,
             "waiting": limiter.waiting,
-            "max_concurrency": max_concurrency,
-            "max_queue": max_queue,
-            "max_upload_bytes": max_upload_bytes,
-            "max_pixels": max_pixels,
+            **ctx.limits,
         }
         if models.name in models.errors:
             body["error"] = models.errors[models.name]
@@ -387,76 +479,60 @@ def create_app(
             body["shipped"], body["pipelines"], body["error"] = [], [], " ".join(str(exc).split())
         return body
 
-    async def matte_request(request: Request, finish: Callable[[Any, str, str], Any]):
-        """Admission, upload and parameters, then (in a worker thread, within ``max_concurrency``) decoding,
-        inference and ``finish(matte, output, background)``; returns (matte, seconds, stem, finished)."""
-        limiter.admit()
-        try:
-            form = await _read_form(request, max_upload_bytes)
-            try:
-                params = {k: str(form[k]) if k in form else request.query_params.get(k) for k in _PARAMS}
-                output = (params["output"] or "rgba").lower()
-                if output not in OUTPUTS:
-                    raise _Refusal(400, f"output {params['output']!r}: expected one of {', '.join(OUTPUTS)}")
-                background = _check_background(params["background"] or "white")
-                chosen = models.check(params["model"])
-                uploads = {}
-                for kind in _FIELDS:
-                    item = form.get(kind)
-                    if item is None or isinstance(item, str):
-                        if kind == "image":
-                            raise _Refusal(422, "missing the 'image' file field (multipart/form-data)")
-                        continue
-                    uploads[kind] = (await item.read(), item.filename or kind)
-            finally:
-                await form.close()
 
-            def work():
-                matte, seconds = _matte_upload(models, chosen, uploads, max_pixels)
-                return matte, seconds, finish(matte, output, background)
-
-            matte, seconds, finished = await limiter.run(work)
-        finally:
-            limiter.leave()
-        return matte, seconds, _safe_stem(uploads["image"][1]), finished
-
-    multipart = {
-        "requestBody": {
-            "required": True,
-            "content": {
-                "multipart/form-data": {
-                    "schema": {
-                        "type": "object",
-                        "required": ["image"],
-                        "properties": {
-                            "image": {
-                                "type": "string",
-                                "format": "binary",
-                                "description": "the photo (PNG/JPEG/WebP/TIFF/BMP)",
-                            },
-                            "trimap": {
-                                "type": "string",
-                                "format": "binary",
-                                "description": "optional trimap (0/128/255)",
-                            },
-                            "mask": {
-                                "type": "string",
-                                "format": "binary",
-                                "description": "optional coarse mask (grey)",
-                            },
-                            "output": {"type": "string", "enum": list(OUTPUTS), "default": "rgba"},
-                            "background": {
-                                "type": "string",
-                                "default": "white",
-                                "description": "colour, 'blur' or 'checker'",
-                            },
-                            "model": {"type": "string", "enum": models.allowed},
-                        },
-                    }
-                }
-            },
-        }
+def _multipart_schema(allowed: list[str]) -> dict:
+    """The OpenAPI request body of ``/matte`` and ``/matte/all``."""
+    binary = {"type": "string", "format": "binary"}
+    properties = {
+        "image": {**binary, "description": "the photo (PNG/JPEG/WebP/TIFF/BMP)"},
+        "trimap": {**binary, "description": "optional trimap (0/128/255)"},
+        "mask": {**binary, "description": "optional coarse mask (grey)"},
+        "output": {"type": "string", "enum": list(OUTPUTS), "default": "rgba"},
+        "background": {"type": "string", "default": "white", "description": "colour, 'blur' or 'checker'"},
+        "model": {"type": "string", "enum": allowed},
     }
+    schema = {"type": "object", "required": ["image"], "properties": properties}
+    return {"requestBody": {"required": True, "content": {"multipart/form-data": {"schema": schema}}}}
+
+
+async def _matte_request(ctx: _Context, request: Request, finish: Callable[[Any, str, str], Any]):
+    """Admission, upload and parameters, then (in a worker thread, within ``max_concurrency``) decoding,
+    inference and ``finish(matte, output, background)``; returns (matte, seconds, stem, finished)."""
+    models, limiter = ctx.models, ctx.limiter
+    limiter.admit()
+    try:
+        form = await _read_form(request, ctx.limits["max_upload_bytes"])
+        try:
+            params = {k: str(form[k]) if k in form else request.query_params.get(k) for k in _PARAMS}
+            output = (params["output"] or "rgba").lower()
+            if output not in OUTPUTS:
+                raise _Refusal(400, f"output {params['output']!r}: expected one of {', '.join(OUTPUTS)}")
+            background = _check_background(params["background"] or "white")
+            chosen = models.check(params["model"])
+            uploads = {}
+            for kind in _FIELDS:
+                item = form.get(kind)
+                if item is None or isinstance(item, str):
+                    if kind == "image":
+                        raise _Refusal(422, "missing the 'image' file field (multipart/form-data)")
+                    continue
+                uploads[kind] = (await item.read(), item.filename or kind)
+        finally:
+            await form.close()
+
+        def work():
+            matte, seconds = _matte_upload(models, chosen, uploads, ctx.limits["max_pixels"])
+            return matte, seconds, finish(matte, output, background)
+
+        matte, seconds, finished = await limiter.run(work)
+    finally:
+        limiter.leave()
+    return matte, seconds, _safe_stem(uploads["image"][1]), finished
+
+
+def _add_matte_routes(app, ctx: _Context) -> None:
+    """``POST /matte`` (one PNG) and ``POST /matte/all`` (JSON with base64 PNGs)."""
+    multipart = _multipart_schema(ctx.models.allowed)
 
     @app.post(
         "/matte",
@@ -468,10 +544,10 @@ def create_app(
         """Matte the uploaded ``image``; answer one PNG (``output``: alpha, rgba, composite, fg or trimap)."""
 
         def finish(matte, output, background):
-            array, extra = _render(matte, output, background)
-            return output, encode_png(array), extra
+            png, extra = _render(matte, output, background)
+            return output, png, extra
 
-        matte, seconds, stem, (output, png, extra) = await matte_request(request, finish)
+        matte, seconds, stem, (output, png, extra) = await _matte_request(ctx, request, finish)
         headers = {
             **_headers(matte, seconds),
             **extra,
@@ -485,11 +561,11 @@ def create_app(
 
         def finish(matte, output, background):
             return background, {
-                k: base64.b64encode(encode_png(_render(matte, k, background)[0])).decode("ascii")
+                k: base64.b64encode(_render(matte, k, background)[0]).decode("ascii")
                 for k in ("alpha", "rgba", "composite")
             }
 
-        matte, seconds, stem, (background, images) = await matte_request(request, finish)
+        matte, seconds, stem, (background, images) = await _matte_request(ctx, request, finish)
         h, w = matte.alpha.shape
         body = {
             "model": matte.model,
@@ -504,14 +580,73 @@ def create_app(
         }
         return JSONResponse(body, headers=_headers(matte, seconds))
 
-    @app.exception_handler(Exception)
-    async def failed(request: Request, exc: Exception):
-        _log.exception("automatte serve: %s %s failed", request.method, request.url.path)
-        return JSONResponse(
-            {"detail": f"internal error: {type(exc).__name__}: {' '.join(str(exc).split())}"}, status_code=500
-        )
 
-    return app
+async def _rembg_remove(ctx: _Context, read: Callable[[], Any]):
+    """rembg's ``/api/remove``: admission, then ``read()`` (async: ``(get, data, filename)``, ``get(field)``
+    a field's text or None), then (in a worker thread, within ``max_concurrency``) decoding and the cutout."""
+    models, limiter = ctx.models, ctx.limiter
+    limiter.admit()
+    try:
+        get, data, filename = await read()
+        chosen, options = _rembg_options(get, models)
+
+        def work():
+            from automatte.rembg import cutout
+
+            pipeline = models.get(chosen)
+            t0 = time.perf_counter()
+            image = _decode_upload(data, filename, "image", ctx.limits["max_pixels"])
+            try:
+                array = cutout(image, pipeline, **options)
+            except ValueError as exc:
+                raise _Refusal(422, f"{filename}: {' '.join(str(exc).split())}") from None
+            return encode_png(array), time.perf_counter() - t0, getattr(pipeline, "name", chosen)
+
+        png, seconds, served = await limiter.run(work)
+    finally:
+        limiter.leave()
+    headers = {"X-Automatte-Model": str(served), "X-Automatte-Time": f"{seconds:.3f}", "Cache-Control": "no-store"}
+    return Response(png, media_type="image/png", headers=headers)
+
+
+def _add_rembg_routes(app, ctx: _Context) -> None:
+    """rembg's ``GET /api/remove?url=`` and ``POST /api/remove`` (multipart ``file``)."""
+    max_upload_bytes = ctx.limits["max_upload_bytes"]
+    rembg_query = {
+        "parameters": [
+            {"name": k, "in": "query", "required": False, "schema": {"type": "string"}} for k in _REMBG_FIELDS
+        ]
+    }
+
+    @app.get("/api/remove", response_class=Response, openapi_extra=rembg_query)
+    async def api_remove_url(request: Request, url: str):
+        """rembg's call with ``url=``: the image at that address, its background removed (PNG)."""
+
+        async def read():
+            import anyio
+
+            data = await anyio.to_thread.run_sync(_fetch, url, max_upload_bytes)
+            return request.query_params.get, data, url.rsplit("/", 1)[-1] or "image"
+
+        return await _rembg_remove(ctx, read)
+
+    @app.post("/api/remove", response_class=Response, openapi_extra=rembg_query)
+    async def api_remove(request: Request):
+        """rembg's call: the multipart ``file``, its background removed (PNG; fields as rembg's server)."""
+
+        async def read():
+            form = await _read_form(request, max_upload_bytes, "file", len(_REMBG_FIELDS) + 2)
+            try:
+                fields = {k: form[k] for k in _REMBG_FIELDS if isinstance(form.get(k), str)}
+                item = form.get("file")
+                if item is None or isinstance(item, str):
+                    raise _Refusal(422, "missing the 'file' field (multipart/form-data), as rembg's /api/remove takes")
+                data, filename = await item.read(), item.filename or "file"
+            finally:
+                await form.close()
+            return (lambda k: fields.get(k, request.query_params.get(k))), data, filename
+
+        return await _rembg_remove(ctx, read)
 
 
 def _card_summary(card: dict) -> dict:

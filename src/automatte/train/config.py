@@ -48,6 +48,8 @@ __all__ = [
     "AdaptConfig",
     "Config",
     "load_config",
+    "merge_mappings",
+    "read_experiment",
     "apply_overrides",
     "to_dict",
     "from_dict",
@@ -585,26 +587,69 @@ def validate(cfg: Config) -> Config:
     return cfg
 
 
-def load_config(path: str | Path | None, overrides: Sequence[str] = ()) -> Config:
-    """The defaults, overridden by the YAML file ``path`` (None: none), then by ``overrides`` ("a.b=v").
+def merge_mappings(base: Mapping, override: Mapping) -> dict:
+    """``override`` laid over ``base``: mappings merge key by key, everything else (lists included: a data mix
+    is replaced whole, never spliced) replaces.
+
+    Example:
+        >>> merge_mappings({"optim": {"lr": 1e-3, "name": "adam"}, "data": {"train": [1, 2]}},
+        ...                {"optim": {"lr": 3e-5}, "data": {"train": [3]}})
+        {'optim': {'lr': 3e-05, 'name': 'adam'}, 'data': {'train': [3]}}
+    """
+    out = dict(base)
+    for key, value in override.items():
+        if isinstance(value, Mapping) and isinstance(out.get(key), Mapping):
+            out[key] = merge_mappings(out[key], value)
+        else:
+            out[key] = value
+    return out
+
+
+def read_experiment(path: str | Path, _seen: tuple[Path, ...] = ()) -> dict:
+    """A YAML experiment as a mapping, with its ``base:`` chain resolved: ``base: other.yaml`` (a path relative
+    to the file, or a list of them, merged left to right) is read first and the file's own keys are laid over it
+    (:func:`merge_mappings`), so a variant of an experiment is a few lines.
 
     Raises:
-        FileNotFoundError: ``path`` does not exist.
+        FileNotFoundError: the file or one of its bases does not exist.
+        ValueError: bad YAML, a top level that is not a mapping, or a cycle of bases.
+    """
+    import yaml
+
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: config file not found")
+    if path.resolve() in _seen:
+        chain = " -> ".join(str(p) for p in (*_seen, path.resolve()))
+        raise ValueError(f"{path}: a cycle of base configs ({chain})")
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as err:
+        raise ValueError(f"{path}: not valid YAML: {err}") from None
+    if data is None:
+        return {}
+    if not isinstance(data, Mapping):
+        raise ValueError(f"{path}: the top level must be a mapping, got {type(data).__name__}")
+    bases = data.pop("base", None)
+    merged: dict = {}
+    for base in [bases] if isinstance(bases, (str, Path)) else list(bases or []):
+        merged = merge_mappings(merged, read_experiment(path.parent / str(base), (*_seen, path.resolve())))
+    return merge_mappings(merged, data)
+
+
+def load_config(path: str | Path | None, overrides: Sequence[str] = ()) -> Config:
+    """The defaults, overridden by the YAML file ``path`` (None: none; its ``base:`` chain first, see
+    :func:`read_experiment`), then by ``overrides`` ("a.b=v").
+
+    Raises:
+        FileNotFoundError: ``path`` (or a base of it) does not exist.
         ValueError: bad YAML, an unknown key, a value of the wrong type (the message names the key, the value
-            and the expected type), or a value out of range (:func:`validate`).
+            and the expected type), a cycle of bases, or a value out of range (:func:`validate`).
     """
     cfg = Config()
     if path is not None:
-        import yaml
-
-        path = Path(path)
-        if not path.is_file():
-            raise FileNotFoundError(f"{path}: config file not found")
-        try:
-            data = yaml.safe_load(path.read_text(encoding="utf-8"))
-        except yaml.YAMLError as err:
-            raise ValueError(f"{path}: not valid YAML: {err}") from None
-        if data is not None:
+        data = read_experiment(path)
+        if data:
             _merge(cfg, data, "", str(path))
     apply_overrides(cfg, overrides)
     return validate(cfg)

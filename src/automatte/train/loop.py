@@ -249,9 +249,9 @@ def train(cfg: Config, *, resume: bool = False) -> TrainResult:
         distributed.close(info)
 
 
-def _train(cfg: Config, resume: bool, device: torch.device, info: distributed.DistInfo) -> TrainResult:
-    out = Path(cfg.train.out_dir)
-    last_path, best_path = out / "last.pt", out / "best.pt"
+def _open_run(cfg: Config, resume: bool, device: torch.device, info: distributed.DistInfo) -> dict | None:
+    """Check the run folder (a run there needs ``resume``), load ``last.pt`` when resuming, set determinism."""
+    last_path = Path(cfg.train.out_dir) / "last.pt"
     if cfg.data.batch_size % info.world:
         raise ValueError(f"data.batch_size: {cfg.data.batch_size} does not divide among {info.world} processes")
     ckpt = None
@@ -266,80 +266,139 @@ def _train(cfg: Config, resume: bool, device: torch.device, info: distributed.Di
         os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
         torch.backends.cudnn.benchmark = False
         torch.backends.cudnn.deterministic = True
+    return ckpt
 
-    seed_everything(cfg.train.seed)  # identical model initialisation on every rank
-    task = make_task(cfg, device)
-    _freeze(task.model, cfg.train.freeze)
-    if cfg.train.channels_last:
-        task.model.to(memory_format=torch.channels_last)
-    if info.active and device.type == "cuda" and cfg.train.sync_bn:
-        task.model = nn.SyncBatchNorm.convert_sync_batchnorm(task.model)
-    optimizer = build_optimizer(task.model, cfg.optim)
-    scheduler = build_scheduler(optimizer, cfg.optim, cfg.train.steps)
-    fp16 = device.type == "cuda" and cfg.train.amp == "fp16"
-    scaler = torch.amp.GradScaler("cuda", enabled=fp16)
-    autocast = _autocast(cfg, device)
 
-    start = 0
-    best = {"metric": cfg.train.best_metric, "value": None, "step": None}
-    if ckpt is not None:
-        task.model.load_state_dict(ckpt["model"])
-        optimizer.load_state_dict(ckpt["optimizer"])
-        scheduler.load_state_dict(ckpt["scheduler"])
-        _follow_config_schedule(scheduler, cfg)
+class _Parts:
+    """What a run trains with: the task, its optimiser, schedule, loss scaler and autocast context."""
+
+    def __init__(self, cfg: Config, device: torch.device, info: distributed.DistInfo):
+        seed_everything(cfg.train.seed)  # identical model initialisation on every rank
+        self.task = make_task(cfg, device)
+        _freeze(self.task.model, cfg.train.freeze)
+        if cfg.train.channels_last:
+            self.task.model.to(memory_format=torch.channels_last)
+        if info.active and device.type == "cuda" and cfg.train.sync_bn:
+            self.task.model = nn.SyncBatchNorm.convert_sync_batchnorm(self.task.model)
+        self.optimizer = build_optimizer(self.task.model, cfg.optim)
+        self.scheduler = build_scheduler(self.optimizer, cfg.optim, cfg.train.steps)
+        self.fp16 = device.type == "cuda" and cfg.train.amp == "fp16"
+        self.scaler = torch.amp.GradScaler("cuda", enabled=self.fp16)
+        self.autocast = _autocast(cfg, device)
+
+    def restore(self, ckpt: dict | None, cfg: Config, info: distributed.DistInfo) -> tuple[int, dict]:
+        """Load a checkpoint's state (or seed the per-rank streams of a new run): (start step, best so far)."""
+        best = {"metric": cfg.train.best_metric, "value": None, "step": None}
+        if ckpt is None:
+            seed_everything([cfg.train.seed, info.rank, 0])  # per-rank streams (dropout) from here on
+            return 0, best
+        self.task.model.load_state_dict(ckpt["model"])
+        self.optimizer.load_state_dict(ckpt["optimizer"])
+        self.scheduler.load_state_dict(ckpt["scheduler"])
+        _follow_config_schedule(self.scheduler, cfg)
         if ckpt.get("scaler"):
-            scaler.load_state_dict(ckpt["scaler"])
-        task.load_state_dict(ckpt.get("extra") or {})
+            self.scaler.load_state_dict(ckpt["scaler"])
+        self.task.load_state_dict(ckpt.get("extra") or {})
         start = int(ckpt["step"])
-        best = dict(ckpt.get("best") or best)
         rng = ckpt.get("rng") or []
         if len(rng) == info.world:
             restore_rng_state(rng[info.rank])
         else:  # another number of processes: fresh per-rank streams (parameters and data order are unaffected)
             seed_everything([cfg.train.seed, info.rank, start])
-    else:
-        seed_everything([cfg.train.seed, info.rank, 0])  # per-rank streams (dropout) from here on
+        return start, dict(ckpt.get("best") or best)
 
-    if info.active:
+    def module(self, cfg: Config, device: torch.device, info: distributed.DistInfo):
+        """The module the loss runs through: the task's own, or DistributedDataParallel around it."""
+        if not info.active:
+            return self.task.module
         from torch.nn.parallel import DistributedDataParallel as DDP
 
         ids = [device.index] if device.type == "cuda" else None
-        module = task.wrap(lambda m: DDP(m, device_ids=ids, find_unused_parameters=cfg.train.find_unused_parameters))
-    else:
-        module = task.module
+        return self.task.wrap(lambda m: DDP(m, device_ids=ids, find_unused_parameters=cfg.train.find_unused_parameters))
 
-    params = [p for p in task.model.parameters() if p.requires_grad]
-    pin = device.type == "cuda"
-    loader = build_train_loader(cfg, task.inputs, rank=info.rank, world=info.world, start=start, pin_memory=pin)
-    val_loader = build_val_loader(cfg, task.inputs) if (info.main and cfg.train.val_every) else None
-    logger = _Logger(out, info.main, cfg.train.tensorboard, start)
-    if info.main:
-        import yaml
-
-        with atomic_write(out / "config.yaml") as tmp:
-            tmp.write_text(yaml.safe_dump(to_dict(cfg), sort_keys=False), encoding="utf-8")
-
-    bar = None
-    if info.main and cfg.train.progress:
-        from tqdm import tqdm
-
-        bar = tqdm(total=cfg.train.steps, initial=start, desc=cfg.model.name, unit="step", file=sys.stderr,
-                   dynamic_ncols=True)  # fmt: skip
-
-    def state(rng_states: list) -> dict:
+    def state(self, cfg: Config, done: int, best: dict, rng_states: list) -> dict:
+        """The checkpoint of step ``done``."""
         return {
             "format": FORMAT,
             "model_name": cfg.model.name,
-            "model": task.model.state_dict(),
+            "model": self.task.model.state_dict(),
             "config": to_dict(cfg),
             "step": done,
-            "optimizer": optimizer.state_dict(),
-            "scheduler": scheduler.state_dict(),
-            "scaler": scaler.state_dict() if fp16 else None,
+            "optimizer": self.optimizer.state_dict(),
+            "scheduler": self.scheduler.state_dict(),
+            "scaler": self.scaler.state_dict() if self.fp16 else None,
             "rng": rng_states,
             "best": dict(best),
-            "extra": task.state_dict(),
+            "extra": self.task.state_dict(),
         }
+
+    def step(self, module, batch: dict, step: int, cfg: Config, params: list, started: float) -> dict:
+        """One optimiser step: losses, backward, clipping, update, the schedule (its clock: steps or time)."""
+        self.task.train_mode(module)
+        with self.autocast():
+            parts = self.task.losses(module, batch, step)
+        total = parts["total"]
+        if not self.fp16 and not bool(torch.isfinite(total)):
+            values = {k: float(v) for k, v in parts.items()}
+            raise FloatingPointError(f"step {step}: the loss is not finite: {values}")
+        self.optimizer.zero_grad(set_to_none=True)
+        self.scaler.scale(total).backward()
+        if cfg.optim.grad_clip:
+            self.scaler.unscale_(self.optimizer)
+            parts["grad_norm"] = torch.nn.utils.clip_grad_norm_(params, cfg.optim.grad_clip)
+        self.scaler.step(self.optimizer)
+        self.scaler.update()
+        if cfg.train.time_schedule and cfg.train.time_limit_s:  # the schedule's clock: steps or time
+            on_time = int((time.perf_counter() - started) / cfg.train.time_limit_s * cfg.train.steps)
+            self.scheduler.last_epoch = max(self.scheduler.last_epoch, min(on_time, cfg.train.steps) - 1)
+        self.scheduler.step()
+        parts.update(self.task.after_step(batch, step, self.autocast))
+        return parts
+
+
+def _write_config(cfg: Config, out: Path) -> None:
+    import yaml
+
+    with atomic_write(out / "config.yaml") as tmp:
+        tmp.write_text(yaml.safe_dump(to_dict(cfg), sort_keys=False), encoding="utf-8")
+
+
+def _progress_bar(cfg: Config, start: int, info: distributed.DistInfo):
+    if not (info.main and cfg.train.progress):
+        return None
+    from tqdm import tqdm
+
+    return tqdm(total=cfg.train.steps, initial=start, desc=cfg.model.name, unit="step", file=sys.stderr,
+                dynamic_ncols=True)  # fmt: skip
+
+
+def _validate(run: _Parts, val_loader, cfg: Config, logger, done: int, best: dict, best_path: Path) -> None:
+    """Validation metrics; ``best.pt`` when ``train.best_metric`` is the lowest so far."""
+    values = evaluate(run.task, val_loader, cfg.train.val_metrics, cfg.train.val_target)
+    if not values:
+        return
+    logger.log("val", done, values)
+    key = next(k for k in values if k.lower() == cfg.train.best_metric.lower())
+    if best["value"] is None or values[key] < best["value"]:
+        best.update(value=float(values[key]), step=done)
+        save_checkpoint(best_path, run.state(cfg, done, best, [capture_rng_state()]))
+
+
+def _train(cfg: Config, resume: bool, device: torch.device, info: distributed.DistInfo) -> TrainResult:
+    out = Path(cfg.train.out_dir)
+    last_path, best_path = out / "last.pt", out / "best.pt"
+    ckpt = _open_run(cfg, resume, device, info)
+    run = _Parts(cfg, device, info)
+    start, best = run.restore(ckpt, cfg, info)
+    module = run.module(cfg, device, info)
+    params = [p for p in run.task.model.parameters() if p.requires_grad]
+    pin = device.type == "cuda"
+    loader = build_train_loader(cfg, run.task.inputs, rank=info.rank, world=info.world, start=start, pin_memory=pin)
+    val_loader = build_val_loader(cfg, run.task.inputs) if (info.main and cfg.train.val_every) else None
+    logger = _Logger(out, info.main, cfg.train.tensorboard, start)
+    if info.main:
+        _write_config(cfg, out)
+    bar = _progress_bar(cfg, start, info)
 
     sums: dict[str, Tensor] = {}
     seen = 0
@@ -347,28 +406,8 @@ def _train(cfg: Config, resume: bool, device: torch.device, info: distributed.Di
     started = window = time.perf_counter()
     try:
         for step, batch in enumerate(loader, start=start):
-            batch = _to_device(batch, device)
-            task.train_mode(module)
-            with autocast():
-                parts = task.losses(module, batch, step)
-            total = parts["total"]
-            if not fp16 and not bool(torch.isfinite(total)):
-                values = {k: float(v) for k, v in parts.items()}
-                raise FloatingPointError(f"step {step}: the loss is not finite: {values}")
-            optimizer.zero_grad(set_to_none=True)
-            scaler.scale(total).backward()
-            if cfg.optim.grad_clip:
-                scaler.unscale_(optimizer)
-                parts["grad_norm"] = torch.nn.utils.clip_grad_norm_(params, cfg.optim.grad_clip)
-            scaler.step(optimizer)
-            scaler.update()
-            if cfg.train.time_schedule and cfg.train.time_limit_s:  # the schedule's clock: steps or time
-                on_time = int((time.perf_counter() - started) / cfg.train.time_limit_s * cfg.train.steps)
-                scheduler.last_epoch = max(scheduler.last_epoch, min(on_time, cfg.train.steps) - 1)
-            scheduler.step()
-            parts.update(task.after_step(batch, step, autocast))
+            parts = run.step(module, _to_device(batch, device), step, cfg, params, started)
             done = step + 1
-
             for k, v in parts.items():
                 sums[k] = sums.get(k, 0.0) + v.detach().float()
             seen += 1
@@ -380,7 +419,7 @@ def _train(cfg: Config, resume: bool, device: torch.device, info: distributed.Di
                 keys = sorted(sums)
                 means = distributed.mean_of(info, torch.stack([sums[k] for k in keys]) / seen).tolist()
                 row = dict(zip(keys, means))
-                row["lr"] = optimizer.param_groups[0]["lr"] / optimizer.param_groups[0].get("lr_scale", 1.0)
+                row["lr"] = run.optimizer.param_groups[0]["lr"] / run.optimizer.param_groups[0].get("lr_scale", 1.0)
                 now = time.perf_counter()
                 row["images_per_s"] = seen * cfg.data.batch_size / max(now - window, 1e-9)
                 window = now
@@ -390,19 +429,12 @@ def _train(cfg: Config, resume: bool, device: torch.device, info: distributed.Di
                 sums, seen = {}, 0
             if bar is not None:
                 bar.update(1)
-
             if val_loader is not None and (done % cfg.train.val_every == 0 or final):
-                values = evaluate(task, val_loader, cfg.train.val_metrics, cfg.train.val_target)
-                if values:
-                    logger.log("val", done, values)
-                    key = next(k for k in values if k.lower() == cfg.train.best_metric.lower())
-                    if best["value"] is None or values[key] < best["value"]:
-                        best.update(value=float(values[key]), step=done)
-                        save_checkpoint(best_path, state([capture_rng_state()]))
+                _validate(run, val_loader, cfg, logger, done, best, best_path)
             if final or (cfg.train.ckpt_every and done % cfg.train.ckpt_every == 0):
                 rng_states = distributed.gather(info, capture_rng_state())
                 if info.main:
-                    save_checkpoint(last_path, state(rng_states))
+                    save_checkpoint(last_path, run.state(cfg, done, best, rng_states))
             if out_of_time:
                 break
     finally:

