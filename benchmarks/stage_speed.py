@@ -15,12 +15,18 @@ machine slows every peer alike:
 * ``fg ml``: this package's ``estimate_foreground(method="ml")`` on the same (the default's estimator before
   issue 31; the default now uses ``ml_band``).
 
+``--backends default,torch,onnx``: the default pipeline loaded once per segmenter backend (``load_model("default",
+backend=...)``), called in turn in every repeat; the first gives the stage columns, each further one its
+``segment`` and ``total`` (``segment [onnx]``, ...) and the largest alpha difference from the first. ``--threads``
+sets torch's threads and ONNX Runtime's intra-op threads alike.
+
 Printed: the median of ``--repeats`` per figure, and the ratios that the issue's acceptance reads (default
 total / pymatting-cf, refine / pymatting-cf, foreground / pymatting-fg, foreground / fg ml). ``--tta`` also
 costs the segmenter's four test-time-augmentation passes one by one (512 px, its mirror, 320 px, its mirror).
 
 Usage (from the repository root):
-    .venv/bin/python benchmarks/stage_speed.py [--sizes 0.5,1,2] [--repeats 5] [--tta] [--torch-threads 1]
+    .venv/bin/python benchmarks/stage_speed.py [--sizes 0.5,1,2] [--repeats 5] [--tta] [--threads 1] \
+        [--backends torch,onnx]
 """
 
 from __future__ import annotations
@@ -119,24 +125,48 @@ def _worker(folder: str) -> None:
         print(seconds, flush=True)
 
 
-def measure(megapixels: float, repeats: int, tta: bool) -> dict:
+def load_default(backend: str, threads: int | None):
+    """``load_model("default")`` with the segmenter on ``backend`` ("default": the pipeline's own choice) and
+    ONNX Runtime sessions made with ``threads`` intra-op threads (its runners read ``OMP_NUM_THREADS``)."""
+    from automatte.api import load_model
+
+    saved = os.environ.get("OMP_NUM_THREADS")
+    if threads:
+        os.environ["OMP_NUM_THREADS"] = str(threads)
+    try:
+        return load_model("default") if backend == "default" else load_model("default", backend=backend)
+    finally:  # the peers' worker process must not inherit it
+        if saved is None:
+            os.environ.pop("OMP_NUM_THREADS", None)
+        else:
+            os.environ["OMP_NUM_THREADS"] = saved
+
+
+def measure(megapixels: float, repeats: int, tta: bool, backends=("default",), threads: int | None = None) -> dict:
     import tempfile
 
-    from automatte.api import load_model
     from automatte.ops import estimate_foreground
 
     image = photo(megapixels)
-    pipe = load_model("default")
+    pipes = {b: load_default(b, threads) for b in backends}
+    pipe = pipes[backends[0]]
     first = pipe(image)  # warm-up; its trimap and alpha feed the peers
+    others = {b: pipes[b](image) for b in backends[1:]}  # warm-up of the other backends
+    alpha_diff = {b: float(np.abs(m.alpha - first.alpha).max()) for b, m in others.items()}
     folder = tempfile.TemporaryDirectory()
     worker = PeerWorker(image, first.trimap, first.alpha, folder.name)
     estimate_foreground(image, first.alpha, method="ml")
     peers = ("pymatting-cf", "pymatting-fg", "fg ml")
-    rows: dict[str, list[float]] = {k: [] for k in (*STAGES, *peers)}
+    extra = [f"{k} [{b}]" for b in backends[1:] for k in ("segment", "total")]
+    rows: dict[str, list[float]] = {k: [] for k in (*STAGES, *peers, *extra)}
     for _ in range(repeats):
         timings = pipe(image).timings
         for k in STAGES:
             rows[k].append(timings.get(k, 0.0))
+        for b in backends[1:]:
+            other = pipes[b](image).timings
+            rows[f"segment [{b}]"].append(other["segment"])
+            rows[f"total [{b}]"].append(other["total"])
         rows["pymatting-cf"].append(worker.ask("pymatting-cf"))
         rows["pymatting-fg"].append(worker.ask("pymatting-fg"))
         rows["fg ml"].append(_timed(lambda: estimate_foreground(image, first.alpha, method="ml")))
@@ -145,12 +175,17 @@ def measure(megapixels: float, repeats: int, tta: bool) -> dict:
     med = {k: float(np.median(v)) for k, v in rows.items()}
     result = {"MP": megapixels, "size": f"{image.shape[1]}x{image.shape[0]}", "median_s": med}
     result["unknown_fraction"] = float((first.trimap == 0.5).mean())
+    result["backends"] = list(backends)
+    result["alpha_max_diff"] = alpha_diff
     result["ratios"] = {
         "default total / pymatting-cf": med["total"] / med["pymatting-cf"],
         "refine / pymatting-cf": med["refine"] / med["pymatting-cf"],
         "foreground / pymatting-fg": med["foreground"] / med["pymatting-fg"],
         "foreground / fg ml": med["foreground"] / med["fg ml"],
     }
+    for b in backends[1:]:
+        result["ratios"][f"segment [{b}] / segment [{backends[0]}]"] = med[f"segment [{b}]"] / med["segment"]
+        result["ratios"][f"total [{b}] / pymatting-cf"] = med[f"total [{b}]"] / med["pymatting-cf"]
     if tta:
         result["tta_s"] = tta_passes(pipe, image, repeats)
     return result
@@ -164,7 +199,14 @@ def main(argv=None) -> int:
     parser.add_argument("--json", default=None, help="also write the rows here")
     parser.add_argument("--worker", default=None, help=argparse.SUPPRESS)
     parser.add_argument(
-        "--torch-threads", type=int, default=1, help="torch threads (default 1: on a busy 2-core machine 2 stall)"
+        "--threads",
+        "--torch-threads",
+        type=int,
+        default=1,
+        help="torch and ONNX Runtime threads (default 1: on a busy 2-core machine 2 stall)",
+    )
+    parser.add_argument(
+        "--backends", default="default", help="segmenter backends of the default pipeline: default, torch, onnx"
     )
     args = parser.parse_args(argv)
     if args.worker:
@@ -172,25 +214,33 @@ def main(argv=None) -> int:
         return 0
     import torch
 
-    torch.set_num_threads(args.torch_threads)
+    torch.set_num_threads(args.threads)
+    backends = tuple(b for b in args.backends.split(",") if b)
+    if not backends or set(backends) - {"default", "torch", "onnx"}:
+        parser.error(f"--backends: default, torch or onnx, got {args.backends!r}")
 
     print(
-        f"{os.cpu_count()} CPU(s), torch {torch.get_num_threads()} threads, numba "
+        f"{os.cpu_count()} CPU(s), torch {torch.get_num_threads()} / ONNX Runtime {args.threads} threads, numba "
         f"{os.environ.get('NUMBA_NUM_THREADS', 'default')} threads; {PHOTO.name} resized; "
         f"load average {os.getloadavg()[0]:.1f}; warm medians of {args.repeats}, interleaved"
     )
     cols = (*STAGES, "pymatting-cf", "pymatting-fg", "fg ml")
-    print(f"{'MP':>4} {'size':>10} " + " ".join(f"{c:>12}" for c in cols) + "  (ms)")
+    cols += tuple(f"{k} [{b}]" for b in backends[1:] for k in ("segment", "total"))
+    print(f"{'MP':>4} {'size':>10} " + " ".join(f"{c:>{max(12, len(c))}}" for c in cols) + "  (ms)")
     rows = []
     for mp in (float(s) for s in args.sizes.split(",") if s):
-        row = measure(mp, args.repeats, args.tta)
+        row = measure(mp, args.repeats, args.tta, backends, args.threads)
         rows.append(row)
         med = row["median_s"]
-        print(f"{mp:>4} {row['size']:>10} " + " ".join(f"{med[c] * 1000:>12.0f}" for c in cols), flush=True)
+        print(
+            f"{mp:>4} {row['size']:>10} " + " ".join(f"{med[c] * 1000:>{max(12, len(c))}.0f}" for c in cols), flush=True
+        )
     print()
     for row in rows:
         ratios = ", ".join(f"{k} {v:.2f}x" for k, v in row["ratios"].items())
         print(f"{row['MP']:>4} MP (unknown band {row['unknown_fraction']:.1%}): {ratios}")
+        for b, d in row["alpha_max_diff"].items():
+            print(f"      alpha [{b}] - alpha [{backends[0]}]: max {d:.2e} ({d * 255:.2f}/255)")
         if "tta_s" in row:
             passes = ", ".join(f"{k} {v * 1000:.0f} ms" for k, v in row["tta_s"].items())
             print(f"      segmenter passes: {passes} (segment stage {row['median_s']['segment'] * 1000:.0f} ms)")

@@ -6,8 +6,14 @@
   inputs: shown small, for judging results only) and of ``examples/``: input, then alpha and cutout of each
   pipeline given (default: the shipped default model and the two-stage pipeline).
 
+* ``docs/stage_speed.png`` (``--speed``, matplotlib): warm per-stage latency of the default pipeline per size
+  (stacked: segment, trimap, refine, foreground) beside pymatting's closed-form and foreground estimation on the
+  same photo and trimap, from ``benchmarks/stage_speed.py --json docs/stage_speed.json``; with
+  ``docs/batch_speed.json`` (``benchmarks/batch_speed.py --json``) a second panel: a folder's photos per second.
+
 Usage (from the repository root):
     .venv/bin/python docs/make_figures.py [--pipelines default,twostage] [--shared ../shared/data]
+    .venv/bin/python docs/make_figures.py --speed docs/stage_speed.json [--batch docs/batch_speed.json]
 """
 
 from __future__ import annotations
@@ -73,13 +79,75 @@ def contact_sheet(pipelines: dict, photos: list[Path], out: Path, height: int = 
     write_image(out, np.concatenate(rows, axis=0), quality=85)
 
 
-def main(argv=None) -> int:
-    from automatte.api import load_model
+STAGE_COLOURS = {"segment": "#4c72b0", "trimap": "#8c8c8c", "refine": "#dd8452", "foreground": "#55a868"}
+PEER_COLOURS = {"pymatting-cf": "#c44e52", "pymatting-fg": "#937860", "total [torch]": "#8172b3"}
 
+
+def speed_chart(stage_rows: list[dict], out: Path, batch_rows: list[dict] | None = None) -> None:
+    """Bars of warm latency per size: the default's stages stacked, the peers beside (``stage_speed.py``'s rows);
+    with ``batch_rows`` (``batch_speed.py``'s) a second panel of photos per second."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    panels = 2 if batch_rows else 1
+    fig, axes = plt.subplots(1, panels, figsize=(6.2 * panels, 4.2), gridspec_kw={"width_ratios": [3, 2][:panels]})
+    ax = axes[0] if panels == 2 else axes
+    peers = [k for k in PEER_COLOURS if all(k in r["median_s"] for r in stage_rows)]
+    width = 0.8 / (1 + len(peers))
+    for i, row in enumerate(stage_rows):
+        med, bottom = row["median_s"], 0.0
+        for stage, colour in STAGE_COLOURS.items():
+            ax.bar(i, med[stage], width, bottom=bottom, color=colour, label=stage if i == 0 else None)
+            bottom += med[stage]
+        ax.text(i, bottom, f"{med['total']:.2f}", ha="center", va="bottom", fontsize=8)
+        for j, peer in enumerate(peers, start=1):
+            name = "default, segmenter on PyTorch" if peer == "total [torch]" else peer
+            ax.bar(i + j * width, med[peer], width, color=PEER_COLOURS[peer], label=name if i == 0 else None)
+            ax.text(i + j * width, med[peer], f"{med[peer]:.2f}", ha="center", va="bottom", fontsize=8)
+    ax.set_xticks([i + width * len(peers) / 2 for i in range(len(stage_rows))])
+    ax.set_xticklabels([f"{r['MP']:g} MP\n{r['size']}" for r in stage_rows])
+    ax.set_ylabel("seconds per photo (warm, median)")
+    ax.set_title("default pipeline's stages beside pymatting", fontsize=10)
+    ax.legend(fontsize=8, frameon=False)
+    if batch_rows:
+        bx = axes[1]
+        names = [r["case"] for r in batch_rows]
+        rates = [r["photos_per_s"] for r in batch_rows]
+        colours = ["#c44e52" if n.startswith("peer") else "#4c72b0" for n in names]
+        bx.barh(range(len(names)), rates, color=colours)
+        for k, rate in enumerate(rates):
+            bx.text(rate, k, f" {rate:.2f}", va="center", fontsize=8)
+        bx.set_xlim(0, max(rates) * 1.15)
+        bx.set_yticks(range(len(names)))
+        bx.set_yticklabels([n.replace("peer:u2netp+cf", "rembg U-2-Netp\n+ pymatting cf, fg") for n in names])
+        bx.invert_yaxis()
+        bx.set_xlabel("photos per second")
+        first = batch_rows[0]
+        bx.set_title(f"a folder of {first['photos']} photos of {first['MP']:.1f} MP", fontsize=10)
+    fig.tight_layout()
+    fig.savefig(out, dpi=110)
+    plt.close(fig)
+
+
+def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--pipelines", default="default,twostage")
     parser.add_argument("--shared", default=str(ROOT.parent / "shared" / "data"))
+    parser.add_argument("--speed", default=None, help="only the speed chart, from stage_speed.py's JSON")
+    parser.add_argument("--batch", default=None, help="with --speed: batch_speed.py's JSON (second panel)")
     args = parser.parse_args(argv)
+    if args.speed:
+        import json
+
+        batch = json.loads(Path(args.batch).read_text()) if args.batch else None
+        out = ROOT / "docs" / "stage_speed.png"
+        speed_chart(json.loads(Path(args.speed).read_text()), out, batch)
+        print(f"wrote {out.relative_to(ROOT)}")
+        return 0
+    from automatte.api import load_model
+
     pipelines = {name: load_model(name) for name in args.pipelines.split(",") if name}
     readme_figure(pipelines[next(iter(pipelines))], ROOT / "docs" / "readme_chelsea.jpg")
     print("wrote docs/readme_chelsea.jpg")

@@ -177,6 +177,28 @@ def test_batch_groups_sizes_and_reports_errors(one_stage, image):
         one_stage.batch([b"garbage"])
 
 
+def test_imap_and_batch_workers_keep_order_and_errors(image):
+    """Photos matted side by side in threads: the same results, in order, a failing one's error in its place."""
+    from automatte.infer.pipeline import ordered_map
+
+    pipe = api.load_model("cf", foreground="none")
+    tri = _trimap()
+    flipped = np.ascontiguousarray(image[:, ::-1])
+    inputs = [image, b"garbage", flipped, image]
+    tris = [tri, tri, np.ascontiguousarray(tri[:, ::-1]), tri]
+    one = pipe.batch(inputs, trimaps=tris, on_error="return", workers=1)
+    two = pipe.batch(inputs, trimaps=tris, on_error="return", workers=2)
+    assert isinstance(one[1], ImageError) and isinstance(two[1], ImageError)
+    for a, b in zip(one[::2] + one[3:], two[::2] + two[3:]):
+        np.testing.assert_array_equal(a.alpha, b.alpha)
+    assert not np.array_equal(two[0].alpha, two[2].alpha)  # in the inputs' order
+    with pytest.raises(ImageError):
+        list(pipe.imap([image, b"garbage"], trimaps=[tri, tri], workers=2))
+    with pytest.raises(ValueError, match="workers"):
+        list(pipe.imap([image], trimaps=[tri], workers=0))
+    assert list(ordered_map(lambda x: -x, range(7), workers=3)) == [0, -1, -2, -3, -4, -5, -6]
+
+
 def test_load_model_errors(tmp_path):
     with pytest.raises(ValueError, match="unknown model"):
         api.load_model("no_such_model")

@@ -68,6 +68,26 @@ def test_batch_size_gives_the_same_mattes(folder, tmp_path):
         assert diff.max() <= 1, p.name
 
 
+def test_workers_give_the_same_files_and_report(folder, tmp_path, capsys):
+    """Photos matted side by side (threads) write what one at a time writes, and report failures in input order."""
+    import torch
+
+    reports = {}
+    for workers in ("1", "3"):
+        torch.manual_seed(0)
+        out = tmp_path / f"w{workers}"
+        assert main(["predict", str(folder), "-o", str(out), "--save", "alpha", "--workers", workers, *MODEL]) == 1
+        reports[workers] = capsys.readouterr().err
+    assert reports["1"] == reports["3"] and "2 failed" in reports["3"]
+    names = sorted(p.name for p in (tmp_path / "w1").glob("*.png"))
+    assert len(names) == 18 and names == sorted(p.name for p in (tmp_path / "w3").glob("*.png"))
+    for name in names:
+        a, b = (np.asarray(Image.open(tmp_path / w / name), np.int16) for w in ("w1", "w3"))
+        assert np.abs(a - b).max() <= 1, name
+    assert main(["predict", str(folder), "-o", str(tmp_path / "w0"), "--workers", "0", *MODEL]) == 2
+    assert "--workers must be >= 1" in capsys.readouterr().err
+
+
 def test_never_overwrites_without_flag(tmp_path, capsys):
     src = _photo(tmp_path / "photo.png")
     out = tmp_path / "out"

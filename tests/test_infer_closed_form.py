@@ -144,3 +144,31 @@ def test_agrees_with_pymatting_estimate_alpha_cf():
         # Measured 2e-9 .. 5e-8 here (pymatting's CG stops at a relative residual of 1e-7; ours is a direct solve);
         # 5e-5 on a 0.14 MP photo with a real trimap (examples/chelsea.jpg).
         assert np.abs(estimate_alpha_cf(image, trimap) - ref).max() < 1e-5
+
+
+def test_solve_spd_banded_path_matches_superlu(monkeypatch):
+    import scipy.sparse.linalg
+
+    from automatte.infer.closed_form import solve_spd
+
+    lap, b, _ = cf_system(*_scene(80, 48))  # an 11-px band, 80 rows long: half-bandwidth ~40 after RCM
+    expected = scipy.sparse.linalg.spsolve(lap.tocsc(), b)
+
+    def no_superlu(*args, **kwargs):
+        raise AssertionError("a trimap band should take the banded Cholesky path")
+
+    monkeypatch.setattr(scipy.sparse.linalg, "splu", no_superlu)
+    np.testing.assert_allclose(solve_spd(lap, b), expected, rtol=0, atol=1e-8)
+    # a shuffled order (a band as the raw pixel order would not give): RCM must find the band again
+    perm = np.random.default_rng(0).permutation(lap.shape[0])
+    shuffled = lap[perm][:, perm]
+    np.testing.assert_allclose(solve_spd(shuffled, b[perm]), expected[perm], rtol=0, atol=1e-8)
+
+
+def test_solve_spd_falls_back_when_not_positive_definite():
+    import scipy.sparse
+
+    from automatte.infer.closed_form import solve_spd
+
+    lap = scipy.sparse.diags([np.array([2.0, -1.0, 3.0])], [0], format="csr")  # symmetric, indefinite
+    np.testing.assert_allclose(solve_spd(lap, np.array([2.0, 1.0, 3.0])), [1.0, -1.0, 1.0])

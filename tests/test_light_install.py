@@ -130,6 +130,7 @@ def test_default_runs_without_torch_and_matches(tmp_path):
     """``automatte photo.jpg`` with the extras' modules blocked: no PyTorch imported, the same alpha (<= 1/255)."""
     pytest.importorskip("onnxruntime")
     from automatte.api import matte
+    from automatte.infer.runners import has_torch
     from automatte.io import read_alpha
 
     out = tmp_path / "out"
@@ -144,10 +145,54 @@ def test_default_runs_without_torch_and_matches(tmp_path):
     )
     assert "RESULT 0 []" in child.stdout, child.stdout + child.stderr
     light = read_alpha(out / "chelsea_alpha.png")
-    full = matte(CHELSEA).alpha  # this environment's default (PyTorch when installed)
+    backend = {"backend": "torch"} if has_torch() else {}  # the full install's segmenter on PyTorch when installed
+    full = matte(CHELSEA, **backend).alpha
     assert light.shape == full.shape
     assert np.abs(light - full).max() <= 1 / 255 + 1e-6
     assert (out / "chelsea_rgba.png").is_file()
+
+
+def test_default_segmenter_runs_on_onnx_runtime_without_importing_torch(tmp_path):
+    """With PyTorch installed, the default pipeline on the CPU runs the shipped ONNX graph and never imports torch
+    (issue 31: faster, and a cold start without PyTorch's import); ``backend="torch"`` keeps PyTorch."""
+    pytest.importorskip("onnxruntime")
+    script = tmp_path / "child.py"
+    script.write_text(
+        textwrap.dedent(
+            f"""
+            import sys
+            from automatte.cli import main
+            from automatte.api import load_model
+            rc = main([{str(CHELSEA)!r}, "-o", {str(tmp_path / "out")!r}, "-q"])
+            print("RESULT", rc, type(load_model().segmenter).__name__, "torch" in sys.modules)
+            """
+        ),
+        encoding="utf-8",
+    )
+    env = {"PYTHONPATH": str(ROOT / "src"), "OMP_NUM_THREADS": "1", "PATH": "/usr/bin:/bin"}
+    child = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, env=env, cwd=tmp_path)
+    assert "RESULT 0 ShippedOnnxRunner False" in child.stdout, child.stdout + child.stderr
+
+
+def test_backend_choice_of_the_default_segmenter(monkeypatch):
+    pytest.importorskip("onnxruntime")
+    pytest.importorskip("torch")
+    from automatte.api import load_model
+    from automatte.infer import loading
+    from automatte.infer.runners import ShippedOnnxRunner, TorchRunner
+
+    assert isinstance(load_model(backend="torch").segmenter, TorchRunner)
+    assert isinstance(load_model(backend="onnx").segmenter, ShippedOnnxRunner)
+    assert isinstance(load_model().segmenter, ShippedOnnxRunner)  # "auto" on the CPU
+    with pytest.raises(ValueError, match="backend must be one of auto, torch, onnx"):
+        load_model(backend="tf")
+
+    def stale(name, device="cpu", folder=None):
+        raise ValueError(f"{name}.onnx: stale ONNX graph of shipped model {name!r}")
+
+    monkeypatch.setattr(loading, "ShippedOnnxRunner", stale)
+    with pytest.warns(UserWarning, match="stale ONNX graph .* on PyTorch instead"):
+        assert isinstance(load_model().segmenter, TorchRunner)
 
 
 def test_without_torch_other_models_say_what_to_install(tmp_path):

@@ -13,6 +13,7 @@ and exit with status 2; a run where some inputs failed exits with status 1 after
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import sys
 from pathlib import Path
 from typing import Sequence
@@ -21,6 +22,9 @@ from automatte import __version__
 
 EXIT_FAILURES = 1
 EXIT_USAGE = 2
+# `convert --from`: the keys of automatte.models.convert.FAMILIES, named here so that building the parser imports
+# no PyTorch (issue 31: the cold start); tests/models/test_convert.py checks that the two agree
+CONVERT_FAMILIES = ("aim", "gca", "ppmatting", "vitmatte")
 
 
 def _progress(iterable, total=None, desc=None, enabled=True):
@@ -297,6 +301,7 @@ def _run_chunk(pipeline, chunk: list, args, kinds: list[str], to_stdout: bool, f
         masks=[j[4] for j in chunk] if has_hints else None,
         batch_size=args.batch_size,
         on_error="return",
+        workers=1,  # chunks run side by side (_cmd_predict), each photo's writes with it
     )
     written = 0
     for job, result in zip(chunk, results):
@@ -319,8 +324,21 @@ def _run_chunk(pipeline, chunk: list, args, kinds: list[str], to_stdout: bool, f
     return written
 
 
+def _local_workers(args: argparse.Namespace, pipeline) -> int:
+    """Chunks of photos matted at once by ``predict`` (threads): ``--workers``, else ``default_workers()`` (1 for
+    pymatting's knn / lkm, whose numba kernels must not run concurrently, and for stdin)."""
+    from automatte.infer.pipeline import default_workers
+
+    if args.workers is not None:
+        if args.workers < 1:
+            raise ValueError(f"--workers must be >= 1, got {args.workers}")
+        return args.workers
+    return 1 if getattr(pipeline, "refiner", None) in ("knn", "lkm") else default_workers()
+
+
 def _cmd_predict(args: argparse.Namespace) -> int:
     from automatte.api import load_model
+    from automatte.infer.pipeline import ordered_map
 
     kinds = [k.strip() for k in args.save.split(",") if k.strip()]
     bad = [k for k in kinds if k not in SAVE_KINDS]
@@ -344,11 +362,17 @@ def _cmd_predict(args: argparse.Namespace) -> int:
 
     written = 0
     bar = _progress(None, len(jobs), "predict", not args.quiet and not to_stdout) if jobs else None
-    for start in range(0, len(jobs), args.batch_size):
-        chunk = jobs[start : start + args.batch_size]
-        written += _run_chunk(pipeline, chunk, args, kinds, to_stdout, failures)
+    chunks = [jobs[start : start + args.batch_size] for start in range(0, len(jobs), args.batch_size)]
+
+    def run(chunk: list) -> tuple[int, list[str], int]:  # each chunk in a thread: read, matte, write overlap
+        own: list[str] = []
+        return _run_chunk(pipeline, chunk, args, kinds, to_stdout, own), own, len(chunk)
+
+    for done, own, size in ordered_map(run, chunks, _local_workers(args, pipeline)):
+        written += done
+        failures.extend(own)
         if bar is not None:
-            bar.update(len(chunk))
+            bar.update(size)
     if bar is not None:
         bar.close()
     if not to_stdout:
@@ -539,7 +563,11 @@ def _add_predict_parser(sub) -> None:
     )
     p.add_argument("--device", default="cpu", help="cpu, cuda, cuda:1 ...")
     p.add_argument(
-        "--backend", default="torch", choices=["torch", "onnx"], help="run the networks with PyTorch or ONNX Runtime"
+        "--backend",
+        default="auto",
+        choices=["auto", "torch", "onnx"],
+        help="network runtime: auto (default: the shipped segmenter's ONNX graph under ONNX Runtime on the CPU, "
+        "other networks on PyTorch), torch, onnx",
     )
     p.add_argument("--batch-size", type=int, default=1, help="images per forward pass (same-size images)")
     p.add_argument(
@@ -569,7 +597,13 @@ def _add_predict_parser(sub) -> None:
         "DEST/failures.json (pip install 'automatte[ray]')",
     )
     p.add_argument("--address", default=None, help="--engine ray: a Ray cluster (ray://HEAD:10001, auto)")
-    p.add_argument("--workers", type=int, default=None, help="--engine ray: matting actors (default: all CPUs)")
+    p.add_argument(
+        "--workers",
+        type=int,
+        default=None,
+        help="photos matted at once: threads (default min(2, CPUs): reading, matting and writing overlap); "
+        "--engine ray: matting actors (default: all CPUs)",
+    )
     p.add_argument("--overwrite", action="store_true", help="replace existing outputs")
     p.add_argument("-q", "--quiet", action="store_true")
     p.set_defaults(func=_cmd_predict)
@@ -669,18 +703,24 @@ def _add_research_parsers(sub) -> None:
     p.add_argument("--input", default=None, help="the source file (default: the one inside the installed package)")
     p.set_defaults(func=_cmd_convert_backbone)
 
-    try:
-        from automatte.models.convert import FAMILIES
-    except ImportError:  # the light install (no PyTorch) has no converters
+    if not _importable("torch"):  # the light install (no PyTorch) has no converters
         return
 
     p = sub.add_parser("convert", help="an authors' released checkpoint -> safetensors that predict --model runs")
     p.add_argument("src", help="the authors' file (.pth / .pt / .tar, detectron2 .pkl, PaddlePaddle .pdparams)")
     p.add_argument("dst", help="the .safetensors file to write (architecture and inference settings inside)")
-    p.add_argument("--from", dest="source", required=True, choices=sorted(FAMILIES), help="whose layout")
+    p.add_argument("--from", dest="source", required=True, choices=CONVERT_FAMILIES, help="whose layout")
     p.add_argument("--arch", default=None, help="registry architecture (default: guessed from the tensors)")
     p.add_argument("--overwrite", action="store_true", help="replace an existing DST")
     p.set_defaults(func=_cmd_convert)
+
+
+def _importable(module: str) -> bool:
+    """Whether ``module`` could be imported, without importing it (PyTorch takes seconds to import)."""
+    try:
+        return importlib.util.find_spec(module) is not None
+    except (ImportError, ValueError):
+        return False
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -402,3 +402,10 @@ def test_converted_metadata_is_json(tmp_path):
         meta["format"] == "automatte-convert/1" and meta["source_family"] == "aim" and len(meta["source_sha256"]) == 64
     )
     assert json.loads(meta["inference"]) == {"strategy": "hybrid"}
+
+
+def test_cli_names_every_family():
+    """The CLI names the families itself (building its parser imports no PyTorch): the same as FAMILIES."""
+    from automatte.cli import CONVERT_FAMILIES
+
+    assert CONVERT_FAMILIES == tuple(sorted(FAMILIES))

@@ -10,7 +10,9 @@ from pathlib import Path
 from automatte.infer.pipeline import CLASSICAL, Pipeline
 from automatte.infer.runners import OnnxRunner, ShippedOnnxRunner, has_torch, make_runner
 
-__all__ = ["load_model", "list_pipelines"]
+__all__ = ["load_model", "list_pipelines", "BACKENDS"]
+
+BACKENDS = ("auto", "torch", "onnx")
 
 _CACHE: dict[tuple, Pipeline] = {}
 
@@ -34,13 +36,26 @@ def _network_from_file(path: Path, arch: str | None = None):
     return network_from_file(path, arch)
 
 
+def _on_cpu(device: str) -> bool:
+    return str(device) == "cpu"
+
+
 def _shipped_net_runner(name: str, device: str, backend: str):
-    """A shipped network's runner: its shipped ONNX graph under ONNX Runtime with ``backend="onnx"`` or when
-    PyTorch is absent (the light install), else PyTorch (or an ONNX export of it)."""
+    """A shipped network's runner: its shipped ONNX graph under ONNX Runtime with ``backend="onnx"``, with
+    ``backend="auto"`` on the CPU (faster than PyTorch there, and PyTorch is never imported: issue 31) or when
+    PyTorch is absent (the light install), else PyTorch (or an ONNX export of it). ``"auto"`` falls back to
+    PyTorch, with a warning, when the shipped graph is stale (made from other weights than the card's)."""
     from automatte.shipped import get_shipped, load_shipped
 
     onnx = get_shipped(name).path.with_suffix(".onnx")
-    if onnx.is_file() and (backend == "onnx" or not has_torch()):
+    if onnx.is_file() and backend == "auto" and _on_cpu(device):
+        try:
+            return ShippedOnnxRunner(name, device)
+        except ValueError as exc:  # a stale graph: PyTorch computes the card's weights
+            if not has_torch():
+                raise
+            warnings.warn(f"{exc}; running {name!r} on PyTorch instead", stacklevel=3)
+    elif onnx.is_file() and (backend == "onnx" or not has_torch()):
         return ShippedOnnxRunner(name, device)
     if not has_torch():
         raise ImportError(
@@ -93,7 +108,7 @@ def load_model(
     name_or_path: str | os.PathLike | None = None,
     *,
     device: str = "cpu",
-    backend: str = "torch",
+    backend: str = "auto",
     arch: str | None = None,
     segmenter: str | None = None,
     **options,
@@ -101,6 +116,9 @@ def load_model(
     """Load a pipeline by name or path (see the module docstring); ``options`` go to :class:`Pipeline`.
     ``segmenter``: the first stage of two-stage pipelines, a shipped segmenter's name (e.g. the previous
     ``salient-segmenter-v1``) or a segmenter checkpoint; default: the shipped default segmenter.
+    ``backend``: ``"auto"`` runs shipped networks that ship an ONNX graph (the segmenter) on ONNX Runtime on the
+    CPU and the rest on PyTorch; ``"torch"`` runs every network on PyTorch; ``"onnx"`` every one on ONNX Runtime
+    (shipped graphs, else an export of the network, cached on disk).
 
     Example:
         >>> p = load_model("cf", foreground="none")
@@ -110,8 +128,8 @@ def load_model(
     from automatte.shipped import default_pipeline, list_shipped, load_shipped
 
     name = "default" if name_or_path is None else str(name_or_path)
-    if backend not in ("torch", "onnx"):
-        raise ValueError(f"backend must be 'torch' or 'onnx', got {backend!r}")
+    if backend not in BACKENDS:
+        raise ValueError(f"backend must be one of {', '.join(BACKENDS)}, got {backend!r}")
     shipped = {m.name: m for m in list_shipped()}
     if name == "default":
         default = default_pipeline()
@@ -145,7 +163,7 @@ def load_model(
         runner = OnnxRunner(path, device)
         if runner.inputs == ("image",):
             return Pipeline(path.stem, matting=runner, **options)
-        seg = _segmenter_runner(segmenter, device, "torch", required=False)
+        seg = _segmenter_runner(segmenter, device, backend, required=False)
         key = "refiner" if "trimap" in runner.inputs else "guided"
         return Pipeline(path.stem, segmenter=seg, **{key: runner}, **options)
     if path.suffix.lower() in WEIGHT_SUFFIXES:

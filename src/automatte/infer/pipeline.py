@@ -3,8 +3,11 @@ high-resolution strategies, for one image or many. What runs for one call is des
 
 from __future__ import annotations
 
+import os
 import time
-from typing import Any, Iterable, Sequence
+from collections import deque
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, Callable, Iterable, Iterator, Sequence, TypeVar
 
 import cv2
 import numpy as np
@@ -14,7 +17,7 @@ from automatte.infer.inputs import as_image, as_map
 from automatte.infer.result import Matte
 from automatte.infer.runners import default_refiner, plane, to_numpy, to_tensor
 
-__all__ = ["Pipeline", "CLASSICAL", "STRATEGIES", "FUSIONS", "BAND_MODES"]
+__all__ = ["Pipeline", "CLASSICAL", "STRATEGIES", "FUSIONS", "BAND_MODES", "ordered_map", "default_workers"]
 
 CLASSICAL = ("cf", "knn", "lkm")
 STRATEGIES = ("auto", "whole", "band-tiled", "hybrid", "tiled")
@@ -23,6 +26,39 @@ BAND_MODES = ("fixed", "uncertainty")
 ML_FOREGROUND_MAX_PIXELS = 4_000_000  # above this, "auto" foreground uses blur fusion (memory, time)
 CLASSICAL_MAX_PIXELS = 1_000_000  # classical refiners solve at most this many pixels (then upsample)
 WHOLE_MAX_SIDE = 1024  # networks run in one pass up to this long side, in tiles above
+MAX_DEFAULT_WORKERS = 2  # photos matted at once by default: both cores of a laptop busy, memory twice one photo's
+
+T = TypeVar("T")
+R = TypeVar("R")
+
+
+def default_workers() -> int:
+    """Photos :meth:`Pipeline.imap` and ``automatte predict`` matte at once by default: ``min(2, CPUs)``."""
+    return max(1, min(MAX_DEFAULT_WORKERS, os.cpu_count() or 1))
+
+
+def ordered_map(fn: Callable[[T], R], items: Iterable[T], workers: int) -> Iterator[R]:
+    """``map(fn, items)`` run ``workers`` items at a time in threads, results yielded in the items' order.
+
+    At most ``workers`` calls are in flight (memory stays that of ``workers`` items); NumPy, SciPy, OpenCV, ONNX
+    Runtime and PyTorch release the GIL in their heavy calls, so the threads share the cores. An exception of
+    ``fn`` is raised where its result would have been yielded (after the calls in flight end).
+
+    Example:
+        >>> list(ordered_map(lambda x: x * x, range(5), workers=2))
+        [0, 1, 4, 9, 16]
+    """
+    if workers <= 1:
+        yield from map(fn, items)
+        return
+    with ThreadPoolExecutor(workers, thread_name_prefix="automatte") as pool:
+        pending: deque = deque()
+        for item in items:
+            pending.append(pool.submit(fn, item))
+            if len(pending) >= workers:
+                yield pending.popleft().result()
+        while pending:
+            yield pending.popleft().result()
 
 
 class Pipeline:
@@ -380,26 +416,23 @@ class Pipeline:
         masks: Sequence[Any] | None = None,
         batch_size: int = 4,
         on_error: str = "raise",
+        workers: int | None = None,
     ) -> list[Matte | Exception]:
         """Matte many images, each as :meth:`__call__` would (the same stages and result, trimap included).
         One-stage networks run ``batch_size`` images of the same inference size per forward pass (``"whole"``
-        strategy; a batched pass may differ from single ones in the last float bits); other cases go one by one.
-        With ``on_error="return"`` a failing image gives its exception in the list instead of stopping the batch."""
+        strategy; a batched pass may differ from single ones in the last float bits); other cases go one by one,
+        ``workers`` at a time (:meth:`imap`). With ``on_error="return"`` a failing image gives its exception in the
+        list instead of stopping the batch."""
         images = list(images)
         if on_error not in ("raise", "return"):
             raise ValueError(f"on_error must be 'raise' or 'return', got {on_error!r}")
-        results: list[Any] = [None] * len(images)
         batched = self.matting is not None and trimaps is None and masks is None and self.strategy in ("auto", "whole")
+        if not batched:
+            return list(self.imap(images, trimaps=trimaps, masks=masks, on_error=on_error, workers=workers))
+        results: list[Any] = [None] * len(images)
         groups: dict[tuple[int, int], list[tuple[int, np.ndarray, float]]] = {}
         for i, image in enumerate(images):
-            hint = {
-                "trimap": trimaps[i] if trimaps is not None else None,
-                "mask": masks[i] if masks is not None else None,
-            }
             try:
-                if not batched:
-                    results[i] = self(image, **hint)
-                    continue
                 t0 = time.perf_counter()
                 img = self._read(image)
                 if max(img.shape[:2]) > 1.25 * self.global_long_side and self.strategy == "auto":
@@ -416,6 +449,52 @@ class Pipeline:
                 chunk = items[start : start + max(1, batch_size)]
                 self._run_group(chunk, results, on_error)
         return results
+
+    def imap(
+        self,
+        images: Iterable[Any],
+        *,
+        trimaps: Sequence[Any] | None = None,
+        masks: Sequence[Any] | None = None,
+        on_error: str = "raise",
+        workers: int | None = None,
+    ) -> Iterator[Matte | Exception]:
+        """Matte images one by one as :meth:`__call__`, ``workers`` at a time in threads (default
+        :func:`default_workers`; 1 for pymatting's ``knn`` / ``lkm``, whose numba kernels must not run
+        concurrently), yielding the results in order: one photo is read (decoded) while another is segmented and a
+        third solved, so a folder keeps every core busy. Results are those of :meth:`__call__` (``timings`` are
+        each photo's own wall-clock seconds, longer while photos share the cores). ``on_error="return"`` yields a
+        failing image's exception in its place.
+
+        Example:
+            >>> import numpy as np
+            >>> p = Pipeline("cf", refiner="cf", foreground="none")
+            >>> img = np.zeros((20, 30, 3), np.float32); img[:, 15:] = 1
+            >>> tri = np.zeros((20, 30), np.float32); tri[:, 12:18] = 0.5; tri[:, 18:] = 1
+            >>> [m.alpha.shape for m in p.imap([img, img], trimaps=[tri, tri], workers=2)]
+            [(20, 30), (20, 30)]
+        """
+        if on_error not in ("raise", "return"):
+            raise ValueError(f"on_error must be 'raise' or 'return', got {on_error!r}")
+        if workers is None:
+            workers = 1 if self.refiner in ("knn", "lkm") else default_workers()
+        if int(workers) < 1:
+            raise ValueError(f"workers must be >= 1, got {workers}")
+
+        def one(item: tuple[int, Any]) -> Matte | Exception:
+            i, image = item
+            try:
+                return self(
+                    image,
+                    trimap=trimaps[i] if trimaps is not None else None,
+                    mask=masks[i] if masks is not None else None,
+                )
+            except Exception as exc:  # reported per image
+                if on_error == "raise":
+                    raise
+                return exc
+
+        yield from ordered_map(one, enumerate(images), int(workers))
 
     def _run_group(self, chunk, results, on_error: str) -> None:
         import torch

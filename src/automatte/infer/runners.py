@@ -163,10 +163,12 @@ def onnx_cache_path(net, tag: str) -> Path:
 
 
 def make_runner(net, device: str, backend: str, tag: str):
-    if backend == "torch":
+    """The runner of a network: PyTorch for ``backend`` ``"torch"`` and ``"auto"`` (which prefers ONNX Runtime only
+    for shipped graphs: :func:`automatte.infer.loading.load_model`), else its ONNX export under ONNX Runtime."""
+    if backend in ("torch", "auto"):
         return TorchRunner(net, device)
     if backend != "onnx":
-        raise ValueError(f"backend must be 'torch' or 'onnx', got {backend!r}")
+        raise ValueError(f"backend must be 'auto', 'torch' or 'onnx', got {backend!r}")
     from automatte.infer.export import export_onnx
 
     path = onnx_cache_path(net, tag)

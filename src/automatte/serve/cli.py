@@ -26,7 +26,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
     parser.add_argument("--port", type=int, default=8000, help="port (default 8000)")
     parser.add_argument("--model", default=None, help="model name or checkpoint (default: the shipped default model)")
     parser.add_argument("--device", default="cpu", help="cpu (default) or cuda[:N]")
-    parser.add_argument("--backend", default="torch", choices=["torch", "onnx"], help="network runtime (default torch)")
+    parser.add_argument(
+        "--backend",
+        default="auto",
+        choices=["auto", "torch", "onnx"],
+        help="network runtime (default auto: the shipped segmenter on ONNX Runtime on the CPU, the rest on PyTorch)",
+    )
     parser.add_argument(
         "--allow-model",
         dest="allow",
@@ -56,7 +61,7 @@ def run(args: argparse.Namespace) -> int:
         raise ValueError(f"--port must be in 1..65535, got {args.port}")
     if args.max_upload_mb <= 0:
         raise ValueError(f"--max-upload-mb must be positive, got {args.max_upload_mb}")
-    options = {"backend": args.backend} if args.backend != "torch" else {}
+    options = {"backend": args.backend} if args.backend != "auto" else {}
     pipeline = None
     if not args.lazy:
         from automatte.api import load_model
