@@ -154,7 +154,8 @@ def test_default_runs_without_torch_and_matches(tmp_path):
 
 def test_default_segmenter_runs_on_onnx_runtime_without_importing_torch(tmp_path):
     """With PyTorch installed, the default pipeline on the CPU runs the shipped ONNX graph and never imports torch
-    (issue 31: faster, and a cold start without PyTorch's import); ``backend="torch"`` keeps PyTorch."""
+    (issue 31: faster, and a cold start without PyTorch's import); ``backend="torch"`` keeps PyTorch. Matting a
+    photo does not import ``automatte.metrics`` either (scipy.ndimage: about 0.3 s of the cold start)."""
     pytest.importorskip("onnxruntime")
     script = tmp_path / "child.py"
     script.write_text(
@@ -165,6 +166,9 @@ def test_default_segmenter_runs_on_onnx_runtime_without_importing_torch(tmp_path
             from automatte.api import load_model
             rc = main([{str(CHELSEA)!r}, "-o", {str(tmp_path / "out")!r}, "-q"])
             print("RESULT", rc, type(load_model().segmenter).__name__, "torch" in sys.modules)
+            print("METRICS", "automatte.metrics" in sys.modules, "scipy.ndimage" in sys.modules)
+            import automatte
+            print("LAZY", automatte.metrics.sad.__name__)
             """
         ),
         encoding="utf-8",
@@ -172,6 +176,7 @@ def test_default_segmenter_runs_on_onnx_runtime_without_importing_torch(tmp_path
     env = {"PYTHONPATH": str(ROOT / "src"), "OMP_NUM_THREADS": "1", "PATH": "/usr/bin:/bin"}
     child = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, env=env, cwd=tmp_path)
     assert "RESULT 0 ShippedOnnxRunner False" in child.stdout, child.stdout + child.stderr
+    assert "METRICS False False" in child.stdout and "LAZY sad" in child.stdout, child.stdout + child.stderr
 
 
 def test_backend_choice_of_the_default_segmenter(monkeypatch):

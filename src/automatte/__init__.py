@@ -19,7 +19,7 @@ Example:
 
 __version__ = "0.1.0"
 
-from automatte import io, metrics, ops  # noqa: E402  (the public sub-packages)
+from automatte import io, ops  # noqa: E402  (the public sub-packages; `metrics` on first use, below)
 from automatte.api import Matte, Pipeline, list_pipelines, load_model, matte  # noqa: E402
 from automatte.io import read_alpha, read_image, read_trimap, write_alpha, write_image  # noqa: E402
 from automatte.rembg import new_session, remove  # noqa: E402  (rembg's shapes: `from automatte import remove`)
@@ -42,3 +42,13 @@ __all__ = [
     "remove",
     "new_session",
 ]
+
+
+def __getattr__(name: str):
+    """``automatte.metrics`` is imported on first use: it loads scipy.ndimage (about 0.3 s), which matting a photo
+    does not need, so ``automatte photo.jpg``'s cold start does not pay it (issue 31)."""
+    if name == "metrics":
+        import importlib
+
+        return importlib.import_module("automatte.metrics")
+    raise AttributeError(f"module 'automatte' has no attribute {name!r}")
