@@ -67,11 +67,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--run-dir", type=Path, default=ROOT / "build" / "abl256", help="the run folders")
     parser.add_argument("--name", default="ablations256", help="stem of the files in $OUT")
     args = parser.parse_args(argv)
-    out = Path(os.environ.get("OUT") or "")
-    if not str(out) or str(out) == ".":
-        print("set OUT to the folder the results go to", file=sys.stderr)
+    out = _load("gpu_train", ROOT / "tools" / "gpu_train.py").device_out("the results")
+    if out is None:
         return 2
-    out.mkdir(parents=True, exist_ok=True)
     os.chdir(ROOT)  # the pack's and the weights' paths are relative to the checkout
 
     pack = _load("gpu_pack_ablations", ROOT / "tools" / "gpu_pack_ablations.py")

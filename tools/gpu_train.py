@@ -45,6 +45,17 @@ def _rate(log: Path) -> float:
     return rates[-1]  # the last window: past start-up and the loader's first batches
 
 
+def device_out(what: str) -> Path | None:
+    """``$OUT``, the device tool's folder whose files come back, created; ``None`` after a one-line error when it is
+    unset (``what`` names what would go there)."""
+    out = Path(os.environ.get("OUT") or "")
+    if not str(out) or str(out) == ".":
+        print(f"set OUT to the folder {what} go to", file=sys.stderr)
+        return None
+    out.mkdir(parents=True, exist_ok=True)
+    return out
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--experiment", default=str(ROOT / "build" / "gpupack" / "experiment.yaml"))
@@ -74,11 +85,9 @@ def main(argv=None) -> int:
         help="also keep the weights here, for --init of a next call on the same machine ('' skips)",
     )
     args = parser.parse_args(argv)
-    out = Path(os.environ.get("OUT") or "")
-    if not str(out) or str(out) == ".":
-        print("set OUT to the folder the weights go to", file=sys.stderr)
+    out = device_out("the weights")
+    if out is None:
         return 2
-    out.mkdir(parents=True, exist_ok=True)
     os.chdir(ROOT)
     import torch
 
