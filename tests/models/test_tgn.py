@@ -122,3 +122,42 @@ def test_deeplabv3plus_starts_as_the_deeplabv3_it_is_loaded_from(tmp_path):
     again = DeepLabV3Plus(width_mult=0.25, head_channels=16, decoder_channels=8, folded=True, pretrained=path2)
     for k, v in plus.state_dict().items():
         torch.testing.assert_close(again.state_dict()[k], v)
+
+
+def test_deeplabv3plus_fine_starts_as_the_deeplabv3plus_it_is_loaded_from(tmp_path):
+    from safetensors.torch import save_file
+
+    from automatte.models.deeplab import DeepLabV3Plus, DeepLabV3PlusFine
+
+    torch.manual_seed(0)
+    plus = DeepLabV3Plus(width_mult=0.25, head_channels=16, decoder_channels=8, folded=True).eval()
+    torch.nn.init.normal_(plus.decoder.out.weight, std=0.1)  # a trained decoder: non-zero
+    path = tmp_path / "plus.safetensors"
+    save_file({k: v.contiguous() for k, v in plus.state_dict().items()}, str(path))
+    kw = dict(width_mult=0.25, head_channels=16, decoder_channels=8, fine_channels=8, folded=True)
+    fine = DeepLabV3PlusFine(**kw, pretrained=path).eval()
+    x = torch.rand(2, 3, 64, 96)
+    with torch.no_grad():
+        a, b = plus(image=x), fine(image=x)
+    torch.testing.assert_close(a.extras["fg_logit"], b.extras["fg_logit"], atol=1e-5, rtol=0)
+    assert b.alpha.shape == (2, 1, 64, 96)
+    # the head learns, and once it has, it changes the output at stride 2 (finer than the decoder's stride 4)
+    fine.train()
+    fine(image=x).extras["fg_logit"].mean().backward()
+    assert fine.fine.out.weight.grad.abs().sum() > 0
+    torch.nn.init.normal_(fine.fine.out.weight, std=0.5)
+    fine.eval()
+    with torch.no_grad():
+        moved = fine(image=x).extras["fg_logit"]
+    assert (moved - a.extras["fg_logit"]).abs().max() > 1e-3
+    # its own state dict loads strictly; a state of another layout is refused by name
+    path2 = tmp_path / "fine.safetensors"
+    save_file({k: v.contiguous() for k, v in fine.state_dict().items()}, str(path2))
+    again = DeepLabV3PlusFine(**kw, pretrained=path2).eval()
+    with torch.no_grad():
+        torch.testing.assert_close(again(image=x).extras["fg_logit"], moved)
+    bad = {k: v.contiguous() for k, v in plus.state_dict().items()}
+    bad["decoder.extra.weight"] = torch.zeros(1)
+    save_file(bad, str(tmp_path / "bad.safetensors"))
+    with pytest.raises(KeyError, match="bad.safetensors"):
+        DeepLabV3PlusFine(**kw, pretrained=tmp_path / "bad.safetensors")

@@ -40,7 +40,7 @@ from automatte.models.backbones.mobilenetv2 import MobileNetV2, load_mobilenetv2
 from automatte.models.output import MattingOutput
 from automatte.models.registry import register_model
 
-__all__ = ["DeepLabV3", "DeepLabV3Plus", "SkipDecoder", "ASPPLite", "VOC_CLASSES"]
+__all__ = ["DeepLabV3", "DeepLabV3Plus", "DeepLabV3PlusFine", "SkipDecoder", "FineHead", "ASPPLite", "VOC_CLASSES"]
 
 VOC_CLASSES = (
     "background",
@@ -155,9 +155,13 @@ class SkipDecoder(nn.Module):
         nn.init.zeros_(self.out.weight)
         nn.init.zeros_(self.out.bias)
 
-    def forward(self, high: Tensor, low: Tensor) -> Tensor:
+    def hidden(self, high: Tensor, low: Tensor) -> Tensor:
+        """The features before the last conv (stride 4, ``channels`` wide): :class:`FineHead` reads them."""
         high = F.interpolate(high, size=low.shape[-2:], mode="bilinear", align_corners=False)
-        return self.out(self.fuse(torch.cat([high, self.low(low)], dim=1)))
+        return self.fuse(torch.cat([high, self.low(low)], dim=1))
+
+    def forward(self, high: Tensor, low: Tensor) -> Tensor:
+        return self.out(self.hidden(high, low))
 
 
 class DeepLabV3Plus(DeepLabV3):
@@ -207,6 +211,85 @@ class DeepLabV3Plus(DeepLabV3):
                              extras={"logits": logits, "fg_logit": fg_logit})  # fmt: skip
 
 
+class FineHead(nn.Module):
+    """A stride-2 correction of the stride-4 foreground logit (issue 27, item 3: resolution; our design, not a
+    paper's). Inputs at stride 2: the decoder's hidden features (1x1 to ``proj`` at stride 4), the backbone's stride-2
+    feature (1x1 to ``proj // 2``), the image (2x2 mean: colour edges) and the stride-4 logit, all bilinearly
+    up-sampled; two 3x3 depthwise-separable convs (``channels``) and a 1x1 conv to one logit correction that
+    starts at zero, like :class:`SkipDecoder`, so a trained DeepLabv3+ is the starting point."""
+
+    def __init__(self, decoder_channels: int, low_channels: int, channels: int = 32, proj: int = 32):
+        super().__init__()
+        self.dec = nn.Sequential(nn.Conv2d(decoder_channels, proj, 1), nn.ReLU(inplace=True))
+        self.low = nn.Sequential(nn.Conv2d(low_channels, proj // 2, 1), nn.ReLU(inplace=True))
+        cin = proj + proj // 2 + 3 + 1
+        self.fuse = nn.Sequential(
+            nn.Conv2d(cin, cin, 3, padding=1, groups=cin),
+            nn.Conv2d(cin, channels, 1),
+            nn.ReLU(inplace=True),
+            nn.Conv2d(channels, channels, 3, padding=1, groups=channels),
+            nn.Conv2d(channels, channels, 1),
+            nn.ReLU(inplace=True),
+        )
+        self.out = nn.Conv2d(channels, 1, 1)
+        nn.init.zeros_(self.out.weight)
+        nn.init.zeros_(self.out.bias)
+
+    def forward(self, hidden: Tensor, logit4: Tensor, low2: Tensor, image: Tensor) -> Tensor:
+        size = low2.shape[-2:]
+        up = dict(size=size, mode="bilinear", align_corners=False)
+        rgb = F.adaptive_avg_pool2d(image, size) if image.shape[-2:] != size else image
+        x = torch.cat([F.interpolate(self.dec(hidden), **up), self.low(low2), rgb, F.interpolate(logit4, **up)], 1)
+        return self.out(self.fuse(x))
+
+
+class DeepLabV3PlusFine(DeepLabV3Plus):
+    """:class:`DeepLabV3Plus` with a stride-2 :class:`FineHead`: ``fg_logit = base + decoder + fine`` at the
+    input size, each correction bilinearly up-sampled. With ``fine`` at zero (initialisation, or a DeepLabv3+
+    state dict given as ``pretrained``: its ``fine.`` keys absent) it is exactly that DeepLabv3+.
+
+    Example:
+        >>> net = DeepLabV3PlusFine(width_mult=0.25, head_channels=16, decoder_channels=8, fine_channels=8).eval()
+        >>> base = DeepLabV3Plus(width_mult=0.25, head_channels=16, decoder_channels=8).eval()
+        >>> _ = net.load_state_dict(base.state_dict(), strict=False)
+        >>> x = torch.rand(1, 3, 64, 64)
+        >>> bool(torch.allclose(net(image=x).alpha, base(image=x).alpha, atol=1e-6))
+        True
+    """
+
+    def __init__(self, num_classes: int = 21, width_mult: float = 1.0, output_stride: int = 16, head_channels: int = 256,
+                 decoder_channels: int = 96, fine_channels: int = 32, *, folded: bool = False,
+                 tf_same_padding: bool = True, pretrained: str | Path | None = None):  # fmt: skip
+        super().__init__(num_classes, width_mult, output_stride, head_channels, decoder_channels, folded=folded,
+                         tf_same_padding=tf_same_padding)  # fmt: skip
+        self.fine = FineHead(decoder_channels, self.backbone.channels[0], fine_channels, fine_channels)
+        if pretrained is not None:
+            state = read_state_dict(pretrained)
+            if any(k.startswith("fine.") for k in state):
+                self.load_state_dict(state)
+            elif any(k.startswith("decoder.") for k in state):
+                missing, unexpected = self.load_state_dict(state, strict=False)
+                stray = [k for k in missing if not k.startswith("fine.")] + list(unexpected)
+                if stray:
+                    raise KeyError(f"pretrained {pretrained}: keys that do not match: {stray[:5]}")
+            else:
+                load_mobilenetv2_state(self, state, skip=("decoder.", "fine."))
+
+    def forward(self, image: Tensor) -> MattingOutput:
+        feats = self.backbone(image)
+        high = self.aspp(feats[-1])
+        logits = F.interpolate(self.classifier(high), size=image.shape[-2:], mode="bilinear", align_corners=True)
+        base = torch.logsumexp(logits[:, 1:], dim=1, keepdim=True) - logits[:, :1]  # logit of 1 - P(background)
+        hidden = self.decoder.hidden(high, feats[1])
+        delta = self.decoder.out(hidden)
+        base4 = F.interpolate(base, size=delta.shape[-2:], mode="bilinear", align_corners=False)
+        fine = self.fine(hidden, base4 + delta, feats[0], image)
+        up = dict(size=image.shape[-2:], mode="bilinear", align_corners=False)
+        fg_logit = base + F.interpolate(delta, **up) + F.interpolate(fine, **up)
+        return MattingOutput(alpha=torch.sigmoid(fg_logit), features=tuple(feats),
+                             extras={"logits": logits, "fg_logit": fg_logit})  # fmt: skip
+
+
 @register_model(
     "deeplabv3_mnv2_voc",
     family="deeplab",
@@ -241,3 +324,22 @@ def deeplabv3plus_mnv2(**kw) -> DeepLabV3Plus:
 def deeplabv3plus_mnv2_test(**kw) -> DeepLabV3Plus:
     """Tiny DeepLabv3+-MobileNetV2 (width 0.25, 32 head channels, 16 decoder channels, BN) for tests."""
     return DeepLabV3Plus(**{"width_mult": 0.25, "head_channels": 32, "decoder_channels": 16, "folded": False, **kw})
+
+
+@register_model(
+    "deeplabv3plus_mnv2_fine",
+    family="deeplab",
+    inputs=("image",),
+    description="DeepLabv3+-MobileNetV2 binary segmenter with a stride-2 correction head (issue 27)",
+)
+def deeplabv3plus_mnv2_fine(**kw) -> DeepLabV3PlusFine:
+    """DeepLabv3+-MobileNetV2 (TFLite layout) + a stride-2 :class:`FineHead`; alpha = sigmoid(fg logit)."""
+    return DeepLabV3PlusFine(**{"folded": True, "tf_same_padding": True, "output_stride": 16, **kw})
+
+
+@register_model("deeplabv3plus_mnv2_fine_test", family="deeplab", inputs=("image",),
+                description="tiny DeepLabv3+ with the stride-2 head for tests")  # fmt: skip
+def deeplabv3plus_mnv2_fine_test(**kw) -> DeepLabV3PlusFine:
+    """Tiny :class:`DeepLabV3PlusFine` (width 0.25, 32 head, 16 decoder and 8 fine channels, BN) for tests."""
+    return DeepLabV3PlusFine(**{"width_mult": 0.25, "head_channels": 32, "decoder_channels": 16, "fine_channels": 8,
+                                "folded": False, **kw})  # fmt: skip
