@@ -28,6 +28,7 @@ _BANDED_MAX_ENTRIES = 16_000_000  # band matrix of solve_spd's Cholesky: at most
 _WINDOW = [(dy, dx) for dy in (-1, 0, 1) for dx in (-1, 0, 1)]
 # Slot in the 5x5 neighbourhood stencil of pixel pair (n, m) of a window: offset (dy_m - dy_n, dx_m - dx_n).
 _SLOT = [[(m[0] - n[0] + 2) * 5 + (m[1] - n[1] + 2) for m in _WINDOW] for n in _WINDOW]
+_SLOTS = np.array(_SLOT, dtype=np.int64)
 
 
 def cf_system(image: np.ndarray, trimap: np.ndarray, epsilon: float = 1e-7):
@@ -78,9 +79,8 @@ def cf_system(image: np.ndarray, trimap: np.ndarray, epsilon: float = 1e-7):
             ok = rows[:, n] >= 0
             if not ok.any():
                 continue
-            r, v = rows[ok, n], values[ok, n, :]
-            for m in range(9):
-                band[r, _SLOT[n][m]] += v[:, m]
+            r = rows[ok, n]
+            band[r[:, None], _SLOTS[n]] += values[ok, n, :]  # nine distinct slots per row: one 2-D fancy add
             band[r, 12] += 1.0
     stencil = np.array([dy * w + dx for dy in range(-2, 3) for dx in range(-2, 3)], dtype=np.int64)
     cols = np.clip(np.flatnonzero(unknown)[:, None] + stencil, 0, h * w - 1)  # out-of-image slots hold 0
