@@ -87,16 +87,21 @@ def pad_to_multiple_np(x: np.ndarray, multiple: int = 32) -> tuple[np.ndarray, t
 
 
 def predict_whole_np(
-    fn: ArrayFn, image: np.ndarray, *, long_side: int | None = None, upscale: bool = False
+    fn: ArrayFn, image: np.ndarray, *, long_side: int | None = None, upscale: bool = False, flip: bool = False
 ) -> np.ndarray:
     """Run an array network once on the whole image resized to ``long_side`` (as ``predict_whole``).
 
     Args:
-        fn: ``fn(x) -> alpha``: x (1, 3, h, w) float32 with h, w multiples of 32; alpha (1, 1, h', w').
+        fn: ``fn(x) -> alpha``: x (B, 3, h, w) float32 with h, w multiples of 32; alpha (B, 1, h', w').
         image: (H, W, 3) float32 in [0, 1].
         long_side: processing size of the long side (rounded by :func:`resize_long_side`), or None: native size
             (also when ``long_side`` is at least the image's long side, unless ``upscale``).
         upscale: enlarge images whose long side is under ``long_side`` to it.
+        flip: also run the mirrored image (test-time augmentation) and return the mean of the two alphas. The
+            mirror is taken of the resized image and run in the same batch, and the two are averaged before the
+            one resize back: the same mean as two calls on ``image`` and ``image[:, ::-1]`` (resizing and
+            mirroring commute; bilinear resizing is linear) for one resize of the photo and one back instead
+            of two each (issue 31).
 
     Returns:
         (H, W) float32 in [0, 1]: the network's alpha resized back bilinearly (no antialiasing, as PyTorch's).
@@ -110,14 +115,17 @@ def predict_whole_np(
     else:
         size = resize_long_side(H, W, long_side, allow_upscale=upscale)
     x = img if size == (H, W) else resize_antialias(img, size)
-    xp, (bottom, right) = pad_to_multiple_np(np.ascontiguousarray(x.transpose(2, 0, 1))[None], 32)
+    batch = [x, x[:, ::-1]] if flip else [x]
+    xp, (bottom, right) = pad_to_multiple_np(np.ascontiguousarray(np.stack(batch).transpose(0, 3, 1, 2)), 32)
     alpha = np.asarray(fn(np.ascontiguousarray(xp)), np.float32)
-    if alpha.ndim != 4 or alpha.shape[:2] != (1, 1):
-        raise ValueError(f"fn must return alpha of shape (1, 1, h, w), got {alpha.shape}")
-    a = alpha[0, 0]
-    if a.shape != xp.shape[-2:]:
-        a = cv2.resize(a, (xp.shape[-1], xp.shape[-2]), interpolation=cv2.INTER_LINEAR)
-    a = a[: a.shape[0] - bottom, : a.shape[1] - right]
+    if alpha.ndim != 4 or alpha.shape[:2] != (len(batch), 1):
+        raise ValueError(f"fn must return alpha of shape ({len(batch)}, 1, h, w), got {alpha.shape}")
+    crops = []
+    for a in alpha[:, 0]:
+        if a.shape != xp.shape[-2:]:
+            a = cv2.resize(a, (xp.shape[-1], xp.shape[-2]), interpolation=cv2.INTER_LINEAR)
+        crops.append(a[: a.shape[0] - bottom, : a.shape[1] - right])
+    a = crops[0] if len(crops) == 1 else (crops[0] + crops[1][:, ::-1]) * np.float32(0.5)
     if size != (H, W):
         a = cv2.resize(a, (W, H), interpolation=cv2.INTER_LINEAR)
     return np.clip(a, 0.0, 1.0).astype(np.float32)

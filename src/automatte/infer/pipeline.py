@@ -259,11 +259,9 @@ class Pipeline:
         if getattr(self.segmenter, "array_native", False):  # a shipped ONNX graph on NumPy arrays: no PyTorch
             from automatte.infer.numpy_infer import predict_whole_np
 
-            for side in sides:
-                passes.append(predict_whole_np(self.segmenter.run_array, image, long_side=side, upscale=up))
-                if self.segment_flip:
-                    mirrored = predict_whole_np(self.segmenter.run_array, image[:, ::-1], long_side=side, upscale=up)
-                    passes.append(mirrored[:, ::-1])
+            for side in sides:  # each the mean of the side's pass and its mirror's (``flip``): equal weights
+                fn = self.segmenter.run_array
+                passes.append(predict_whole_np(fn, image, long_side=side, upscale=up, flip=self.segment_flip))
             prob = (sum(passes) / len(passes)).astype(np.float32)
         else:
             from automatte.infer.highres import predict_whole
