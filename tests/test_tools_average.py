@@ -65,3 +65,18 @@ def test_average_of_two_safetensors_files_is_a_safetensors_file_with_the_first_o
     assert sorted(p.name for p in tmp_path.iterdir()) == ["a.safetensors", "b.safetensors", "s.safetensors"]
     # a .pt output from a .safetensors A would lose the arch: refused
     assert tool.main([str(tmp_path / "a.safetensors"), str(tmp_path / "b.safetensors"), "--out", "x.pt"]) == 2
+
+
+def test_grown_network_keeps_its_new_part_and_averages_the_rest():
+    a = {"body": torch.tensor([1.0, 3.0]), "head": torch.tensor([5.0])}
+    b = {"body": torch.tensor([3.0, 5.0])}
+    out = tool.average_states(a, b, 0.25, grown=True)
+    assert out["body"].tolist() == [2.5, 4.5] and out["head"].tolist() == [5.0]
+    with pytest.raises(ValueError, match="not the same architecture"):
+        tool.average_states(a, b, 0.25)  # without --grown a missing tensor is refused
+    with pytest.raises(ValueError, match="not the same architecture"):
+        tool.average_states(b, a, 0.25, grown=True)  # B may not have parts that A lacks
+    net = create_model("deeplabv3plus_mnv2_fine_test")
+    base = create_model("deeplabv3plus_mnv2_test")
+    soup = tool.average_states(net.state_dict(), base.state_dict(), 0.4, grown=True)
+    assert net.load_state_dict(soup) is not None

@@ -4,7 +4,8 @@
 (model name, config, step) with every floating-point tensor of ``model`` replaced by ``w * A + (1 - w) * B``;
 integer buffers (BatchNorm's ``num_batches_tracked``) stay A's. B is a training checkpoint (``.pt``) or a shipped
 weights file (``.safetensors``) of the same architecture. Both runs must share an ancestor (B fine-tuned from A,
-or both from one model), else the average of unrelated minima is meaningless. The optimizer state is dropped:
+or both from one model), else the average of unrelated minima is meaningless. ``--grown``: A is B's network with a
+part added (a zero-started head); that part keeps A's values. The optimizer state is dropped:
 the result is for evaluation and shipping (``tools/ship_model.py``), not for ``--resume``.
 
 When A is a ``.safetensors`` file (weights brought back from a lent GPU by ``tools/gpu_train.py``), the average is
@@ -33,8 +34,13 @@ def read_state(path: str | Path) -> dict[str, torch.Tensor]:
     return load_checkpoint(path)["model"]
 
 
-def average_states(a: dict, b: dict, weight: float = 0.5) -> dict:
+def average_states(a: dict, b: dict, weight: float = 0.5, grown: bool = False) -> dict:
     """``weight * a + (1 - weight) * b`` for floating-point tensors (in a's dtype), a's value for the others.
+
+    ``grown``: A is B's network with parts added (a head whose output starts at zero, e.g. the stride-2 head of
+    ``deeplabv3plus_mnv2_fine`` on ``deeplabv3plus_mnv2``): the tensors B lacks keep A's values (B is that
+    network with the head at its start, so averaging its untrained head in would only shrink A's). B may not
+    have tensors that A lacks.
 
     Example:
         >>> out = average_states({"w": torch.tensor([1.0, 3.0]), "n": torch.tensor(7)},
@@ -44,11 +50,14 @@ def average_states(a: dict, b: dict, weight: float = 0.5) -> dict:
     """
     if not 0.0 <= weight <= 1.0:
         raise ValueError(f"weight must be in [0, 1], got {weight}")
-    if set(a) != set(b):
+    if set(a) != set(b) and not (grown and set(b) < set(a)):
         diff = sorted(set(a) ^ set(b))
         raise ValueError(f"the two networks differ in {len(diff)} tensors, e.g. {diff[:3]}: not the same architecture")
     out = {}
     for key, t in a.items():
+        if key not in b:  # grown: a part that B lacks
+            out[key] = t.clone()
+            continue
         if tuple(t.shape) != tuple(b[key].shape):
             raise ValueError(f"{key}: shape {tuple(t.shape)} against {tuple(b[key].shape)}")
         if t.is_floating_point():
@@ -68,7 +77,7 @@ def _average_safetensors(args) -> int:
     try:
         with safe_open(args.a, "pt") as f:
             metadata = f.metadata() or {}
-        state = average_states(read_state(args.a), read_state(args.b), args.weight)
+        state = average_states(read_state(args.a), read_state(args.b), args.weight, args.grown)
     except (OSError, KeyError, ValueError, RuntimeError) as e:
         print(f"average_weights: {e}", file=sys.stderr)
         return 2
@@ -88,6 +97,8 @@ def main(argv=None) -> int:
     parser.add_argument("b", help="training checkpoint (.pt) or weights (.safetensors) of the same network")
     parser.add_argument("--weight", type=float, default=0.5, help="weight of A (default 0.5)")
     parser.add_argument("--out", required=True)
+    parser.add_argument("--grown", action="store_true",
+                        help="A is B's network with parts added: the tensors B lacks keep A's values")  # fmt: skip
     args = parser.parse_args(argv)
     if Path(args.a).suffix == ".safetensors":
         return _average_safetensors(args)
@@ -96,7 +107,7 @@ def main(argv=None) -> int:
         return 2
     try:
         ckpt = load_checkpoint(args.a)
-        state = average_states(ckpt["model"], read_state(args.b), args.weight)
+        state = average_states(ckpt["model"], read_state(args.b), args.weight, args.grown)
     except (OSError, KeyError, ValueError) as e:
         print(f"average_weights: {e}", file=sys.stderr)
         return 2
