@@ -18,9 +18,12 @@ takes about 0.7 s; pymatting needs the same order of time once warm, but first 4
 
 from __future__ import annotations
 
+import sys
+import threading
+
 import numpy as np
 
-__all__ = ["cf_system", "estimate_alpha_cf", "solve_spd"]
+__all__ = ["cf_system", "estimate_alpha_cf", "solve_spd", "preload"]
 
 _FG, _BG = 0.9, 0.1  # pymatting's trimap_split thresholds: >= 0.9 foreground, <= 0.1 background
 _CHUNK = 65_536  # windows per vectorised block (bounds the (K, 9, 9) temporaries to ~40 MB each)
@@ -29,6 +32,29 @@ _WINDOW = [(dy, dx) for dy in (-1, 0, 1) for dx in (-1, 0, 1)]
 # Slot in the 5x5 neighbourhood stencil of pixel pair (n, m) of a window: offset (dy_m - dy_n, dx_m - dx_n).
 _SLOT = [[(m[0] - n[0] + 2) * 5 + (m[1] - n[1] + 2) for m in _WINDOW] for n in _WINDOW]
 _SLOTS = np.array(_SLOT, dtype=np.int64)
+
+
+_PRELOAD: list[threading.Thread] = []
+
+
+def _import_scipy() -> None:
+    try:
+        import scipy.linalg  # noqa: F401
+        import scipy.sparse.csgraph  # noqa: F401
+        import scipy.sparse.linalg  # noqa: F401
+    except ImportError:  # the solve itself imports them again and says what is missing
+        pass
+
+
+def preload() -> None:
+    """Import the SciPy modules the solve needs in a background thread, once per process (issue 31: on a cold
+    start they cost a third of a second on this 2-core machine; a pipeline starts this when it is built, so the
+    imports overlap the segmenter, which leaves the other core free). Does nothing once they are imported."""
+    if _PRELOAD or "scipy.sparse.linalg" in sys.modules:
+        return
+    thread = threading.Thread(target=_import_scipy, name="automatte-preload-scipy", daemon=True)
+    _PRELOAD.append(thread)
+    thread.start()
 
 
 def cf_system(image: np.ndarray, trimap: np.ndarray, epsilon: float = 1e-7):

@@ -158,6 +158,10 @@ class Pipeline:
             )
         self.segment_islands, self.segment_holes = float(segment_islands), float(segment_holes)
         self.segment_upscale = bool(segment_upscale)
+        if refiner == "cf":  # closed-form's SciPy imports overlap the first photo's segmentation (issue 31)
+            from automatte.infer.closed_form import preload
+
+            preload()
         self.max_size = None if max_size is None else int(max_size)
         if self.max_size is not None and self.max_size < 32:
             raise ValueError(f"max_size must be >= 32, got {max_size}")
