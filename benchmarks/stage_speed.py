@@ -17,7 +17,9 @@ machine slows every peer alike:
 
 ``--backends default,torch,onnx``: the default pipeline loaded once per segmenter backend (``load_model("default",
 backend=...)``), called in turn in every repeat; the first gives the stage columns, each further one its
-``segment`` and ``total`` (``segment [onnx]``, ...) and the largest alpha difference from the first. ``--threads``
+``segment`` and ``total`` (``segment [onnx]``, ...) and the largest alpha difference from the first.
+``--segmenters A.safetensors,...`` adds the default pipeline with each of those segmenters on the first backend, in
+the same loop (a candidate segmenter's latency beside the shipped one's: ``--backends torch``). ``--threads``
 sets torch's threads and ONNX Runtime's intra-op threads alike.
 
 Printed: the median of ``--repeats`` per figure, and the ratios that the issue's acceptance reads (default
@@ -26,7 +28,7 @@ costs the segmenter's four test-time-augmentation passes one by one (512 px, its
 
 Usage (from the repository root):
     .venv/bin/python benchmarks/stage_speed.py [--sizes 0.5,1,2] [--repeats 5] [--tta] [--threads 1] \
-        [--backends torch,onnx]
+        [--backends torch,onnx] [--segmenters OLD.safetensors]
 """
 
 from __future__ import annotations
@@ -125,16 +127,18 @@ def _worker(folder: str) -> None:
         print(seconds, flush=True)
 
 
-def load_default(backend: str, threads: int | None):
-    """``load_model("default")`` with the segmenter on ``backend`` ("default": the pipeline's own choice) and
-    ONNX Runtime sessions made with ``threads`` intra-op threads (its runners read ``OMP_NUM_THREADS``)."""
+def load_default(backend: str, threads: int | None, segmenter: str | None = None):
+    """``load_model("default")`` with the segmenter on ``backend`` ("default": the pipeline's own choice), another
+    ``segmenter`` (a weights file) if given, and ONNX Runtime sessions made with ``threads`` intra-op threads (its
+    runners read ``OMP_NUM_THREADS``)."""
     from automatte.api import load_model
 
     saved = os.environ.get("OMP_NUM_THREADS")
     if threads:
         os.environ["OMP_NUM_THREADS"] = str(threads)
+    kw = {} if backend == "default" else {"backend": backend}
     try:
-        return load_model("default") if backend == "default" else load_model("default", backend=backend)
+        return load_model("default", segmenter=segmenter, **kw)
     finally:  # the peers' worker process must not inherit it
         if saved is None:
             os.environ.pop("OMP_NUM_THREADS", None)
@@ -142,13 +146,17 @@ def load_default(backend: str, threads: int | None):
             os.environ["OMP_NUM_THREADS"] = saved
 
 
-def measure(megapixels: float, repeats: int, tta: bool, backends=("default",), threads: int | None = None) -> dict:
+def measure(megapixels: float, repeats: int, tta: bool, backends=("default",), threads: int | None = None,
+            segmenters: tuple[str, ...] = ()) -> dict:  # fmt: skip
     import tempfile
 
     from automatte.ops import estimate_foreground
 
     image = photo(megapixels)
     pipes = {b: load_default(b, threads) for b in backends}
+    for path in segmenters:  # the default pipeline with another segmenter, on the first backend
+        pipes[f"{backends[0]} {Path(path).stem}"] = load_default(backends[0], threads, path)
+    backends = tuple(pipes)
     pipe = pipes[backends[0]]
     first = pipe(image)  # warm-up; its trimap and alpha feed the peers
     others = {b: pipes[b](image) for b in backends[1:]}  # warm-up of the other backends
@@ -186,6 +194,7 @@ def measure(megapixels: float, repeats: int, tta: bool, backends=("default",), t
     for b in backends[1:]:
         result["ratios"][f"segment [{b}] / segment [{backends[0]}]"] = med[f"segment [{b}]"] / med["segment"]
         result["ratios"][f"total [{b}] / pymatting-cf"] = med[f"total [{b}]"] / med["pymatting-cf"]
+        result["ratios"][f"total [{backends[0]}] / total [{b}]"] = med["total"] / med[f"total [{b}]"]
     if tta:
         result["tta_s"] = tta_passes(pipe, image, repeats)
     return result
@@ -208,6 +217,12 @@ def main(argv=None) -> int:
     parser.add_argument(
         "--backends", default="default", help="segmenter backends of the default pipeline: default, torch, onnx"
     )
+    parser.add_argument(
+        "--segmenters",
+        default="",
+        help="weights files of other segmenters, comma-separated: the default pipeline with each, on the first "
+        "backend, in the same loop (e.g. a candidate's latency against the shipped one's: --backends torch)",
+    )
     args = parser.parse_args(argv)
     if args.worker:
         _worker(args.worker)
@@ -224,12 +239,14 @@ def main(argv=None) -> int:
         f"{os.environ.get('NUMBA_NUM_THREADS', 'default')} threads; {PHOTO.name} resized; "
         f"load average {os.getloadavg()[0]:.1f}; warm medians of {args.repeats}, interleaved"
     )
+    segmenters = tuple(p for p in args.segmenters.split(",") if p)
+    variants = (*backends, *(f"{backends[0]} {Path(p).stem}" for p in segmenters))
     cols = (*STAGES, "pymatting-cf", "pymatting-fg", "fg ml")
-    cols += tuple(f"{k} [{b}]" for b in backends[1:] for k in ("segment", "total"))
+    cols += tuple(f"{k} [{b}]" for b in variants[1:] for k in ("segment", "total"))
     print(f"{'MP':>4} {'size':>10} " + " ".join(f"{c:>{max(12, len(c))}}" for c in cols) + "  (ms)")
     rows = []
     for mp in (float(s) for s in args.sizes.split(",") if s):
-        row = measure(mp, args.repeats, args.tta, backends, args.threads)
+        row = measure(mp, args.repeats, args.tta, backends, args.threads, segmenters)
         rows.append(row)
         med = row["median_s"]
         print(
