@@ -124,6 +124,11 @@ def test_predict_whole_np_matches_predict_whole(size, long_side, upscale):
     got = predict_whole_np(net_np, image, long_side=long_side, upscale=upscale)
     assert got.shape == size
     assert np.abs(got - expected).max() < 1e-4
+    # flip: the mirror in the same batch, averaged before the resize back = the mean of two calls
+    mirrored = predict_whole_np(net_np, np.ascontiguousarray(image[:, ::-1]), long_side=long_side, upscale=upscale)
+    both = predict_whole_np(net_np, image, long_side=long_side, upscale=upscale, flip=True)
+    assert np.abs(both - (got + mirrored[:, ::-1]) / 2).max() < 1e-5
+    assert np.abs(both - got).max() > 1e-3  # the mirror pass changes the result of this position-dependent net
 
 
 def test_default_runs_without_torch_and_matches(tmp_path):
