@@ -172,3 +172,29 @@ def test_solve_spd_falls_back_when_not_positive_definite():
 
     lap = scipy.sparse.diags([np.array([2.0, -1.0, 3.0])], [0], format="csr")  # symmetric, indefinite
     np.testing.assert_allclose(solve_spd(lap, np.array([2.0, 1.0, 3.0])), [1.0, -1.0, 1.0])
+
+
+def test_a_closed_form_pipeline_starts_the_scipy_preload(monkeypatch):
+    from automatte.infer import closed_form
+    from automatte.infer.pipeline import Pipeline
+
+    calls = []
+    monkeypatch.setattr(closed_form, "preload", lambda: calls.append(1))
+    Pipeline("cf", refiner="cf", foreground="none")
+    assert calls == [1]
+    Pipeline("knn", refiner="knn", foreground="none")
+    assert calls == [1]  # only closed-form needs SciPy's sparse solve
+
+
+def test_preload_imports_scipy_in_the_background_once():
+    import sys
+
+    from automatte.infer import closed_form
+
+    closed_form.preload()
+    for thread in closed_form._PRELOAD:
+        thread.join(timeout=60)
+    assert "scipy.sparse.linalg" in sys.modules
+    before = len(closed_form._PRELOAD)
+    closed_form.preload()
+    assert len(closed_form._PRELOAD) == before  # once per process
