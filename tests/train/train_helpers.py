@@ -25,6 +25,7 @@ TINY = {
     "indexnet_free": "indexnet_free_test",
     "deeplabv3_mnv2_voc": "deeplabv3_mnv2_test",
     "deeplabv3plus_mnv2": "deeplabv3plus_mnv2_test",
+    "deeplabv3plus_mnv2_fine": "deeplabv3plus_mnv2_fine_test",
     "gca_free": "gca_free_test",
     "tgn_spamattnet": "tgn_spamattnet_test",
 }
