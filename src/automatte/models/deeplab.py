@@ -200,11 +200,16 @@ class DeepLabV3Plus(DeepLabV3):
             else:
                 load_mobilenetv2_state(self, state, skip=("decoder.",))
 
-    def forward(self, image: Tensor) -> MattingOutput:
+    def trunk(self, image: Tensor) -> tuple[list[Tensor], Tensor, Tensor, Tensor]:
+        """``(backbone features, ASPP output, VOC logits at the input size, base fg logit at the input size)``."""
         feats = self.backbone(image)
         high = self.aspp(feats[-1])
         logits = F.interpolate(self.classifier(high), size=image.shape[-2:], mode="bilinear", align_corners=True)
         base = torch.logsumexp(logits[:, 1:], dim=1, keepdim=True) - logits[:, :1]  # logit of 1 - P(background)
+        return feats, high, logits, base
+
+    def forward(self, image: Tensor) -> MattingOutput:
+        feats, high, logits, base = self.trunk(image)
         delta = F.interpolate(self.decoder(high, feats[1]), size=image.shape[-2:], mode="bilinear", align_corners=False)
         fg_logit = base + delta
         return MattingOutput(alpha=torch.sigmoid(fg_logit), features=tuple(feats),
@@ -276,10 +281,7 @@ class DeepLabV3PlusFine(DeepLabV3Plus):
                 load_mobilenetv2_state(self, state, skip=("decoder.", "fine."))
 
     def forward(self, image: Tensor) -> MattingOutput:
-        feats = self.backbone(image)
-        high = self.aspp(feats[-1])
-        logits = F.interpolate(self.classifier(high), size=image.shape[-2:], mode="bilinear", align_corners=True)
-        base = torch.logsumexp(logits[:, 1:], dim=1, keepdim=True) - logits[:, :1]  # logit of 1 - P(background)
+        feats, high, logits, base = self.trunk(image)
         hidden = self.decoder.hidden(high, feats[1])
         delta = self.decoder.out(hidden)
         base4 = F.interpolate(base, size=delta.shape[-2:], mode="bilinear", align_corners=False)
