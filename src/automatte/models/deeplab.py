@@ -133,6 +133,23 @@ class DeepLabV3(nn.Module):
         return MattingOutput(alpha=alpha, features=tuple(feats), extras={"logits": logits, "fg_logit": fg_logit})
 
 
+def _separable_head(cin: int, channels: int) -> tuple[nn.Sequential, nn.Conv2d]:
+    """Two 3x3 depthwise-separable convs (``cin`` -> ``channels``, ReLU each) and a 1x1 conv to one logit correction
+    whose weights start at zero (the corrections of :class:`SkipDecoder` and :class:`FineHead`)."""
+    fuse = nn.Sequential(
+        nn.Conv2d(cin, cin, 3, padding=1, groups=cin),
+        nn.Conv2d(cin, channels, 1),
+        nn.ReLU(inplace=True),
+        nn.Conv2d(channels, channels, 3, padding=1, groups=channels),
+        nn.Conv2d(channels, channels, 1),
+        nn.ReLU(inplace=True),
+    )
+    out = nn.Conv2d(channels, 1, 1)
+    nn.init.zeros_(out.weight)
+    nn.init.zeros_(out.bias)
+    return fuse, out
+
+
 class SkipDecoder(nn.Module):
     """DeepLabv3+'s decoder (Chen et al. 2018, sec. 3.1 / fig. 2), light: the ASPP output upsampled to stride
     4 and concatenated with a 1x1 projection (48 channels) of the stride-4 backbone feature, then two 3x3
@@ -143,17 +160,7 @@ class SkipDecoder(nn.Module):
         super().__init__()
         self.low = nn.Sequential(nn.Conv2d(low_channels, low_proj, 1), nn.ReLU(inplace=True))
         cin = high_channels + low_proj
-        self.fuse = nn.Sequential(
-            nn.Conv2d(cin, cin, 3, padding=1, groups=cin),
-            nn.Conv2d(cin, channels, 1),
-            nn.ReLU(inplace=True),
-            nn.Conv2d(channels, channels, 3, padding=1, groups=channels),
-            nn.Conv2d(channels, channels, 1),
-            nn.ReLU(inplace=True),
-        )
-        self.out = nn.Conv2d(channels, 1, 1)
-        nn.init.zeros_(self.out.weight)
-        nn.init.zeros_(self.out.bias)
+        self.fuse, self.out = _separable_head(cin, channels)
 
     def hidden(self, high: Tensor, low: Tensor) -> Tensor:
         """The features before the last conv (stride 4, ``channels`` wide): :class:`FineHead` reads them."""
@@ -228,17 +235,7 @@ class FineHead(nn.Module):
         self.dec = nn.Sequential(nn.Conv2d(decoder_channels, proj, 1), nn.ReLU(inplace=True))
         self.low = nn.Sequential(nn.Conv2d(low_channels, proj // 2, 1), nn.ReLU(inplace=True))
         cin = proj + proj // 2 + 3 + 1
-        self.fuse = nn.Sequential(
-            nn.Conv2d(cin, cin, 3, padding=1, groups=cin),
-            nn.Conv2d(cin, channels, 1),
-            nn.ReLU(inplace=True),
-            nn.Conv2d(channels, channels, 3, padding=1, groups=channels),
-            nn.Conv2d(channels, channels, 1),
-            nn.ReLU(inplace=True),
-        )
-        self.out = nn.Conv2d(channels, 1, 1)
-        nn.init.zeros_(self.out.weight)
-        nn.init.zeros_(self.out.bias)
+        self.fuse, self.out = _separable_head(cin, channels)
 
     def forward(self, hidden: Tensor, logit4: Tensor, low2: Tensor, image: Tensor) -> Tensor:
         size = low2.shape[-2:]
