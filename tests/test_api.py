@@ -318,3 +318,59 @@ def test_segmenter_option_band_modes_and_flip(image, tmp_path):
         api.Pipeline("x", band_mode="wide")
     with pytest.raises(ValueError, match="unsure"):
         api.Pipeline("x", unsure=(0.6, 0.9))
+
+
+def test_learned_band_adds_the_band_heads_unknown(image, tmp_path):
+    """band_mode="learned" (issue 27, item 4): the fixed band plus the band head's unknown pixels, the mean of the
+    passes' P(unknown) (the mirror's mirrored back); the alpha's segmenter is unchanged; a segmenter without a band
+    head is refused with a clear error."""
+    import torch
+
+    from automatte.registry import create_model
+    from automatte.train.checkpoint import save_checkpoint
+
+    torch.manual_seed(0)
+    net = create_model("deeplabv3plus_mnv2_band_test").eval()
+    with torch.no_grad():  # a band head that calls the left third of any image unknown, whatever it shows
+        net.band.out.weight.zero_()
+        net.band.out.bias.copy_(torch.tensor([0.0, -4.0, 0.0]))
+    plain = create_model("deeplabv3plus_mnv2_test").eval()
+    plain.load_state_dict({k: v for k, v in net.state_dict().items() if not k.startswith("band.")})
+    for name, model, path in (
+        ("deeplabv3plus_mnv2_band_test", net, "band.pt"),
+        ("deeplabv3plus_mnv2_test", plain, "p.pt"),
+    ):
+        save_checkpoint(tmp_path / path, {"format": "automatte-train/1", "model_name": name, "model": model.state_dict(),
+                                          "config": {}, "step": 1})  # fmt: skip
+    kw = dict(foreground="none", segment_flip=True)
+    learned = api.load_model("twostage-cf", segmenter=str(tmp_path / "band.pt"), band_mode="learned", **kw)
+    fixed = api.load_model("twostage-cf", segmenter=str(tmp_path / "band.pt"), **kw)
+    prob, unknown = learned._segment_band(image)
+    np.testing.assert_allclose(prob, fixed._segment(image), atol=1e-6)  # the head never changes the probability
+    assert unknown.shape == prob.shape and np.allclose(unknown, unknown.mean(), atol=1e-5)  # uniform: 0.0177 < 0.5
+    assert (learned._trimap_from_mask(prob, True, unknown) == fixed._trimap_from_mask(prob, True)).all()
+    wide = np.zeros_like(prob)
+    wide[:, :30] = 0.9
+    t_wide = learned._trimap_from_mask(prob, True, wide)
+    t_fixed = fixed._trimap_from_mask(prob, True)
+    assert (t_wide[:, :30] == 0.5).all() and (t_wide[:, 30:] == t_fixed[:, 30:]).all()
+    assert (learned._trimap_from_mask(prob, False, wide) == t_fixed).all()  # user masks: the fixed band
+    assert learned(image).alpha.shape == image.shape[:2]
+    with torch.no_grad():
+        net.band.out.bias.copy_(torch.tensor([0.0, 4.0, 0.0]))  # now everything unknown
+    save_checkpoint(tmp_path / "band.pt", {"format": "automatte-train/1", "model_name": "deeplabv3plus_mnv2_band_test",
+                                           "model": net.state_dict(), "config": {}, "step": 2})  # fmt: skip
+    everywhere = api.load_model("twostage-cf", segmenter=str(tmp_path / "band.pt"), band_mode="learned", **kw)
+    prob, unknown = everywhere._segment_band(image)
+    assert (everywhere._trimap_from_mask(prob, True, unknown) == 0.5).all()
+    near = api.load_model(
+        "twostage-cf", segmenter=str(tmp_path / "band.pt"), band_mode="learned", unsure_reach=0.1, **kw
+    )
+    half = np.zeros_like(prob)
+    half[:, 45:] = 1  # an edge at column 45: with reach, only the unknown pixels within 0.1 x 90 px of it join
+    t_near = near._trimap_from_mask(half, True, unknown)
+    assert (t_near[:, 42:48] == 0.5).all() and (t_near[:, :35] == 0).all() and (t_near[:, 55:] == 1).all()
+    with pytest.raises(ValueError, match="band head"):
+        api.load_model("twostage-cf", segmenter=str(tmp_path / "p.pt"), band_mode="learned", **kw)(image)
+    with pytest.raises(ValueError, match="band_threshold"):
+        api.Pipeline("x", band_threshold=0)

@@ -22,7 +22,7 @@ __all__ = ["Pipeline", "CLASSICAL", "STRATEGIES", "FUSIONS", "BAND_MODES", "orde
 CLASSICAL = ("cf", "knn", "lkm")
 STRATEGIES = ("auto", "whole", "band-tiled", "hybrid", "tiled")
 FUSIONS = ("hard", "soft")
-BAND_MODES = ("fixed", "uncertainty")
+BAND_MODES = ("fixed", "uncertainty", "learned")
 ML_FOREGROUND_MAX_PIXELS = 4_000_000  # above this, "auto" foreground uses blur fusion (memory, time)
 CLASSICAL_MAX_PIXELS = 1_000_000  # classical refiners solve at most this many pixels (then upsample)
 WHOLE_MAX_SIDE = 1024  # networks run in one pass up to this long side, in tiles above
@@ -92,7 +92,9 @@ class Pipeline:
             ``"uncertainty"`` (a ``band_min`` band around the contour plus every pixel with a probability
             between ``unsure[0]`` and ``unsure[1]``: :func:`automatte.ops.trimap.trimap_from_probability`);
             with ``unsure_reach`` (a fraction of the long side, 0 = anywhere), only the unsure pixels within
-            that band around the 0.5 contour.
+            that band around the 0.5 contour. ``"learned"``: the fixed band plus every pixel the segmenter's own
+            band head calls unknown with a probability of at least ``band_threshold`` (a segmenter with
+            ``trimap_logits``, e.g. ``deeplabv3plus_mnv2_band``; issue 27, item 4), within ``unsure_reach``.
             User masks always get the fixed band.
         fusion: two-stage fusion, ``"hard"`` or ``"soft"``.
         foreground: ``"auto"`` (``ml_band`` up to 4 MP, ``blur_fusion`` above), ``"ml"``, ``"ml_band"``,
@@ -125,6 +127,7 @@ class Pipeline:
         band_min: float = 0.006,
         unsure: tuple[float, float] = (0.1, 0.9),
         unsure_reach: float = 0.0,
+        band_threshold: float = 0.5,
         fusion: str = "hard",
         foreground: str = "auto",
         max_size: int | None = None,
@@ -143,12 +146,15 @@ class Pipeline:
             raise ValueError(f"unsure must be (low, high) with 0 <= low < 0.5 < high <= 1, got {unsure!r}")
         if not 0 <= unsure_reach < 0.5:
             raise ValueError(f"unsure_reach must be in [0, 0.5), got {unsure_reach}")
+        if not 0 < band_threshold <= 1:
+            raise ValueError(f"band_threshold must be in (0, 1], got {band_threshold}")
         self.name, self.matting, self.refiner, self.segmenter, self.guided = name, matting, refiner, segmenter, guided
         self.strategy, self.global_long_side, self.detail_long_side = strategy, int(global_long_side), detail_long_side
         self.tile, self.overlap, self.segment_long_side = int(tile), int(overlap), int(segment_long_side)
         self.band, self.fusion, self.foreground = float(band), fusion, foreground
         self.segment_flip, self.band_mode, self.band_min = bool(segment_flip), band_mode, float(band_min)
         self.unsure, self.unsure_reach = (float(unsure[0]), float(unsure[1])), float(unsure_reach)
+        self.band_threshold = float(band_threshold)
         self.segment_scales = tuple(int(s) for s in segment_scales)
         if any(s < 32 for s in self.segment_scales):
             raise ValueError(f"segment_scales must be long sides >= 32 px, got {segment_scales!r}")
@@ -240,16 +246,29 @@ class Pipeline:
         k = max(3, int(round((self.band if band is None else band) * max(shape))))
         return k + 1 - k % 2
 
-    def _trimap_from_mask(self, mask: np.ndarray, from_segmenter: bool = False) -> np.ndarray:
-        from automatte.ops.trimap import trimap_from_mask, trimap_from_probability
+    def _trimap_from_mask(
+        self, mask: np.ndarray, from_segmenter: bool = False, unknown: np.ndarray | None = None
+    ) -> np.ndarray:
+        """The trimap of a mask or a segmenter's probability (``band_mode``); ``unknown``: the band head's
+        P(unknown) at the mask's size, for ``band_mode="learned"``."""
+        from automatte.ops.trimap import trimap_from_mask, trimap_from_probability, widen_trimap
 
+        reach = self._band_kernel(mask.shape, self.unsure_reach) if self.unsure_reach else None
         if from_segmenter and self.band_mode == "uncertainty":
             k = self._band_kernel(mask.shape, self.band_min)
-            reach = self._band_kernel(mask.shape, self.unsure_reach) if self.unsure_reach else None
             return trimap_from_probability(mask, k, *self.unsure, reach=reach)
-        return trimap_from_mask(mask, kernel_size=self._band_kernel(mask.shape)).astype(np.float32)
+        trimap = trimap_from_mask(mask, kernel_size=self._band_kernel(mask.shape)).astype(np.float32)
+        if from_segmenter and unknown is not None:
+            trimap = widen_trimap(trimap, unknown >= self.band_threshold, mask, reach)
+        return trimap
 
     def _segment(self, image: np.ndarray) -> np.ndarray:
+        return self._segment_band(image)[0]
+
+    def _segment_band(self, image: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
+        """The segmenter's foreground probability (the mean of its passes, cleaned) and, for
+        ``band_mode="learned"``, the mean of its passes' P(unknown) (else None)."""
+        learned = self.band_mode == "learned"
         if self.segmenter is None:
             raise ValueError(f"pipeline {self.name!r} needs a trimap or a mask for this image (it has no segmenter)")
         passes = []
@@ -260,8 +279,13 @@ class Pipeline:
         sides = tuple(
             dict.fromkeys(s if up else min(s, long_side) for s in (self.segment_long_side, *self.segment_scales))
         )
+        unknowns = []
         if getattr(self.segmenter, "array_native", False):  # a shipped ONNX graph on NumPy arrays: no PyTorch
             from automatte.infer.numpy_infer import predict_whole_np
+
+            if learned:
+                raise ValueError(f"pipeline {self.name!r}: band_mode='learned' needs a segmenter with a band head, "
+                                 f"run by PyTorch (backend='torch'); {self.segmenter.name!r} gives alpha only")  # fmt: skip
 
             for side in sides:  # each the mean of the side's pass and its mirror's (``flip``): equal weights
                 fn = self.segmenter.run_array
@@ -272,17 +296,22 @@ class Pipeline:
 
             x = to_tensor(image)
             for side in sides:
-                alpha, _ = predict_whole(self.segmenter, x, long_side=side, upscale=up)
+                alpha, probs = predict_whole(self.segmenter, x, long_side=side, upscale=up)
                 passes.append(alpha)
+                unknowns.append(None if probs is None else probs[:, 1:2])
                 if self.segment_flip:  # test-time augmentation: the mirrored image's probability, mirrored back
-                    mirrored, _ = predict_whole(self.segmenter, x.flip(-1), long_side=side, upscale=up)
+                    mirrored, probs = predict_whole(self.segmenter, x.flip(-1), long_side=side, upscale=up)
                     passes.append(mirrored.flip(-1))
+                    unknowns.append(None if probs is None else probs[:, 1:2].flip(-1))
             prob = to_numpy(sum(passes) / len(passes))
+            if learned and any(u is None for u in unknowns):
+                raise ValueError(f"pipeline {self.name!r}: band_mode='learned' needs a segmenter with a band head "
+                                 "(trimap_logits, e.g. deeplabv3plus_mnv2_band); this one predicts none")  # fmt: skip
         if self.segment_islands or self.segment_holes:
             from automatte.ops.coarse import clean_segmentation
 
             prob = clean_segmentation(prob, self.segment_islands, self.segment_holes)
-        return prob
+        return prob, (to_numpy(sum(unknowns) / len(unknowns)) if learned else None)
 
     def _refine(self, image: np.ndarray, trimap: np.ndarray) -> np.ndarray:
         refiner = self.refiner if self.refiner is not None else default_refiner()
@@ -362,13 +391,14 @@ class Pipeline:
             timings["refine"] = time.perf_counter() - t
             return alpha, tri
         if mask is not None or (self.matting is None and self.guided is None):
+            unknown = None
             if mask is not None:
                 prob = self._hint(mask, shape, "mask")
             else:
-                prob = self._segment(img)
+                prob, unknown = self._segment_band(img)
                 timings["segment"] = time.perf_counter() - t
             t = time.perf_counter()
-            tri = self._trimap_from_mask(prob, from_segmenter=mask is None)
+            tri = self._trimap_from_mask(prob, from_segmenter=mask is None, unknown=unknown)
             timings["trimap"] = time.perf_counter() - t
             t = time.perf_counter()
             alpha = self._fuse(self._refine(img, tri), tri, prob)

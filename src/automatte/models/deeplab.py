@@ -133,21 +133,22 @@ class DeepLabV3(nn.Module):
         return MattingOutput(alpha=alpha, features=tuple(feats), extras={"logits": logits, "fg_logit": fg_logit})
 
 
-def _separable_head(cin: int, channels: int) -> tuple[nn.Sequential, nn.Conv2d]:
-    """Two 3x3 depthwise-separable convs (``cin`` -> ``channels``, ReLU each) and a 1x1 conv to one logit correction
-    whose weights start at zero (the corrections of :class:`SkipDecoder` and :class:`FineHead`)."""
+def _separable_head(cin: int, channels: int, out: int = 1, dilation: int = 1) -> tuple[nn.Sequential, nn.Conv2d]:
+    """Two 3x3 depthwise-separable convs (``cin`` -> ``channels``, ReLU each; the second with ``dilation``) and a
+    1x1 conv to ``out`` logits whose weights start at zero (the corrections of :class:`SkipDecoder` and
+    :class:`FineHead`; :class:`BandHead`'s three trimap logits, uniform at the start)."""
     fuse = nn.Sequential(
         nn.Conv2d(cin, cin, 3, padding=1, groups=cin),
         nn.Conv2d(cin, channels, 1),
         nn.ReLU(inplace=True),
-        nn.Conv2d(channels, channels, 3, padding=1, groups=channels),
+        nn.Conv2d(channels, channels, 3, padding=dilation, dilation=dilation, groups=channels),
         nn.Conv2d(channels, channels, 1),
         nn.ReLU(inplace=True),
     )
-    out = nn.Conv2d(channels, 1, 1)
-    nn.init.zeros_(out.weight)
-    nn.init.zeros_(out.bias)
-    return fuse, out
+    last = nn.Conv2d(channels, out, 1)
+    nn.init.zeros_(last.weight)
+    nn.init.zeros_(last.bias)
+    return fuse, last
 
 
 class SkipDecoder(nn.Module):
@@ -266,16 +267,7 @@ class DeepLabV3PlusFine(DeepLabV3Plus):
                          tf_same_padding=tf_same_padding)  # fmt: skip
         self.fine = FineHead(decoder_channels, self.backbone.channels[0], fine_channels, fine_channels)
         if pretrained is not None:
-            state = read_state_dict(pretrained)
-            if any(k.startswith("fine.") for k in state):
-                self.load_state_dict(state)
-            elif any(k.startswith("decoder.") for k in state):
-                missing, unexpected = self.load_state_dict(state, strict=False)
-                stray = [k for k in missing if not k.startswith("fine.")] + list(unexpected)
-                if stray:
-                    raise KeyError(f"pretrained {pretrained}: keys that do not match: {stray[:5]}")
-            else:
-                load_mobilenetv2_state(self, state, skip=("decoder.", "fine."))
+            _load_grown(self, pretrained, "fine.")
 
     def forward(self, image: Tensor) -> MattingOutput:
         feats, high, logits, base = self.trunk(image)
@@ -286,6 +278,78 @@ class DeepLabV3PlusFine(DeepLabV3Plus):
         up = dict(size=image.shape[-2:], mode="bilinear", align_corners=False)
         fg_logit = base + F.interpolate(delta, **up) + F.interpolate(fine, **up)
         return MattingOutput(alpha=torch.sigmoid(fg_logit), features=tuple(feats),
+                             extras={"logits": logits, "fg_logit": fg_logit})  # fmt: skip
+
+
+def _load_grown(net: nn.Module, pretrained: str | Path, head: str) -> None:
+    """Load ``pretrained`` into a DeepLabv3+ grown by a head whose keys start with ``head``: the whole state when it
+    has the head's keys, else a DeepLabv3+ state (the head keeps its initialisation; any other key that does not
+    match is an error), else a DeepLabv3 / MobileNetV2 state (:func:`load_mobilenetv2_state`)."""
+    state = read_state_dict(pretrained)
+    if any(k.startswith(head) for k in state):
+        net.load_state_dict(state)
+    elif any(k.startswith("decoder.") for k in state):
+        missing, unexpected = net.load_state_dict(state, strict=False)
+        stray = [k for k in missing if not k.startswith(head)] + list(unexpected)
+        if stray:
+            raise KeyError(f"pretrained {pretrained}: keys that do not match: {stray[:5]}")
+    else:
+        load_mobilenetv2_state(net, state, skip=("decoder.", head))
+
+
+class BandHead(nn.Module):
+    """The learned unknown band (issue 27, item 4; our design, in the TGN role of spamattnet-tgn Sec. III-A: image
+    -> background / transition / foreground, but read off a trained segmenter rather than a separate network).
+    Inputs at stride 4: the decoder's hidden features (1x1 to ``proj``), the backbone's stride-4 feature (1x1 to
+    ``proj // 2``), the image (4x4 mean) and the stride-4 foreground logit; two 3x3 depthwise-separable convs, the
+    second dilated (``dilation``: hair and fur reach beyond the contour), and a 1x1 conv to three trimap logits.
+    Stride 4 rather than 2: the band is a region, not an edge, and the closed-form solve finds the edge in it."""
+
+    def __init__(self, decoder_channels: int, low_channels: int, channels: int = 32, proj: int = 32, dilation: int = 3):
+        super().__init__()
+        self.dec = nn.Sequential(nn.Conv2d(decoder_channels, proj, 1), nn.ReLU(inplace=True))
+        self.low = nn.Sequential(nn.Conv2d(low_channels, proj // 2, 1), nn.ReLU(inplace=True))
+        self.fuse, self.out = _separable_head(proj + proj // 2 + 3 + 1, channels, out=3, dilation=dilation)
+
+    def forward(self, hidden: Tensor, logit4: Tensor, low4: Tensor, image: Tensor) -> Tensor:
+        rgb = F.adaptive_avg_pool2d(image, low4.shape[-2:])
+        return self.out(self.fuse(torch.cat([self.dec(hidden), self.low(low4), rgb, logit4], 1)))
+
+
+class DeepLabV3PlusBand(DeepLabV3Plus):
+    """:class:`DeepLabV3Plus` whose :class:`BandHead` also predicts the trimap (``trimap_logits`` at stride 4:
+    background / unknown / foreground) for the two-stage pipeline's ``band_mode="learned"``. The alpha is the
+    DeepLabv3+'s own, unchanged: a DeepLabv3+ state given as ``pretrained`` (its ``band.`` keys absent) gives exactly
+    its alpha, and the head is trained with the body frozen (``configs/deeplabv3plus_mnv2_band_synth.yaml``).
+
+    Example:
+        >>> net = DeepLabV3PlusBand(width_mult=0.25, head_channels=16, decoder_channels=8, band_channels=8).eval()
+        >>> base = DeepLabV3Plus(width_mult=0.25, head_channels=16, decoder_channels=8).eval()
+        >>> _ = net.load_state_dict(base.state_dict(), strict=False)
+        >>> x = torch.rand(1, 3, 64, 64)
+        >>> out = net(image=x)
+        >>> bool(torch.allclose(out.alpha, base(image=x).alpha, atol=1e-6)), tuple(out.trimap_logits.shape)
+        (True, (1, 3, 16, 16))
+    """
+
+    def __init__(self, num_classes: int = 21, width_mult: float = 1.0, output_stride: int = 16, head_channels: int = 256,
+                 decoder_channels: int = 96, band_channels: int = 32, band_dilation: int = 3, *, folded: bool = False,
+                 tf_same_padding: bool = True, pretrained: str | Path | None = None):  # fmt: skip
+        super().__init__(num_classes, width_mult, output_stride, head_channels, decoder_channels, folded=folded,
+                         tf_same_padding=tf_same_padding)  # fmt: skip
+        low = self.backbone.channels[1]
+        self.band = BandHead(decoder_channels, low, band_channels, band_channels, dilation=band_dilation)
+        if pretrained is not None:
+            _load_grown(self, pretrained, "band.")
+
+    def forward(self, image: Tensor) -> MattingOutput:
+        feats, high, logits, base = self.trunk(image)
+        hidden = self.decoder.hidden(high, feats[1])
+        delta = self.decoder.out(hidden)
+        base4 = F.interpolate(base, size=delta.shape[-2:], mode="bilinear", align_corners=False)
+        trimap_logits = self.band(hidden, base4 + delta, feats[1], image)
+        fg_logit = base + F.interpolate(delta, size=image.shape[-2:], mode="bilinear", align_corners=False)
+        return MattingOutput(alpha=torch.sigmoid(fg_logit), trimap_logits=trimap_logits, features=tuple(feats),
                              extras={"logits": logits, "fg_logit": fg_logit})  # fmt: skip
 
 
@@ -341,4 +405,23 @@ def deeplabv3plus_mnv2_fine(**kw) -> DeepLabV3PlusFine:
 def deeplabv3plus_mnv2_fine_test(**kw) -> DeepLabV3PlusFine:
     """Tiny :class:`DeepLabV3PlusFine` (width 0.25, 32 head, 16 decoder and 8 fine channels, BN) for tests."""
     return DeepLabV3PlusFine(**{"width_mult": 0.25, "head_channels": 32, "decoder_channels": 16, "fine_channels": 8,
+                                "folded": False, **kw})  # fmt: skip
+
+
+@register_model(
+    "deeplabv3plus_mnv2_band",
+    family="deeplab",
+    inputs=("image",),
+    description="DeepLabv3+-MobileNetV2 binary segmenter with a learned unknown band (trimap head, issue 27)",
+)
+def deeplabv3plus_mnv2_band(**kw) -> DeepLabV3PlusBand:
+    """DeepLabv3+-MobileNetV2 (TFLite layout) + a stride-4 :class:`BandHead`; alpha = sigmoid(fg logit)."""
+    return DeepLabV3PlusBand(**{"folded": True, "tf_same_padding": True, "output_stride": 16, **kw})
+
+
+@register_model("deeplabv3plus_mnv2_band_test", family="deeplab", inputs=("image",),
+                description="tiny DeepLabv3+ with the band head for tests")  # fmt: skip
+def deeplabv3plus_mnv2_band_test(**kw) -> DeepLabV3PlusBand:
+    """Tiny :class:`DeepLabV3PlusBand` (width 0.25, 32 head, 16 decoder and 8 band channels, BN)."""
+    return DeepLabV3PlusBand(**{"width_mult": 0.25, "head_channels": 32, "decoder_channels": 16, "band_channels": 8,
                                 "folded": False, **kw})  # fmt: skip

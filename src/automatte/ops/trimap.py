@@ -217,6 +217,37 @@ def trimap_from_probability(
     return trimap
 
 
+def widen_trimap(
+    trimap: np.ndarray, unknown: np.ndarray, prob: np.ndarray | None = None, reach: int | None = None,
+    threshold: float = 0.5,
+) -> np.ndarray:  # fmt: skip
+    """``trimap`` with every pixel of the bool ``unknown`` set to unknown: a learned band (a band head's
+    P(unknown) above a threshold, issue 27 item 4) added to a fixed one; the band only grows. With ``reach`` (and
+    the ``prob`` the trimap was drawn from), only the pixels within the band of that kernel size around the
+    decided edge (``prob >= threshold``) join, as in :func:`trimap_from_probability`.
+
+    Example:
+        >>> import numpy as np
+        >>> t = np.array([[0, 0, 0, 0.5, 1, 1]], np.float32)
+        >>> widen_trimap(t, np.array([[1, 0, 1, 0, 1, 0]], bool)).tolist()[0]
+        [0.5, 0.0, 0.5, 0.5, 0.5, 1.0]
+        >>> p = np.array([[0, 0, 0, 0.6, 1, 1]], np.float32)
+        >>> widen_trimap(t, np.array([[1, 0, 1, 0, 1, 0]], bool), p, reach=3).tolist()[0]
+        [0.0, 0.0, 0.5, 0.5, 1.0, 1.0]
+    """
+    out = np.array(trimap, dtype=np.float32, copy=True)
+    extra = np.asarray(unknown, dtype=bool)
+    if extra.shape != out.shape:
+        raise ValueError(f"widen_trimap: unknown {extra.shape} and trimap {out.shape} differ in shape")
+    if reach is not None:
+        if prob is None:
+            raise ValueError("widen_trimap: reach needs the probability the trimap was drawn from")
+        decided = np.asarray(prob, dtype=np.float32) >= threshold
+        extra = extra & (_trimap_from_binary(decided, check_kernel_size(reach, "widen_trimap"), 1) == 0.5)
+    out[extra] = 0.5
+    return out
+
+
 def random_trimap_from_mask(
     mask: np.ndarray, rng: RngLike, k_range: tuple[int, int] = (1, 30), threshold: float = 0.5
 ) -> np.ndarray:
