@@ -11,9 +11,14 @@
   same photo and trimap, from ``benchmarks/stage_speed.py --json docs/stage_speed.json``; with
   ``docs/batch_speed.json`` (``benchmarks/batch_speed.py --json``) a second panel: a folder's photos per second.
 
+* ``docs/band_trimaps.jpg`` (``--band CKPT``): the learned band of a segmenter with a band head (issue 27, item 4;
+  ``configs/deeplabv3plus_mnv2_band_synth.yaml``) on the same photos: input, the head's P(unknown), the fixed 2 %
+  trimap, the learned trimap (``band_mode="learned"``), and the alpha of each.
+
 Usage (from the repository root):
     .venv/bin/python docs/make_figures.py [--pipelines default,twostage] [--shared ../shared/data]
     .venv/bin/python docs/make_figures.py --speed docs/stage_speed.json [--batch docs/batch_speed.json]
+    .venv/bin/python docs/make_figures.py --band runs/band/last.pt [--band-options band_threshold=0.7]
 """
 
 from __future__ import annotations
@@ -79,6 +84,38 @@ def contact_sheet(pipelines: dict, photos: list[Path], out: Path, height: int = 
     write_image(out, np.concatenate(rows, axis=0), quality=85)
 
 
+def band_sheet(fixed, learned, photos: list[Path], out: Path, height: int = 150) -> None:
+    """One row per photo: input, P(unknown) of ``learned``'s band head, the fixed trimap, the learned one, and
+    the alpha of each pipeline (both the default's options on the same segmenter; only ``band_mode`` differs)."""
+    from automatte.io import read_image, write_image
+
+    grey = lambda a: np.repeat(np.clip(np.rint(a * 255), 0, 255).astype(np.uint8)[..., None], 3, axis=2)  # noqa: E731
+    rows = []
+    for photo in photos:
+        image = read_image(photo)
+        prob, unknown = learned._segment_band(image)
+        views = {
+            photo.stem: np.clip(np.rint(image * 255), 0, 255).astype(np.uint8),
+            "P(unknown)": grey(unknown),
+            "fixed trimap": grey(fixed._trimap_from_mask(prob, True)),
+            "learned trimap": grey(learned._trimap_from_mask(prob, True, unknown)),
+            "fixed alpha": grey(fixed(image).alpha),
+            "learned alpha": grey(learned(image).alpha),
+        }
+        tiles = [_label(_fit(v, height), k) for k, v in views.items()]
+        gap = np.full((height, 4, 3), 255, np.uint8)
+        rows.append(np.concatenate(sum(([t, gap] for t in tiles), [])[:-1], axis=1))
+        print(f"  {photo.name}", flush=True)
+    width = max(r.shape[1] for r in rows)
+    rows = [np.pad(r, ((0, 4), (0, width - r.shape[1]), (0, 0)), constant_values=255) for r in rows]
+    write_image(out, np.concatenate(rows, axis=0), quality=85)
+
+
+def _example_photos(shared: str) -> list[Path]:
+    photos = sorted((Path(shared) / "examples" / "alphamatting-test").glob("*.jpg"))
+    return photos + sorted((ROOT / "examples").glob("*.jpg"))
+
+
 STAGE_COLOURS = {"segment": "#4c72b0", "trimap": "#8c8c8c", "refine": "#dd8452", "foreground": "#55a868"}
 PEER_COLOURS = {"pymatting-cf": "#c44e52", "pymatting-fg": "#937860", "total [torch]": "#8172b3"}
 
@@ -137,6 +174,8 @@ def main(argv=None) -> int:
     parser.add_argument("--shared", default=str(ROOT.parent / "shared" / "data"))
     parser.add_argument("--speed", default=None, help="only the speed chart, from stage_speed.py's JSON")
     parser.add_argument("--batch", default=None, help="with --speed: batch_speed.py's JSON (second panel)")
+    parser.add_argument("--band", default=None, help="only the band sheet, of this band-head segmenter checkpoint")
+    parser.add_argument("--band-options", default="", help="with --band: KEY=VALUE,... for the learned pipeline")
     args = parser.parse_args(argv)
     if args.speed:
         import json
@@ -148,11 +187,20 @@ def main(argv=None) -> int:
         return 0
     from automatte.api import load_model
 
+    if args.band:
+        import json
+
+        extra = {k: json.loads(v) for k, _, v in (o.partition("=") for o in args.band_options.split(",") if o)}
+        fixed = load_model("default", segmenter=args.band, foreground="none")
+        learned = load_model("default", segmenter=args.band, foreground="none", band_mode="learned", **extra)
+        out = ROOT / "docs" / "band_trimaps.jpg"
+        band_sheet(fixed, learned, _example_photos(args.shared), out)
+        print(f"wrote {out.relative_to(ROOT)}")
+        return 0
     pipelines = {name: load_model(name) for name in args.pipelines.split(",") if name}
     readme_figure(pipelines[next(iter(pipelines))], ROOT / "docs" / "readme_chelsea.jpg")
     print("wrote docs/readme_chelsea.jpg")
-    photos = sorted((Path(args.shared) / "examples" / "alphamatting-test").glob("*.jpg"))
-    photos += sorted((ROOT / "examples").glob("*.jpg"))
+    photos = _example_photos(args.shared)
     contact_sheet(pipelines, photos, ROOT / "docs" / "examples_contact.jpg")
     print(f"wrote docs/examples_contact.jpg ({len(photos)} photos x {', '.join(pipelines)})")
     return 0
