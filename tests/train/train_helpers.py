@@ -26,6 +26,7 @@ TINY = {
     "deeplabv3_mnv2_voc": "deeplabv3_mnv2_test",
     "deeplabv3plus_mnv2": "deeplabv3plus_mnv2_test",
     "deeplabv3plus_mnv2_fine": "deeplabv3plus_mnv2_fine_test",
+    "deeplabv3plus_mnv2_band": "deeplabv3plus_mnv2_band_test",
     "gca_free": "gca_free_test",
     "tgn_spamattnet": "tgn_spamattnet_test",
 }
