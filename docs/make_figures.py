@@ -67,7 +67,7 @@ def readme_figure(pipeline, out: Path, height: int = 300) -> None:
 
 
 def contact_sheet(pipelines: dict, photos: list[Path], out: Path, height: int = 150) -> None:
-    from automatte.io import read_image, write_image
+    from automatte.io import read_image
 
     rows = []
     for photo in photos:
@@ -76,9 +76,21 @@ def contact_sheet(pipelines: dict, photos: list[Path], out: Path, height: int = 
         for name, pipeline in pipelines.items():
             alpha, cutout = _views(pipeline(image))
             tiles += [_label(_fit(alpha, height), f"{name} alpha"), _label(_fit(cutout, height), f"{name} cutout")]
-        gap = np.full((height, 4, 3), 255, np.uint8)
-        rows.append(np.concatenate(sum(([t, gap] for t in tiles), [])[:-1], axis=1))
+        rows.append(_row(tiles, height))
         print(f"  {photo.name}", flush=True)
+    _write_sheet(rows, out)
+
+
+def _row(tiles: list[np.ndarray], height: int) -> np.ndarray:
+    """Tiles of one height side by side, 4 white pixels apart."""
+    gap = np.full((height, 4, 3), 255, np.uint8)
+    return np.concatenate(sum(([t, gap] for t in tiles), [])[:-1], axis=1)
+
+
+def _write_sheet(rows: list[np.ndarray], out: Path) -> None:
+    """Rows of tiles one under another, padded white to the widest, as a JPEG."""
+    from automatte.io import write_image
+
     width = max(r.shape[1] for r in rows)
     rows = [np.pad(r, ((0, 4), (0, width - r.shape[1]), (0, 0)), constant_values=255) for r in rows]
     write_image(out, np.concatenate(rows, axis=0), quality=85)
@@ -87,7 +99,7 @@ def contact_sheet(pipelines: dict, photos: list[Path], out: Path, height: int = 
 def band_sheet(fixed, learned, photos: list[Path], out: Path, height: int = 150) -> None:
     """One row per photo: input, P(unknown) of ``learned``'s band head, the fixed trimap, the learned one, and
     the alpha of each pipeline (both the default's options on the same segmenter; only ``band_mode`` differs)."""
-    from automatte.io import read_image, write_image
+    from automatte.io import read_image
 
     grey = lambda a: np.repeat(np.clip(np.rint(a * 255), 0, 255).astype(np.uint8)[..., None], 3, axis=2)  # noqa: E731
     rows = []
@@ -102,13 +114,9 @@ def band_sheet(fixed, learned, photos: list[Path], out: Path, height: int = 150)
             "fixed alpha": grey(fixed(image).alpha),
             "learned alpha": grey(learned(image).alpha),
         }
-        tiles = [_label(_fit(v, height), k) for k, v in views.items()]
-        gap = np.full((height, 4, 3), 255, np.uint8)
-        rows.append(np.concatenate(sum(([t, gap] for t in tiles), [])[:-1], axis=1))
+        rows.append(_row([_label(_fit(v, height), k) for k, v in views.items()], height))
         print(f"  {photo.name}", flush=True)
-    width = max(r.shape[1] for r in rows)
-    rows = [np.pad(r, ((0, 4), (0, width - r.shape[1]), (0, 0)), constant_values=255) for r in rows]
-    write_image(out, np.concatenate(rows, axis=0), quality=85)
+    _write_sheet(rows, out)
 
 
 def _example_photos(shared: str) -> list[Path]:
