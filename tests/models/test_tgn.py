@@ -161,3 +161,43 @@ def test_deeplabv3plus_fine_starts_as_the_deeplabv3plus_it_is_loaded_from(tmp_pa
     save_file(bad, str(tmp_path / "bad.safetensors"))
     with pytest.raises(KeyError, match="bad.safetensors"):
         DeepLabV3PlusFine(**kw, pretrained=tmp_path / "bad.safetensors")
+
+
+def test_deeplabv3plus_mid_starts_as_the_deeplabv3plus_it_is_loaded_from(tmp_path):
+    from safetensors.torch import save_file
+
+    from automatte.models.deeplab import DeepLabV3Plus, DeepLabV3PlusMid
+
+    torch.manual_seed(0)
+    plus = DeepLabV3Plus(width_mult=0.25, head_channels=16, decoder_channels=8, folded=True).eval()
+    torch.nn.init.normal_(plus.decoder.out.weight, std=0.1)  # a trained decoder: non-zero
+    path = tmp_path / "plus.safetensors"
+    save_file({k: v.contiguous() for k, v in plus.state_dict().items()}, str(path))
+    kw = dict(width_mult=0.25, head_channels=16, decoder_channels=8, mid_channels=8, folded=True)
+    mid = DeepLabV3PlusMid(**kw, pretrained=path).eval()
+    x = torch.rand(2, 3, 64, 96)
+    with torch.no_grad():
+        a, b = plus(image=x), mid(image=x)
+    torch.testing.assert_close(a.extras["fg_logit"], b.extras["fg_logit"], atol=1e-5, rtol=0)
+    assert b.alpha.shape == (2, 1, 64, 96)
+    # with the rest frozen, the path learns: its output conv gets a gradient, and the stride-8 feature reaches it
+    for name, p in mid.named_parameters():
+        p.requires_grad_(name.startswith("mid."))
+    mid.train()
+    mid(image=x).extras["fg_logit"].mean().backward()
+    assert mid.mid.out.weight.grad.abs().sum() > 0
+    torch.nn.init.normal_(mid.mid.out.weight, std=0.5)
+    mid.zero_grad()
+    mid(image=x).extras["fg_logit"].mean().backward()
+    assert mid.mid.mid[0].weight.grad.abs().sum() > 0
+    assert all(p.grad is None for n, p in mid.named_parameters() if not n.startswith("mid."))
+    mid.eval()
+    with torch.no_grad():
+        moved = mid(image=x).extras["fg_logit"]
+    assert (moved - a.extras["fg_logit"]).abs().max() > 1e-3
+    # its own state dict loads strictly
+    path2 = tmp_path / "mid.safetensors"
+    save_file({k: v.contiguous() for k, v in mid.state_dict().items()}, str(path2))
+    again = DeepLabV3PlusMid(**kw, pretrained=path2).eval()
+    with torch.no_grad():
+        torch.testing.assert_close(again(image=x).extras["fg_logit"], moved)

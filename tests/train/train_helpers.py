@@ -27,6 +27,7 @@ TINY = {
     "deeplabv3plus_mnv2": "deeplabv3plus_mnv2_test",
     "deeplabv3plus_mnv2_fine": "deeplabv3plus_mnv2_fine_test",
     "deeplabv3plus_mnv2_band": "deeplabv3plus_mnv2_band_test",
+    "deeplabv3plus_mnv2_mid": "deeplabv3plus_mnv2_mid_test",
     "gca_free": "gca_free_test",
     "tgn_spamattnet": "tgn_spamattnet_test",
 }

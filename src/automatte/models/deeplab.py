@@ -40,7 +40,17 @@ from automatte.models.backbones.mobilenetv2 import MobileNetV2, load_mobilenetv2
 from automatte.models.output import MattingOutput
 from automatte.models.registry import register_model
 
-__all__ = ["DeepLabV3", "DeepLabV3Plus", "DeepLabV3PlusFine", "SkipDecoder", "FineHead", "ASPPLite", "VOC_CLASSES"]
+__all__ = [
+    "DeepLabV3",
+    "DeepLabV3Plus",
+    "DeepLabV3PlusFine",
+    "DeepLabV3PlusMid",
+    "MidDecoder",
+    "SkipDecoder",
+    "FineHead",
+    "ASPPLite",
+    "VOC_CLASSES",
+]
 
 VOC_CLASSES = (
     "background",
@@ -353,6 +363,64 @@ class DeepLabV3PlusBand(DeepLabV3Plus):
                              extras={"logits": logits, "fg_logit": fg_logit})  # fmt: skip
 
 
+class MidDecoder(nn.Module):
+    """A stride-8 path into the stride-4 decoder (issue 27, item 3: a wider decoder; our design, after the
+    progressive decoders of U-Net and U^2-Net rather than DeepLabv3+'s single skip). DeepLabv3+ joins the stride-16
+    ASPP output straight to the stride-4 feature of the third MobileNetV2 layer, which is too shallow to tell a
+    zebra's leg from the grass; the stride-8 feature (six blocks deep) can. Here the ASPP output, up-sampled to
+    stride 8, is joined with a 1x1 projection (``proj``) of the stride-8 feature by two 3x3 depthwise-separable convs
+    (``channels``); that, up-sampled to stride 4, is joined with the decoder's hidden features and a projection of
+    the stride-4 feature by two more, and a 1x1 conv gives one foreground-logit correction that starts at zero,
+    as :class:`SkipDecoder`'s, so a trained DeepLabv3+ is the starting point."""
+
+    def __init__(self, high_channels: int, mid_channels: int, decoder_channels: int, low_channels: int,
+                 channels: int = 96, proj: int = 48):  # fmt: skip
+        super().__init__()
+        self.mid = nn.Sequential(nn.Conv2d(mid_channels, proj, 1), nn.ReLU(inplace=True))
+        self.fuse8, _ = _separable_head(high_channels + proj, channels)
+        self.low = nn.Sequential(nn.Conv2d(low_channels, proj // 2, 1), nn.ReLU(inplace=True))
+        self.fuse4, self.out = _separable_head(channels + decoder_channels + proj // 2, channels // 2)
+
+    def forward(self, high: Tensor, mid8: Tensor, hidden: Tensor, low4: Tensor) -> Tensor:
+        high8 = F.interpolate(high, size=mid8.shape[-2:], mode="bilinear", align_corners=False)
+        h8 = self.fuse8(torch.cat([high8, self.mid(mid8)], 1))
+        h4 = F.interpolate(h8, size=low4.shape[-2:], mode="bilinear", align_corners=False)
+        return self.out(self.fuse4(torch.cat([h4, hidden, self.low(low4)], 1)))
+
+
+class DeepLabV3PlusMid(DeepLabV3Plus):
+    """:class:`DeepLabV3Plus` with a :class:`MidDecoder`: ``fg_logit = base + decoder + mid`` at the input size,
+    each correction bilinearly up-sampled. With ``mid`` at zero (initialisation, or a DeepLabv3+ state dict given as
+    ``pretrained``: its ``mid.`` keys absent) it is exactly that DeepLabv3+.
+
+    Example:
+        >>> net = DeepLabV3PlusMid(width_mult=0.25, head_channels=16, decoder_channels=8, mid_channels=8).eval()
+        >>> base = DeepLabV3Plus(width_mult=0.25, head_channels=16, decoder_channels=8).eval()
+        >>> _ = net.load_state_dict(base.state_dict(), strict=False)
+        >>> x = torch.rand(1, 3, 64, 64)
+        >>> bool(torch.allclose(net(image=x).alpha, base(image=x).alpha, atol=1e-6))
+        True
+    """
+
+    def __init__(self, num_classes: int = 21, width_mult: float = 1.0, output_stride: int = 16, head_channels: int = 256,
+                 decoder_channels: int = 96, mid_channels: int = 96, *, folded: bool = False,
+                 tf_same_padding: bool = True, pretrained: str | Path | None = None):  # fmt: skip
+        super().__init__(num_classes, width_mult, output_stride, head_channels, decoder_channels, folded=folded,
+                         tf_same_padding=tf_same_padding)  # fmt: skip
+        ch = self.backbone.channels
+        self.mid = MidDecoder(head_channels, ch[2], decoder_channels, ch[1], mid_channels, max(8, mid_channels // 2))
+        if pretrained is not None:
+            _load_grown(self, pretrained, "mid.")
+
+    def forward(self, image: Tensor) -> MattingOutput:
+        feats, high, logits, base = self.trunk(image)
+        hidden = self.decoder.hidden(high, feats[1])
+        delta = self.decoder.out(hidden) + self.mid(high, feats[2], hidden, feats[1])
+        fg_logit = base + F.interpolate(delta, size=image.shape[-2:], mode="bilinear", align_corners=False)
+        return MattingOutput(alpha=torch.sigmoid(fg_logit), features=tuple(feats),
+                             extras={"logits": logits, "fg_logit": fg_logit})  # fmt: skip
+
+
 @register_model(
     "deeplabv3_mnv2_voc",
     family="deeplab",
@@ -425,3 +493,22 @@ def deeplabv3plus_mnv2_band_test(**kw) -> DeepLabV3PlusBand:
     """Tiny :class:`DeepLabV3PlusBand` (width 0.25, 32 head, 16 decoder and 8 band channels, BN)."""
     return DeepLabV3PlusBand(**{"width_mult": 0.25, "head_channels": 32, "decoder_channels": 16, "band_channels": 8,
                                 "folded": False, **kw})  # fmt: skip
+
+
+@register_model(
+    "deeplabv3plus_mnv2_mid",
+    family="deeplab",
+    inputs=("image",),
+    description="DeepLabv3+-MobileNetV2 binary segmenter with a stride-8 path into its decoder (issue 27)",
+)
+def deeplabv3plus_mnv2_mid(**kw) -> DeepLabV3PlusMid:
+    """DeepLabv3+-MobileNetV2 (TFLite layout) + a :class:`MidDecoder`; alpha = sigmoid(fg logit)."""
+    return DeepLabV3PlusMid(**{"folded": True, "tf_same_padding": True, "output_stride": 16, **kw})
+
+
+@register_model("deeplabv3plus_mnv2_mid_test", family="deeplab", inputs=("image",),
+                description="tiny DeepLabv3+ with the stride-8 decoder path for tests")  # fmt: skip
+def deeplabv3plus_mnv2_mid_test(**kw) -> DeepLabV3PlusMid:
+    """Tiny :class:`DeepLabV3PlusMid` (width 0.25, 32 head, 16 decoder and 16 mid channels, BN) for tests."""
+    return DeepLabV3PlusMid(**{"width_mult": 0.25, "head_channels": 32, "decoder_channels": 16, "mid_channels": 16,
+                               "folded": False, **kw})  # fmt: skip
