@@ -43,7 +43,11 @@ def edge_offset(alpha: np.ndarray, mask: np.ndarray) -> float:
 
 
 def raw_probability(net, image: np.ndarray, side: int) -> np.ndarray:
-    """The network's alpha for ``image`` resized to long side ``side`` (bilinear), back at the photo's size."""
+    """The network's alpha for ``image`` resized to long side ``side`` (bilinear), back at the photo's size.
+
+    Plain bilinear both ways, no antialiasing and no padding: round 24's figures were read so. The pipeline's own pass
+    (:func:`automatte.infer.highres.predict_whole`) antialiases a shrink and pads to 32, so its figures differ a little.
+    """
     import torch
     import torch.nn.functional as F
 
