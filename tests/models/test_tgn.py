@@ -124,16 +124,26 @@ def test_deeplabv3plus_starts_as_the_deeplabv3_it_is_loaded_from(tmp_path):
         torch.testing.assert_close(again.state_dict()[k], v)
 
 
-def test_deeplabv3plus_fine_starts_as_the_deeplabv3plus_it_is_loaded_from(tmp_path):
+def _trained_plus(tmp_path):
+    """A small DeepLabv3+ whose decoder is non-zero (as trained), and its state saved as safetensors."""
     from safetensors.torch import save_file
 
-    from automatte.models.deeplab import DeepLabV3Plus, DeepLabV3PlusFine
+    from automatte.models.deeplab import DeepLabV3Plus
 
     torch.manual_seed(0)
     plus = DeepLabV3Plus(width_mult=0.25, head_channels=16, decoder_channels=8, folded=True).eval()
-    torch.nn.init.normal_(plus.decoder.out.weight, std=0.1)  # a trained decoder: non-zero
+    torch.nn.init.normal_(plus.decoder.out.weight, std=0.1)
     path = tmp_path / "plus.safetensors"
     save_file({k: v.contiguous() for k, v in plus.state_dict().items()}, str(path))
+    return plus, path
+
+
+def test_deeplabv3plus_fine_starts_as_the_deeplabv3plus_it_is_loaded_from(tmp_path):
+    from safetensors.torch import save_file
+
+    from automatte.models.deeplab import DeepLabV3PlusFine
+
+    plus, path = _trained_plus(tmp_path)
     kw = dict(width_mult=0.25, head_channels=16, decoder_channels=8, fine_channels=8, folded=True)
     fine = DeepLabV3PlusFine(**kw, pretrained=path).eval()
     x = torch.rand(2, 3, 64, 96)
@@ -166,13 +176,9 @@ def test_deeplabv3plus_fine_starts_as_the_deeplabv3plus_it_is_loaded_from(tmp_pa
 def test_deeplabv3plus_mid_starts_as_the_deeplabv3plus_it_is_loaded_from(tmp_path):
     from safetensors.torch import save_file
 
-    from automatte.models.deeplab import DeepLabV3Plus, DeepLabV3PlusMid
+    from automatte.models.deeplab import DeepLabV3PlusMid
 
-    torch.manual_seed(0)
-    plus = DeepLabV3Plus(width_mult=0.25, head_channels=16, decoder_channels=8, folded=True).eval()
-    torch.nn.init.normal_(plus.decoder.out.weight, std=0.1)  # a trained decoder: non-zero
-    path = tmp_path / "plus.safetensors"
-    save_file({k: v.contiguous() for k, v in plus.state_dict().items()}, str(path))
+    plus, path = _trained_plus(tmp_path)
     kw = dict(width_mult=0.25, head_channels=16, decoder_channels=8, mid_channels=8, folded=True)
     mid = DeepLabV3PlusMid(**kw, pretrained=path).eval()
     x = torch.rand(2, 3, 64, 96)

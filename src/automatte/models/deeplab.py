@@ -421,6 +421,12 @@ class DeepLabV3PlusMid(DeepLabV3Plus):
                              extras={"logits": logits, "fg_logit": fg_logit})  # fmt: skip
 
 
+# the shipped segmenters' layout: converted TFLite weights (BN folded, TF 'SAME' pads, output stride 16), and the
+# tiny DeepLabv3+ stand-in of the tests (BN, width 0.25); each registered function adds its own head's keys
+TFLITE_LAYOUT = {"folded": True, "tf_same_padding": True, "output_stride": 16}
+TINY_PLUS = {"width_mult": 0.25, "head_channels": 32, "decoder_channels": 16, "folded": False}
+
+
 @register_model(
     "deeplabv3_mnv2_voc",
     family="deeplab",
@@ -429,7 +435,7 @@ class DeepLabV3PlusMid(DeepLabV3Plus):
 )
 def deeplabv3_mnv2_voc(**kw) -> DeepLabV3:
     """DeepLabv3-MobileNetV2 PASCAL VOC segmenter (TFLite layout); alpha = P(not background)."""
-    return DeepLabV3(**{"folded": True, "tf_same_padding": True, "output_stride": 16, **kw})
+    return DeepLabV3(**{**TFLITE_LAYOUT, **kw})
 
 
 @register_model(
@@ -448,13 +454,13 @@ def deeplabv3_mnv2_test(**kw) -> DeepLabV3:
 )
 def deeplabv3plus_mnv2(**kw) -> DeepLabV3Plus:
     """DeepLabv3-MobileNetV2 (TFLite layout) + stride-4 skip decoder; alpha = sigmoid(fg logit)."""
-    return DeepLabV3Plus(**{"folded": True, "tf_same_padding": True, "output_stride": 16, **kw})
+    return DeepLabV3Plus(**{**TFLITE_LAYOUT, **kw})
 
 
 @register_model("deeplabv3plus_mnv2_test", family="deeplab", inputs=("image",), description="tiny DeepLabv3+ for tests")
 def deeplabv3plus_mnv2_test(**kw) -> DeepLabV3Plus:
     """Tiny DeepLabv3+-MobileNetV2 (width 0.25, 32 head channels, 16 decoder channels, BN) for tests."""
-    return DeepLabV3Plus(**{"width_mult": 0.25, "head_channels": 32, "decoder_channels": 16, "folded": False, **kw})
+    return DeepLabV3Plus(**{**TINY_PLUS, **kw})
 
 
 @register_model(
@@ -465,15 +471,14 @@ def deeplabv3plus_mnv2_test(**kw) -> DeepLabV3Plus:
 )
 def deeplabv3plus_mnv2_fine(**kw) -> DeepLabV3PlusFine:
     """DeepLabv3+-MobileNetV2 (TFLite layout) + a stride-2 :class:`FineHead`; alpha = sigmoid(fg logit)."""
-    return DeepLabV3PlusFine(**{"folded": True, "tf_same_padding": True, "output_stride": 16, **kw})
+    return DeepLabV3PlusFine(**{**TFLITE_LAYOUT, **kw})
 
 
 @register_model("deeplabv3plus_mnv2_fine_test", family="deeplab", inputs=("image",),
                 description="tiny DeepLabv3+ with the stride-2 head for tests")  # fmt: skip
 def deeplabv3plus_mnv2_fine_test(**kw) -> DeepLabV3PlusFine:
     """Tiny :class:`DeepLabV3PlusFine` (width 0.25, 32 head, 16 decoder and 8 fine channels, BN) for tests."""
-    return DeepLabV3PlusFine(**{"width_mult": 0.25, "head_channels": 32, "decoder_channels": 16, "fine_channels": 8,
-                                "folded": False, **kw})  # fmt: skip
+    return DeepLabV3PlusFine(**{**TINY_PLUS, "fine_channels": 8, **kw})
 
 
 @register_model(
@@ -484,15 +489,14 @@ def deeplabv3plus_mnv2_fine_test(**kw) -> DeepLabV3PlusFine:
 )
 def deeplabv3plus_mnv2_band(**kw) -> DeepLabV3PlusBand:
     """DeepLabv3+-MobileNetV2 (TFLite layout) + a stride-4 :class:`BandHead`; alpha = sigmoid(fg logit)."""
-    return DeepLabV3PlusBand(**{"folded": True, "tf_same_padding": True, "output_stride": 16, **kw})
+    return DeepLabV3PlusBand(**{**TFLITE_LAYOUT, **kw})
 
 
 @register_model("deeplabv3plus_mnv2_band_test", family="deeplab", inputs=("image",),
                 description="tiny DeepLabv3+ with the band head for tests")  # fmt: skip
 def deeplabv3plus_mnv2_band_test(**kw) -> DeepLabV3PlusBand:
     """Tiny :class:`DeepLabV3PlusBand` (width 0.25, 32 head, 16 decoder and 8 band channels, BN)."""
-    return DeepLabV3PlusBand(**{"width_mult": 0.25, "head_channels": 32, "decoder_channels": 16, "band_channels": 8,
-                                "folded": False, **kw})  # fmt: skip
+    return DeepLabV3PlusBand(**{**TINY_PLUS, "band_channels": 8, **kw})
 
 
 @register_model(
@@ -503,12 +507,11 @@ def deeplabv3plus_mnv2_band_test(**kw) -> DeepLabV3PlusBand:
 )
 def deeplabv3plus_mnv2_mid(**kw) -> DeepLabV3PlusMid:
     """DeepLabv3+-MobileNetV2 (TFLite layout) + a :class:`MidDecoder`; alpha = sigmoid(fg logit)."""
-    return DeepLabV3PlusMid(**{"folded": True, "tf_same_padding": True, "output_stride": 16, **kw})
+    return DeepLabV3PlusMid(**{**TFLITE_LAYOUT, **kw})
 
 
 @register_model("deeplabv3plus_mnv2_mid_test", family="deeplab", inputs=("image",),
                 description="tiny DeepLabv3+ with the stride-8 decoder path for tests")  # fmt: skip
 def deeplabv3plus_mnv2_mid_test(**kw) -> DeepLabV3PlusMid:
     """Tiny :class:`DeepLabV3PlusMid` (width 0.25, 32 head, 16 decoder and 16 mid channels, BN) for tests."""
-    return DeepLabV3PlusMid(**{"width_mult": 0.25, "head_channels": 32, "decoder_channels": 16, "mid_channels": 16,
-                               "folded": False, **kw})  # fmt: skip
+    return DeepLabV3PlusMid(**{**TINY_PLUS, "mid_channels": 16, **kw})
