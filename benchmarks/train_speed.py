@@ -14,9 +14,12 @@ On CPU: peak resident memory of the process (ru_maxrss) minus its size just befo
 ``--loop CONFIG`` measures instead the whole training loop of one experiment as it runs (its own data, real
 photos from ../shared included: decoding, augmentation, collation, forward, backward, optimiser), in variants
 that switch the throughput levers on one by one, each in a fresh process, and prints images/s and the ratio
-to the first variant ("before": plain float32 NCHW, every layer trained, images decoded for every sample):
+to the first variant ("before": plain float32 NCHW, every layer trained, images decoded for every sample; the
+last adds bfloat16 autocast, ``train.cpu_amp``); ``--set KEY=VALUE`` overrides every variant's config:
 
     .venv/bin/python benchmarks/train_speed.py --loop configs/deeplabv3plus_mnv2_salient_mixed.yaml --steps 12
+    .venv/bin/python benchmarks/train_speed.py --loop configs/deeplabv3plus_mnv2_salient_duts.yaml --steps 12 \
+        --set data.crop_size=448
 """
 
 from __future__ import annotations
@@ -111,6 +114,7 @@ LOOP_VARIANTS = {  # name -> (overrides, decode cache MiB)
     "+ decode cache": (["train.freeze=[]", "train.channels_last=false"], "4096"),
     "+ channels_last": (["train.freeze=[]", "train.channels_last=true"], "4096"),
     "+ frozen stride<=4 layers (config as shipped)": ([], "4096"),
+    "+ bf16 autocast (train.cpu_amp=bf16)": (["train.cpu_amp=bf16"], "4096"),
 }
 
 
@@ -120,7 +124,7 @@ def run_loop(config: Path, overrides: list[str], steps: int, warmup: int) -> dic
 
     from automatte.train.config import load_config
     from automatte.train.data import build_train_loader
-    from automatte.train.loop import _freeze, resolve_device
+    from automatte.train.loop import _autocast, _freeze, resolve_device
     from automatte.train.optim import build_optimizer
     from automatte.train.task import make_task
 
@@ -133,11 +137,13 @@ def run_loop(config: Path, overrides: list[str], steps: int, warmup: int) -> dic
     optimizer = build_optimizer(task.model, cfg.optim)
     task.train_mode(task.module)
     loader = iter(build_train_loader(cfg, task.model.model_inputs))
+    autocast = _autocast(cfg, device)
     times = []
     for step in range(steps + warmup):
         start = time.perf_counter()
         batch = {k: v.to(device) if torch.is_tensor(v) else v for k, v in next(loader).items()}
-        losses = task.losses(task.module, batch, step)
+        with autocast():
+            losses = task.losses(task.module, batch, step)
         optimizer.zero_grad(set_to_none=True)
         losses["total"].backward()
         optimizer.step()
@@ -150,11 +156,11 @@ def run_loop(config: Path, overrides: list[str], steps: int, warmup: int) -> dic
     }
 
 
-def main_loop(config: Path, steps: int, warmup: int) -> int:
+def main_loop(config: Path, steps: int, warmup: int, sets: list[str]) -> int:
     rows = []
     for name, (overrides, cache_mb) in LOOP_VARIANTS.items():
         cmd = [sys.executable, __file__, "--loop-one", str(config), "--steps", str(steps), "--warmup", str(warmup),
-               *[f"--override={o}" for o in overrides]]  # fmt: skip
+               *[f"--override={o}" for o in (*sets, *overrides)]]  # fmt: skip
         env = {**os.environ, "AUTOMATTE_DECODE_CACHE_MB": cache_mb}
         done = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT, env=env)
         if done.returncode != 0:
@@ -178,12 +184,19 @@ def main() -> int:
     parser.add_argument("--warmup", type=int, default=1)
     parser.add_argument("--device", default="auto", help="auto (cuda when present, else cpu), cpu or cuda")
     parser.add_argument("--loop", help="measure one experiment's whole training loop in variants (docstring)")
+    parser.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="with --loop: a config override applied to every variant (e.g. data.crop_size=448)",
+    )
     parser.add_argument("--one", help=argparse.SUPPRESS)
     parser.add_argument("--loop-one", help=argparse.SUPPRESS)
     parser.add_argument("--override", action="append", default=[], help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.loop:
-        return main_loop(Path(args.loop), args.steps, args.warmup)
+        return main_loop(Path(args.loop), args.steps, args.warmup, args.set)
     if args.loop_one:
         print(json.dumps(run_loop(Path(args.loop_one), args.override, args.steps, args.warmup)))
         return 0

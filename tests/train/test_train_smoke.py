@@ -113,3 +113,25 @@ def test_time_schedule_ends_the_cosine_at_the_time_limit(tmp_path, on_time):
         assert lrs[-1] == pytest.approx(0.0, abs=1e-12) and lrs == sorted(lrs, reverse=True)
     else:  # by steps, a few of 100,000: still at the base lr
         assert lrs[-1] == pytest.approx(cfg.optim.lr, rel=1e-3)
+
+
+@pytest.mark.parametrize("cpu_amp, dtype", [("off", torch.float32), ("bf16", torch.bfloat16)])
+def test_cpu_amp_runs_the_convolutions_in_bf16_and_keeps_fp32_weights(cpu_amp, dtype, tmp_path, monkeypatch):
+    cfg = shrink(experiment("deeplabv3plus_mnv2_salient_duts", tmp_path), tmp_path)
+    cfg.train.cpu_amp = cpu_amp
+    seen = []
+    original = torch.nn.Conv2d.forward
+
+    def spy(self, x):
+        out = original(self, x)
+        seen.append(out.dtype)
+        return out
+
+    monkeypatch.setattr(torch.nn.Conv2d, "forward", spy)
+    result = train(cfg)
+    rows = [json.loads(line) for line in (tmp_path / "log.jsonl").read_text().splitlines()]
+    assert all(math.isfinite(r["total"]) for r in rows if r["kind"] == "train")
+    assert seen and seen[0] == dtype  # the first training forward's first convolution
+    assert all(
+        v.dtype == torch.float32 for v in load_checkpoint(result.last)["model"].values() if v.is_floating_point()
+    )

@@ -634,6 +634,7 @@ def segment_losses(
     logit = output.extras.get("fg_logit") if output.extras else None
     if logit is None:
         logit = torch.logit(output.alpha.clamp(1e-6, 1 - 1e-6))
+    logit = logit.float()  # the sums below in fp32 under a bf16 autocast (``train.cpu_amp``)
     trimap = _get(batch, "trimap", name)
     bg, _, fg = trimap_masks(trimap)
     target, weight = fg.to(logit.dtype), (bg | fg).to(logit.dtype)  # known pixels

@@ -3,9 +3,9 @@
 Per optimiser step ``s`` (0-based; ``s + 1`` steps are done after it):
 
 1. the rank's part of global batch ``s`` (:mod:`automatte.train.data`), moved to the device;
-2. the task's losses under autocast (CUDA with ``train.amp`` bf16 / fp16 only; fp32 elsewhere), backward
-   (a GradScaler for fp16), optional gradient clipping (``optim.grad_clip``), the optimiser and schedule
-   steps, then the task's extra update (the adaptation's discriminator);
+2. the task's losses under autocast (CUDA with ``train.amp`` bf16 / fp16, the CPU with ``train.cpu_amp`` bf16;
+   fp32 otherwise), backward (a GradScaler for fp16), optional gradient clipping (``optim.grad_clip``), the
+   optimiser and schedule steps, then the task's extra update (the adaptation's discriminator);
 3. every ``log_every`` steps: the mean of each loss part over the interval (and over ranks) and the lr go to
    ``OUT/log.jsonl`` (always) and TensorBoard (``OUT/tb``, when ``train.tensorboard`` and the ``tensorboard``
    package is installed); the tqdm bar shows the total;
@@ -181,6 +181,8 @@ def _evaluate_once(task: Task, loader, metrics: list[str], target: str) -> dict[
 
 
 def _autocast(cfg: Config, device: torch.device):
+    if device.type == "cpu" and cfg.train.cpu_amp == "bf16":
+        return lambda: torch.autocast("cpu", dtype=torch.bfloat16)
     if device.type != "cuda" or cfg.train.amp == "off":
         return contextlib.nullcontext
     dtype = torch.bfloat16 if cfg.train.amp == "bf16" else torch.float16
