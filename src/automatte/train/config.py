@@ -192,8 +192,8 @@ class TrainConfig:
         steps: optimiser steps in all.
         amp: ``"off"`` | ``"bf16"`` | ``"fp16"`` (fp16 with a GradScaler); CUDA only: ignored on the CPU.
         cpu_amp: ``"off"`` | ``"bf16"``: bfloat16 autocast when training on the CPU (the weights, optimiser and
-            losses stay fp32). About 1.5x for DeepLabv3+-MobileNetV2 at 448 px with channels-last on a CPU with
-            AVX512-BF16 (``benchmarks/train_speed.py --loop``); CPUs without native bf16 emulate it, slower.
+            losses stay fp32). 1.15-1.35x for the DUTS recipe's whole loop at 448 px on a CPU with AVX512-BF16
+            (``benchmarks/train_speed.py --loop``, docs/training.md); CPUs without native bf16 emulate it, slower.
         val_every: validate every this many steps and at the last step (0: never).
         log_every: log the losses every this many steps.
         ckpt_every: write ``last.pt`` every this many steps and at the last step.
