@@ -58,8 +58,8 @@ def shrink(cfg: Config, out: Path, steps: int = 2) -> Config:
     if cfg.paradigm == "adapt":
         cfg.adapt.pseudo_trimap_kernel, cfg.adapt.disc_channels, cfg.adapt.disc_layers = 3, 8, 2
     cfg.train.steps, cfg.train.val_every, cfg.train.ckpt_every, cfg.train.log_every = steps, steps, steps, 1
-    cfg.train.amp, cfg.train.device, cfg.train.out_dir, cfg.train.progress = "off", "cpu", str(out), False
-    cfg.train.cpu_amp = "off"
+    cfg.train.amp, cfg.train.cpu_amp, cfg.train.device = "off", "off", "cpu"
+    cfg.train.out_dir, cfg.train.progress = str(out), False
     return cfg
 
 

@@ -191,8 +191,8 @@ class TrainConfig:
     Attributes:
         steps: optimiser steps in all.
         amp: ``"off"`` | ``"bf16"`` | ``"fp16"`` (fp16 with a GradScaler); CUDA only: ignored on the CPU.
-        cpu_amp: ``"off"`` | ``"bf16"``: bfloat16 autocast when training on the CPU (the weights, optimiser and
-            losses stay fp32). 1.15-1.35x for the DUTS recipe's whole loop at 448 px on a CPU with AVX512-BF16
+        cpu_amp: ``"off"`` | ``"bf16"``: bfloat16 autocast when training on the CPU (weights and optimiser stay
+            fp32; the ``segment`` recipe sums its loss in fp32, other recipes follow autocast's own op rules). 1.15-1.35x for the DUTS recipe's whole loop at 448 px on a CPU with AVX512-BF16
             (``benchmarks/train_speed.py --loop``, docs/training.md); CPUs without native bf16 emulate it, slower.
         val_every: validate every this many steps and at the last step (0: never).
         log_every: log the losses every this many steps.
