@@ -120,7 +120,7 @@ def test_yaml_type_errors_name_the_file_and_key(tmp_path):
         ("train.best_metric=Grad", "train.best_metric: 'Grad' is not in train.val_metrics"),
         ("train.val_metrics=[SAD, Foo]", "unknown metric 'Foo'"),
         ("optim.layer_decay=1.5", r"optim.layer_decay: must be in \(0, 1\]"),
-        ("train.cpu_amp=fp16", "train.cpu_amp: expected one of 'off', 'bf16'"),
+        ("train.cpu_amp=fp16", "train.cpu_amp: expected one of 'off', 'bf16', 'auto'"),
     ],
 )
 def test_values_out_of_range(item, match):

@@ -11,7 +11,7 @@ import torch
 from train_helpers import CONFIGS, experiment, shrink
 
 from automatte.registry import create_model
-from automatte.train import train
+from automatte.train import loop, train
 from automatte.train.checkpoint import load_checkpoint
 from automatte.train.config import from_dict
 
@@ -115,10 +115,15 @@ def test_time_schedule_ends_the_cosine_at_the_time_limit(tmp_path, on_time):
         assert lrs[-1] == pytest.approx(cfg.optim.lr, rel=1e-3)
 
 
-@pytest.mark.parametrize("cpu_amp, dtype", [("off", torch.float32), ("bf16", torch.bfloat16)])
-def test_cpu_amp_runs_the_convolutions_in_bf16_and_keeps_fp32_weights(cpu_amp, dtype, tmp_path, monkeypatch):
+@pytest.mark.parametrize(
+    "cpu_amp, native, dtype",
+    [("off", True, torch.float32), ("bf16", True, torch.bfloat16), ("auto", True, torch.bfloat16),
+     ("auto", False, torch.float32)],
+)  # fmt: skip
+def test_cpu_amp_runs_the_convolutions_in_bf16_and_keeps_fp32_weights(cpu_amp, native, dtype, tmp_path, monkeypatch):
     cfg = shrink(experiment("deeplabv3plus_mnv2_salient_duts", tmp_path), tmp_path)
     cfg.train.cpu_amp = cpu_amp
+    monkeypatch.setattr(loop, "cpu_has_native_bf16", lambda: native)  # "auto" follows the CPU, whichever runs this
     seen = []
     original = torch.nn.Conv2d.forward
 
@@ -135,3 +140,10 @@ def test_cpu_amp_runs_the_convolutions_in_bf16_and_keeps_fp32_weights(cpu_amp, d
     assert all(
         v.dtype == torch.float32 for v in load_checkpoint(result.last)["model"].values() if v.is_floating_point()
     )
+
+
+def test_cpu_bf16_warns_where_the_cpu_would_emulate_it():
+    with pytest.warns(RuntimeWarning, match="emulated on this CPU"):
+        assert loop.cpu_bf16("bf16", native=False)
+    assert loop.cpu_bf16("bf16", native=True) and not loop.cpu_bf16("auto", native=False)
+    assert loop.cpu_has_native_bf16() in (True, False)

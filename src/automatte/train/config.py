@@ -191,9 +191,13 @@ class TrainConfig:
     Attributes:
         steps: optimiser steps in all.
         amp: ``"off"`` | ``"bf16"`` | ``"fp16"`` (fp16 with a GradScaler); CUDA only: ignored on the CPU.
-        cpu_amp: ``"off"`` | ``"bf16"``: bfloat16 autocast when training on the CPU (weights and optimiser stay
-            fp32; the ``segment`` recipe sums its loss in fp32, other recipes follow autocast's own op rules). 1.15-1.35x for the DUTS recipe's whole loop at 448 px on a CPU with AVX512-BF16
-            (``benchmarks/train_speed.py --loop``, docs/training.md); CPUs without native bf16 emulate it, slower.
+        cpu_amp: ``"off"`` | ``"bf16"`` | ``"auto"``: bfloat16 autocast when training on the CPU (weights and
+            optimiser stay fp32; the ``segment`` recipe sums its loss in fp32, other recipes follow autocast's own op
+            rules). 1.15-1.35x for the DUTS recipe's whole loop at 448 px on a CPU with AVX512-BF16
+            (``benchmarks/train_speed.py --loop``, docs/training.md); a CPU without native bf16 (AVX2 only) emulates
+            it, several times slower than fp32, and ``"bf16"`` there warns once. ``"auto"`` is bf16 where the CPU
+            has it natively (AVX512-BF16 or AMX, :func:`automatte.train.loop.cpu_has_native_bf16`) and fp32
+            elsewhere: the recipes use it, so one config is fast on either machine.
         val_every: validate every this many steps and at the last step (0: never).
         log_every: log the losses every this many steps.
         ckpt_every: write ``last.pt`` every this many steps and at the last step.
@@ -540,7 +544,7 @@ def validate(cfg: Config) -> Config:
     _choice(cfg.optim.name, ("sgd", "adam", "adamw"), "optim.name")
     _choice(cfg.optim.schedule, ("constant", "poly", "cosine", "step"), "optim.schedule")
     _choice(cfg.train.amp, ("off", "bf16", "fp16"), "train.amp")
-    _choice(cfg.train.cpu_amp, ("off", "bf16"), "train.cpu_amp")
+    _choice(cfg.train.cpu_amp, ("off", "bf16", "auto"), "train.cpu_amp")
     _choice(cfg.train.val_target, ("alpha", "trimap"), "train.val_target")
     positive = {
         "train.steps": cfg.train.steps, "data.batch_size": cfg.data.batch_size,

@@ -3,7 +3,7 @@
 Per optimiser step ``s`` (0-based; ``s + 1`` steps are done after it):
 
 1. the rank's part of global batch ``s`` (:mod:`automatte.train.data`), moved to the device;
-2. the task's losses under autocast (CUDA with ``train.amp`` bf16 / fp16, the CPU with ``train.cpu_amp`` bf16;
+2. the task's losses under autocast (CUDA with ``train.amp`` bf16 / fp16, the CPU with ``train.cpu_amp`` bf16 or auto;
    fp32 otherwise), backward (a GradScaler for fp16), optional gradient clipping (``optim.grad_clip``), the
    optimiser and schedule steps, then the task's extra update (the adaptation's discriminator);
 3. every ``log_every`` steps: the mean of each loss part over the interval (and over ranks) and the lr go to
@@ -30,6 +30,7 @@ import os
 import random
 import sys
 import time
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -155,8 +156,6 @@ def evaluate(task: Task, loader, metrics: list[str], target: str = "alpha") -> d
 
 
 def _evaluate_once(task: Task, loader, metrics: list[str], target: str) -> dict[str, float]:
-    import warnings
-
     from automatte.metrics import EmptyRegionWarning, compute_all
 
     sums: dict[str, float] = {}
@@ -180,8 +179,41 @@ def _evaluate_once(task: Task, loader, metrics: list[str], target: str) -> dict[
     return {k: v / count for k, v in sums.items()} if count else {}
 
 
+def cpu_has_native_bf16() -> bool:
+    """Whether this CPU computes bfloat16 natively (AVX512-BF16 or AMX tiles), as PyTorch's CPU build sees it.
+
+    Without it (an AVX2-only CPU, say), bf16 autocast is emulated and the DUTS recipe's loop ran at under a
+    fifth of its fp32 speed on a 2-core AMD EPYC with AVX2 (docs/training.md). The probes are private PyTorch
+    functions: where one is missing the answer is False, which keeps fp32.
+    """
+    probes = ("_is_avx512_bf16_supported", "_is_amx_tile_supported")
+    return any(bool(getattr(torch.cpu, name, lambda: False)()) for name in probes)
+
+
+def cpu_bf16(cpu_amp: str, native: bool | None = None) -> bool:
+    """Resolve ``train.cpu_amp`` to whether the CPU runs bf16 autocast (``native``: the CPU's answer, probed if None).
+
+    Example:
+        >>> cpu_bf16("auto", native=False), cpu_bf16("auto", native=True), cpu_bf16("off", native=True)
+        (False, True, False)
+    """
+    if cpu_amp == "off":
+        return False
+    native = cpu_has_native_bf16() if native is None else native
+    if cpu_amp == "auto":
+        return native
+    if not native:
+        warnings.warn(
+            "train.cpu_amp: bf16 is emulated on this CPU (no AVX512-BF16 or AMX): expect it slower than fp32; "
+            "'auto' picks fp32 here",
+            RuntimeWarning,
+            stacklevel=2,
+        )
+    return True
+
+
 def _autocast(cfg: Config, device: torch.device):
-    if device.type == "cpu" and cfg.train.cpu_amp == "bf16":
+    if device.type == "cpu" and cpu_bf16(cfg.train.cpu_amp):
         return lambda: torch.autocast("cpu", dtype=torch.bfloat16)
     if device.type != "cuda" or cfg.train.amp == "off":
         return contextlib.nullcontext
