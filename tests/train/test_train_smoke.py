@@ -115,6 +115,18 @@ def test_time_schedule_ends_the_cosine_at_the_time_limit(tmp_path, on_time):
         assert lrs[-1] == pytest.approx(cfg.optim.lr, rel=1e-3)
 
 
+def test_time_schedule_warms_up_over_steps_taken_not_the_clock(tmp_path):
+    cfg = shrink(experiment("deeplabv3_mnv2_salient_coarse", tmp_path), tmp_path, steps=100_000)
+    cfg.train.time_limit_s, cfg.train.time_schedule, cfg.train.log_every, cfg.train.val_every = 1.0, True, 1, 0
+    cfg.optim.schedule, cfg.optim.warmup_steps, cfg.optim.warmup_factor = "cosine", 4, 0.0
+    train(cfg)
+    rows = [json.loads(line) for line in (tmp_path / "log.jsonl").read_text().splitlines()]
+    lrs = [r["lr"] for r in rows if r["kind"] == "train"]
+    # the clock puts the cosine thousands of steps on at once; the warm-up still ramps over the first 4 steps
+    for taken, lr in enumerate(lrs[:3], start=1):
+        assert lr <= cfg.optim.lr * taken / 4 * (1 + 1e-6)
+
+
 @pytest.mark.parametrize(
     "cpu_amp, native, dtype",
     [("off", True, torch.float32), ("bf16", True, torch.bfloat16), ("auto", True, torch.bfloat16),

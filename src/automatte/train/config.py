@@ -145,7 +145,8 @@ class OptimConfig:
         power: poly exponent (0.9 in PP-Matting and PPID).
         min_lr_ratio: cosine floor as a fraction of ``lr``.
         milestones, milestone_values: the ``step`` schedule (same length, steps increasing).
-        warmup_steps: linear warm-up from ``lr * warmup_factor`` to the schedule's value (any schedule).
+        warmup_steps: linear warm-up from ``lr * warmup_factor`` to the schedule's value (any schedule), over
+            this many optimiser steps, also where ``train.time_schedule`` moves the schedule by the clock.
         warmup_factor: the multiplier at step 0 of the warm-up.
         grad_clip: clip the global gradient norm to this value (0: off).
     """

@@ -385,6 +385,8 @@ class _Parts:
         if cfg.train.time_schedule and cfg.train.time_limit_s:  # the schedule's clock: steps or time
             on_time = int((time.perf_counter() - started) / cfg.train.time_limit_s * cfg.train.steps)
             self.scheduler.last_epoch = max(self.scheduler.last_epoch, min(on_time, cfg.train.steps) - 1)
+            for factor in self.scheduler.lr_lambdas:  # the warm-up still counts steps taken, not the clock
+                factor.taken = step + 1
         self.scheduler.step()
         parts.update(self.task.after_step(batch, step, self.autocast))
         return parts

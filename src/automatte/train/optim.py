@@ -29,6 +29,9 @@ _EMBED = ("patch_embed", "pos_embed", "cls_token")
 class LRFactor:
     """The schedule's multiplier after ``step`` optimiser steps (a picklable callable for ``LambdaLR``).
 
+    The warm-up counts optimiser steps taken: ``taken`` when it is set (the training loop sets it where
+    ``train.time_schedule`` moves the schedule's position by the clock, ahead of the steps), else ``step``.
+
     Example:
         >>> f = LRFactor(OptimConfig(schedule="poly", power=1.0), total_steps=10)
         >>> [round(f(s), 2) for s in (0, 5, 10)]
@@ -43,6 +46,7 @@ class LRFactor:
         self.milestones, self.values = list(cfg.milestones), list(cfg.milestone_values)
         self.warmup, self.warmup_factor = cfg.warmup_steps, cfg.warmup_factor
         self.total = max(1, int(total_steps))
+        self.taken: int | None = None
 
     def __call__(self, step: int) -> float:
         t = min(max(step, 0), self.total)
@@ -57,8 +61,9 @@ class LRFactor:
                     factor = value
         else:
             factor = 1.0
-        if self.warmup and step < self.warmup:
-            factor *= self.warmup_factor + (1.0 - self.warmup_factor) * step / self.warmup
+        warm = step if self.taken is None else self.taken
+        if self.warmup and warm < self.warmup:
+            factor *= self.warmup_factor + (1.0 - self.warmup_factor) * warm / self.warmup
         return factor
 
 
