@@ -80,3 +80,22 @@ def test_grown_network_keeps_its_new_part_and_averages_the_rest():
     base = create_model("deeplabv3plus_mnv2_test")
     soup = tool.average_states(net.state_dict(), base.state_dict(), 0.4, grown=True)
     assert net.load_state_dict(soup) is not None
+
+
+def test_kept_candidate_soups_with_the_shipped_segmenter_into_a_network_that_runs(tmp_path):
+    """candidates/segmenter-round30.safetensors (docs/experiments.md, round 30): its 0.3 soup with v12 loads
+    strictly into the shipped architecture and segments (the README's command in candidates/)."""
+    from safetensors.torch import load_file
+
+    shipped = ROOT / "src" / "automatte" / "weights" / "salient-segmenter.safetensors"
+    out = tmp_path / "soup30.safetensors"
+    args = [str(shipped), str(ROOT / "candidates" / "segmenter-round30.safetensors"), "--weight", "0.7"]
+    assert tool.main([*args, "--out", str(out)]) == 0
+    net = create_model("deeplabv3plus_mnv2").eval()
+    net.load_state_dict(load_file(out))  # strict: every tensor of the architecture, nothing else
+    v12, r30 = load_file(shipped), load_file(ROOT / "candidates" / "segmenter-round30.safetensors")
+    key = next(k for k, t in v12.items() if t.is_floating_point() and t.numel() > 1000)
+    torch.testing.assert_close(net.state_dict()[key], 0.7 * v12[key].float() + 0.3 * r30[key], atol=2e-3, rtol=0)
+    with torch.no_grad():
+        alpha = net(torch.rand(1, 3, 64, 64)).alpha
+    assert alpha.shape == (1, 1, 64, 64) and bool(((alpha >= 0) & (alpha <= 1)).all())
